@@ -1,0 +1,55 @@
+"""featlib: learning sparse superposed features (feature matrices) from feedback.
+
+A companion library to Kumar, "The Complexity of Learning Sparse Superposed Features with
+Feedback" (ICML 2025, arXiv 2502.05407).  A hidden feature matrix ``Phi* = D^T D`` sits behind an
+:class:`Agent` that answers triplet comparisons; Lemma 2 turns answers into equality pairs
+(:class:`PairFeedback`); :func:`teach` builds the paper's four feedback constructions;
+:func:`solve` recovers Phi* up to a positive scale; :mod:`featlib.bounds` holds the theorems'
+counts; :func:`pcc`, :func:`relative_error` and :func:`equivalent` compare matrices up to scale.
+"""
+
+from . import bounds, datasets, linalg
+from ._checks import (
+    FeatlibError,
+    FeedbackError,
+    IdentifiabilityWarning,
+    InconsistentFeedbackError,
+    MissingDependencyError,
+    NonFiniteError,
+    NotPSDError,
+    NotSymmetricError,
+    ShapeError,
+    UnknownMethodError,
+)
+from .feedback import Agent, PairFeedback
+from .metrics import equivalent, pcc, relative_error
+from .solvers import METHODS, Solution, solve
+from .teachers import TEACHERS, teach
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "PairFeedback",
+    "teach",
+    "TEACHERS",
+    "solve",
+    "Solution",
+    "METHODS",
+    "bounds",
+    "datasets",
+    "linalg",
+    "pcc",
+    "relative_error",
+    "equivalent",
+    "FeatlibError",
+    "ShapeError",
+    "NonFiniteError",
+    "NotSymmetricError",
+    "NotPSDError",
+    "FeedbackError",
+    "InconsistentFeedbackError",
+    "UnknownMethodError",
+    "MissingDependencyError",
+    "IdentifiabilityWarning",
+]

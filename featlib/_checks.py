@@ -1,0 +1,214 @@
+"""Input validation and the library's exceptions, in one place.
+
+Every public function validates its input here and raises one of the exceptions below with a
+message that says what was expected, what was found and how to fix it.  Library code never
+validates with ``assert``.
+
+All exceptions derive from :class:`FeatlibError`; most also derive from the matching built-in
+(``ValueError``, ``ImportError``) so that generic ``except ValueError`` code keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import numbers
+from typing import Iterable
+
+import numpy as np
+
+__all__ = [
+    "FeatlibError",
+    "ShapeError",
+    "NonFiniteError",
+    "NotSymmetricError",
+    "NotPSDError",
+    "FeedbackError",
+    "InconsistentFeedbackError",
+    "UnknownMethodError",
+    "MissingDependencyError",
+    "IdentifiabilityWarning",
+]
+
+#: Default relative tolerance for symmetry and PSD checks of user-supplied matrices.
+SYM_RTOL = 1e-10
+PSD_RTOL = 1e-10
+
+
+class FeatlibError(Exception):
+    """Base class of every error featlib raises on purpose."""
+
+
+class ShapeError(FeatlibError, ValueError):
+    """An array has the wrong number of dimensions or the wrong size."""
+
+
+class NonFiniteError(FeatlibError, ValueError):
+    """An array holds NaN or infinite values."""
+
+
+class NotSymmetricError(FeatlibError, ValueError):
+    """A matrix that must be symmetric is not (beyond the tolerance)."""
+
+
+class NotPSDError(FeatlibError, ValueError):
+    """A matrix that must be positive semi-definite has a negative eigenvalue beyond the tolerance."""
+
+
+class FeedbackError(FeatlibError, ValueError):
+    """Feedback that cannot be built or used as asked (mismatched dimension, no valid rescaling...)."""
+
+
+class InconsistentFeedbackError(FeedbackError):
+    """No non-zero PSD matrix satisfies every pair exactly (for example noisy answers)."""
+
+
+class UnknownMethodError(FeatlibError, ValueError):
+    """A ``method=`` name that featlib does not know."""
+
+
+class MissingDependencyError(FeatlibError, ImportError):
+    """An optional dependency (cvxpy, torch, ...) is not installed."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """A solver could not decide whether the feedback identifies the feature matrix."""
+
+
+# --------------------------------------------------------------------------------------------
+# generic helpers
+
+
+def as_generator(seed) -> np.random.Generator:
+    """Return a ``numpy.random.Generator`` from ``None``, an int, a SeedSequence or a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)):
+        return np.random.default_rng(seed)
+    raise TypeError(
+        f"seed must be None, an int, a numpy SeedSequence or a numpy.random.Generator; "
+        f"got {type(seed).__name__}."
+    )
+
+
+def check_method(method, valid: Iterable[str], what: str = "method") -> str:
+    """Return ``method`` if it is one of ``valid``; otherwise raise :class:`UnknownMethodError`."""
+    valid = tuple(valid)
+    if not isinstance(method, str) or method not in valid:
+        raise UnknownMethodError(
+            f"Unknown {what} {method!r}. Valid {what}s are: {', '.join(repr(v) for v in valid)}."
+        )
+    return method
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r}).")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_probability(value, name: str, *, closed_low=True, closed_high=True) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}.") from None
+    lo_ok = v >= 0 if closed_low else v > 0
+    hi_ok = v <= 1 if closed_high else v < 1
+    if not (np.isfinite(v) and lo_ok and hi_ok):
+        lo = "[" if closed_low else "("
+        hi = "]" if closed_high else ")"
+        raise ValueError(f"{name} must lie in {lo}0, 1{hi}, got {value!r}.")
+    return v
+
+
+def require(module: str, extra: str, purpose: str = ""):
+    """Import an optional dependency or raise :class:`MissingDependencyError` naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - exercised through monkeypatching in tests
+        why = f" (needed for {purpose})" if purpose else ""
+        raise MissingDependencyError(
+            f"The optional dependency {module!r} is not installed{why}. "
+            f"Install it with: pip install 'featlib[{extra}]'  (or pip install {module})."
+        ) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# arrays and matrices
+
+
+def finite_array(a, name: str) -> np.ndarray:
+    """Convert to a float64 array and check every entry is finite."""
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric array, could not convert it: {exc}") from None
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise NonFiniteError(
+            f"{name} holds {bad} NaN or infinite value(s); every entry must be finite. "
+            f"Clean the input (e.g. np.nan_to_num) or find where the NaN came from."
+        )
+    return arr
+
+
+def square_matrix(a, name: str) -> np.ndarray:
+    """A finite float64 square matrix, or a clear :class:`ShapeError`."""
+    arr = finite_array(a, name)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
+        raise ShapeError(
+            f"{name} must be a non-empty square 2-D array of shape (p, p); got shape {arr.shape}."
+        )
+    return arr
+
+
+def symmetric_matrix(a, name: str, *, rtol: float = SYM_RTOL) -> np.ndarray:
+    """Check symmetry to a relative tolerance and return the exactly symmetrised matrix."""
+    arr = square_matrix(a, name)
+    scale = float(np.max(np.abs(arr))) if arr.size else 0.0
+    asym = float(np.max(np.abs(arr - arr.T))) if arr.size else 0.0
+    if asym > rtol * max(scale, np.finfo(float).tiny):
+        i, j = np.unravel_index(np.argmax(np.abs(arr - arr.T)), arr.shape)
+        raise NotSymmetricError(
+            f"{name} must be symmetric: |{name}[{i},{j}] - {name}[{j},{i}]| = {asym:.3g} exceeds "
+            f"{rtol:g} x max|entry| = {rtol * scale:.3g}. If the asymmetry is rounding error, pass "
+            f"({name} + {name}.T) / 2."
+        )
+    return (arr + arr.T) / 2.0
+
+
+def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False) -> np.ndarray:
+    """Check a symmetric PSD matrix (eigenvalues >= -rtol * largest |eigenvalue|); return it symmetrised."""
+    arr = symmetric_matrix(a, name)
+    evals = np.linalg.eigvalsh(arr)
+    top = float(np.max(np.abs(evals)))
+    if top == 0.0:
+        if allow_zero:
+            return arr
+        raise NotPSDError(
+            f"{name} is the zero matrix; a feature matrix must be non-zero (every matrix is "
+            f"'equivalent' to zero up to scale, so there is nothing to learn)."
+        )
+    if evals[0] < -rtol * top:
+        raise NotPSDError(
+            f"{name} must be positive semi-definite: its smallest eigenvalue is {evals[0]:.3g}, "
+            f"below the tolerance -{rtol:g} x {top:.3g}. A feature matrix is Phi = D^T D; build it that "
+            f"way, or project with featlib.linalg.psd_project if the negative part is rounding error."
+        )
+    return arr
+
+
+def vectors(a, name: str, p: int | None = None) -> np.ndarray:
+    """A finite float64 array of shape (n, p) (a single vector of shape (p,) becomes (1, p))."""
+    arr = finite_array(a, name)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ShapeError(f"{name} must have shape (n, p) or (p,); got shape {arr.shape}.")
+    if p is not None and arr.shape[1] != p:
+        raise ShapeError(
+            f"{name} has vectors of length {arr.shape[1]}, but the feature matrix is {p} x {p}: "
+            f"expected shape (n, {p})."
+        )
+    return arr

@@ -1,0 +1,144 @@
+"""Closed-form feedback-complexity bounds of Kumar (ICML 2025), with the counting convention stated.
+
+Counting convention
+-------------------
+Every function returns a number of *feedback pairs* (equality pairs ``(y, z)`` after Lemma 2's
+rescaling), except :func:`sampled` and :func:`sparse_sampled`, which count *sampled activations*
+as the paper's Theorems 3 and 4 do.
+
+The paper is not consistent about the +-1 in Theorem 1 (digest section 3.3):
+
+* Theorem 1 states Theta(r(r+1)/2 + (p - r) - 1);
+* Table 1 prints Theta(r(r+1)/2 + p - r + 1);
+* every experiment sends exactly r(r+1)/2 + p - r pairs (38 for p = 10, r = 8; 134,912 for
+  p = 4096, r = 512).
+
+featlib follows the experiments: :func:`constructive_low_rank` is r(r+1)/2 + p - r, which is what
+``teach(..., "eigen")`` returns.  One of those pairs is linearly redundant (the r(r+1)/2 kernel
+pairs span only an r(r+1)/2 - 1 dimensional space), which is the theorem's "-1"; the book's
+Theorem 1 chapter shows it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _checks
+
+__all__ = [
+    "constructive_low_rank",
+    "full_rank_lower",
+    "sparse_constructive",
+    "sampled",
+    "sparse_sampled",
+    "sparse_sampled_log_ps",
+]
+
+
+def _p(p) -> int:
+    return _checks.check_positive_int(p, "p")
+
+
+def constructive_low_rank(p: int, r: int) -> int:
+    """Theorem 1 (experiments' convention): ``r(r+1)/2 + (p - r)`` constructive pairs for rank r.
+
+    The pairs are r(r+1)/2 kernel pairs (Lemma 3's basis against a reference) and p - r null-space
+    pairs ``(0, v)``.  The theorem's tight count is one less, ``r(r+1)/2 + (p - r) - 1``, because one
+    kernel pair is redundant; Table 1 of the paper prints "+1" instead (a typo).
+    ``constructive_low_rank(10, 8) == 38``.
+    """
+    p = _p(p)
+    r = _checks.check_positive_int(r, "r", minimum=0)
+    if r > p:
+        raise ValueError(f"the rank r = {r} cannot exceed p = {p}.")
+    return r * (r + 1) // 2 + (p - r)
+
+
+def full_rank_lower(p: int) -> int:
+    """Proposition 1: worst-case constructive lower bound ``p(p+1)/2 - 1`` (full-rank Phi*)."""
+    p = _p(p)
+    return p * (p + 1) // 2 - 1
+
+
+def sparse_constructive(p: int) -> int:
+    """Theorem 2: ``p(p+1)/2`` pairs with 2-sparse activations ``e_i`` and ``e_i + e_j``.
+
+    One of them, the reference paired with itself, is trivial, so p(p+1)/2 - 1 pairs carry
+    information, matching :func:`full_rank_lower`.  Counted as the paper's experiments do
+    (8,390,656 for p = 4096).
+    """
+    p = _p(p)
+    return p * (p + 1) // 2
+
+
+def sampled(p: int) -> int:
+    """Theorem 3: ``p(p+1)/2`` i.i.d. (Lebesgue-distributed) sampled activations.
+
+    Counted in *samples*: one serves as the reference, the other p(p+1)/2 - 1 are each paired with
+    it, giving p(p+1)/2 - 1 pairs that identify Phi* almost surely.
+    """
+    p = _p(p)
+    return p * (p + 1) // 2
+
+
+def sparse_sampled_log_ps(p: int, s: int, mu: float) -> float:
+    """Natural log of the paper's ``p_s`` (Eq. 28) for zero-probability ``mu`` and sparsity cap ``s``.
+
+    With ``q = 1 - mu`` (probability that a coordinate is non-zero) and ``P = p(p+1)/2``::
+
+        P1  = sum_{i=0}^{s-1} C(p-1, i) q^(i+1) (1-q)^(p-1-i)
+        P2  = sum_{i=0}^{s-2} C(p-2, i) q^(i+2) (1-q)^(p-2-i)
+        p_s = P! * P1^p * P2^(P-p)
+
+    Warning: the ``P!`` factor makes ``p_s`` exceed 1 for many parameters (for p = 10, s = 4,
+    mu = 0.6, ``p_s`` is about 3.9e7), so it is not a probability there; see :func:`sparse_sampled`.
+    """
+    p = _p(p)
+    s = _checks.check_positive_int(s, "s", minimum=2)
+    mu = _checks.check_probability(mu, "mu", closed_low=False, closed_high=False)
+    if s >= p + 1:
+        raise ValueError(f"the sparsity s = {s} must be at most p = {p}.")
+    q = 1.0 - mu
+    P = p * (p + 1) // 2
+    P1 = sum(math.comb(p - 1, i) * q ** (i + 1) * (1 - q) ** (p - 1 - i) for i in range(0, s))
+    P2 = sum(math.comb(p - 2, i) * q ** (i + 2) * (1 - q) ** (p - 2 - i) for i in range(0, s - 1)) if p >= 2 else 0.0
+    if P1 <= 0 or (P > p and P2 <= 0):
+        return -math.inf
+    log_p2_term = (P - p) * math.log(P2) if P > p else 0.0
+    return math.lgamma(P + 1) + p * math.log(P1) + log_p2_term
+
+
+def sparse_sampled(p: int, s: int, mu: float, delta: float, *, exact: bool = False):
+    """Theorem 4's sample count as the paper's figures evaluate it.
+
+    ``N = p^2 * (log(2/delta) / p_s^2)^(1/P)`` with ``P = p(p+1)/2`` and ``p_s`` from
+    :func:`sparse_sampled_log_ps`, computed in log space (``55!`` overflows a float).  Returns
+    ``int(N)`` (the paper's figures truncate) or the float with ``exact=True``.
+
+    This reproduces the paper's "Theory" numbers: ``sparse_sampled(10, 4, 0.8, 0.05) == 117`` and
+    ``sparse_sampled(10, 4, 0.6, 0.1) == 54``.
+
+    The paper is inconsistent here (digest section 3.6), and we document rather than hide it:
+
+    * the main text states ``O(p^2 ((2/p_s^2) log(2/delta))^(1/p^2))`` (109.9 and 71.8 for the two
+      settings above), the appendix derives ``(P/e) ((1/p_s^2) log(4/delta^2))^(1/(2P))`` (22.0 and
+      15.0), and neither gives the figures' 117 and 54; the formula above, reverse-engineered, does;
+    * ``p_s`` contains ``P!`` and exceeds 1 for moderate ``mu`` (about 3.9e7 for mu = 0.6), so
+      it is not a probability there, and the "bound" 54 for mu = 0.6 falls *below* the
+      information-theoretic minimum p(p+1)/2 - 1 = 54 pairs from 55 samples only by luck of rounding.
+      Treat the number as the paper's heuristic, not a guarantee.
+    """
+    p = _p(p)
+    delta = _checks.check_probability(delta, "delta", closed_low=False, closed_high=False)
+    P = p * (p + 1) // 2
+    log_ps = sparse_sampled_log_ps(p, s, mu)
+    if log_ps == -math.inf:
+        value = math.inf
+    else:
+        log_n = 2 * math.log(p) + (math.log(math.log(2 / delta)) - 2 * log_ps) / P
+        value = math.exp(log_n)
+    if exact:
+        return value
+    if math.isinf(value):
+        raise OverflowError(f"the bound is infinite for p={p}, s={s}, mu={mu} (p_s = 0).")
+    return int(value)

@@ -1,0 +1,416 @@
+"""The agent that answers triplet comparisons, and containers for the feedback it gives.
+
+* :class:`Agent` holds a hidden PSD feature matrix ``Phi*`` and answers triplet comparisons of
+  activations with the squared Mahalanobis distance ``d(a, b) = (a-b)^T Phi* (a-b)``.  Its
+  :meth:`Agent.equalize` is the rescaling of Lemma 2, which turns a triplet into an *equality pair*.
+* :class:`PairFeedback` holds n equality pairs ``(y_k, z_k)`` with ``y_k^T Phi* y_k = z_k^T Phi* z_k``
+  and turns them into the linear constraints ``<Phi, y y^T - z z^T> = 0`` that solvers use.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _checks
+from .linalg import svec_dim, svec_outer, svec_outer_sparse
+
+__all__ = ["Agent", "PairFeedback"]
+
+
+# ============================================================================================
+# Agent
+
+
+class Agent:
+    """An agent that knows a hidden feature matrix ``Phi*`` and answers triplet comparisons.
+
+    Parameters
+    ----------
+    phi_star : array_like, shape (p, p)
+        Symmetric positive semi-definite, non-zero.  Checked: finite, square, symmetric to a
+        relative ``1e-10``, smallest eigenvalue ``>= -psd_rtol * largest``.
+    psd_rtol : float
+        Tolerance of the PSD check.
+    tie_rtol : float
+        Two distances whose difference is at most ``tie_rtol * (d1 + d2)`` count as equal
+        (``compare`` answers 0, ``equalize`` uses case (i) of Lemma 2).
+    null_rtol : float
+        A vector ``v`` with ``v^T Phi* v <= null_rtol * ||Phi*||_2 * ||v||^2`` counts as lying in the
+        null space of ``Phi*`` (its distance is zero up to rounding).
+
+    Notes
+    -----
+    The sign convention follows the paper's Algorithm 1: ``compare(x, y, z) = sign(d(x, y) - d(x, z))``.
+    """
+
+    def __init__(self, phi_star, *, psd_rtol: float = _checks.PSD_RTOL, tie_rtol: float = 1e-12,
+                 null_rtol: float = 1e-12):
+        phi = _checks.psd_matrix(phi_star, "phi_star", rtol=psd_rtol)
+        phi.setflags(write=False)
+        self._phi = phi
+        self._norm = float(np.linalg.norm(phi, 2))
+        self.tie_rtol = float(tie_rtol)
+        self.null_rtol = float(null_rtol)
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def p(self) -> int:
+        """Dimension of the activations (the feature matrix is p x p)."""
+        return self._phi.shape[0]
+
+    @property
+    def phi_star(self) -> np.ndarray:
+        """The hidden feature matrix (read-only view), for evaluation only."""
+        return self._phi
+
+    def __repr__(self) -> str:
+        return f"Agent(p={self.p})"
+
+    # ------------------------------------------------------------------ answers
+    def _vecs(self, a, name):
+        a = _checks.finite_array(a, name)
+        if a.ndim == 0 or a.shape[-1] != self.p:
+            raise _checks.ShapeError(
+                f"{name} must have shape (p,) or (n, p) with p = {self.p}; got shape {a.shape}."
+            )
+        return a
+
+    def quadratic(self, v) -> np.ndarray | float:
+        """``v^T Phi* v`` for one vector (shape (p,)) or a batch (shape (..., p))."""
+        v = self._vecs(v, "v")
+        out = np.einsum("...i,ij,...j->...", v, self._phi, v)
+        return float(out) if out.ndim == 0 else out
+
+    def distance(self, a, b):
+        """Squared Mahalanobis distance ``(a-b)^T Phi* (a-b)``; batched over leading axes."""
+        a = self._vecs(a, "a")
+        b = self._vecs(b, "b")
+        return self.quadratic(a - b)
+
+    def compare(self, x, y, z):
+        """Triplet answer ``sign(d(x, y) - d(x, z))`` in {+1, 0, -1}; batched over leading axes.
+
+        Differences within ``tie_rtol * (d(x,y) + d(x,z))`` are ties (answer 0).
+        """
+        dy = np.asarray(self.distance(x, y))
+        dz = np.asarray(self.distance(x, z))
+        diff = dy - dz
+        tie = np.abs(diff) <= self.tie_rtol * (dy + dz)
+        out = np.where(tie, 0, np.sign(diff)).astype(int)
+        return int(out) if out.ndim == 0 else out
+
+    def equalize(self, x, y, z):
+        """Lemma 2: turn the triplet (x, y, z) into an equality pair ``(y', z')``.
+
+        With ``u = x - y`` and ``w = x - z``:
+
+        * case (i), ``d(x,y) = d(x,z)`` (within ``tie_rtol``): the pair is ``(u, w)``;
+        * case (ii), ``d(x,y) > d(x,z)``: the pair is ``(u, sqrt(1+lam) * w)`` with
+          ``1 + lam = d(x,y) / d(x,z)``, the paper's construction;
+        * ``d(x,y) < d(x,z)`` (the other label): symmetrically ``(sqrt(1+lam) * u, w)``.
+
+        Then ``y'^T Phi* y' = z'^T Phi* z'``.  If the shorter side lies in the null space of
+        ``Phi*`` while the longer does not, no rescaling exists and :class:`FeedbackError` is raised.
+        Accepts single vectors (returns two arrays of shape (p,)) or batches of shape (n, p)
+        (returns two arrays of shape (n, p)); pass them to :class:`PairFeedback`.
+        """
+        x = self._vecs(x, "x")
+        y = self._vecs(y, "y")
+        z = self._vecs(z, "z")
+        single = x.ndim == 1 and y.ndim == 1 and z.ndim == 1
+        u, w = np.atleast_2d(x - y), np.atleast_2d(x - z)
+        if u.shape != w.shape:
+            raise _checks.ShapeError(f"x, y and z must broadcast to one shape; got {u.shape} and {w.shape}.")
+        du, dw = self.quadratic(u), self.quadratic(w)
+        du, dw = np.atleast_1d(du), np.atleast_1d(dw)
+        zero_u = du <= self.null_rtol * self._norm * np.sum(u * u, axis=1)
+        zero_w = dw <= self.null_rtol * self._norm * np.sum(w * w, axis=1)
+        tie = (np.abs(du - dw) <= self.tie_rtol * (du + dw)) | (zero_u & zero_w)
+        bad = ~tie & (zero_u | zero_w)
+        if np.any(bad):
+            k = int(np.flatnonzero(bad)[0])
+            side = "x - z" if zero_w[k] else "x - y"
+            other = "x - y" if zero_w[k] else "x - z"
+            raise _checks.FeedbackError(
+                f"Triplet {k}: {side} lies in the null space of Phi* (distance {min(du[k], dw[k]):.3g}) "
+                f"while {other} does not (distance {max(du[k], dw[k]):.3g}); no rescaling "
+                f"sqrt(1 + lambda) can make the two distances equal (Lemma 2 needs the shorter side "
+                f"to have positive distance). Drop this triplet or use another anchor."
+            )
+        u_out, w_out = u.copy(), w.copy()
+        grow_w = ~tie & (du > dw)
+        grow_u = ~tie & (du < dw)
+        u_out[grow_u] *= np.sqrt(dw[grow_u] / du[grow_u])[:, None]
+        w_out[grow_w] *= np.sqrt(du[grow_w] / dw[grow_w])[:, None]
+        if single:
+            return u_out[0], w_out[0]
+        return u_out, w_out
+
+
+# ============================================================================================
+# PairFeedback
+
+
+def _is_sparse(a) -> bool:
+    return sp.issparse(a)
+
+
+def _as_rows(a, name):
+    """Dense float array (n, m) or CSR matrix (n, m), checked finite."""
+    if _is_sparse(a):
+        a = sp.csr_matrix(a, dtype=np.float64)
+        if a.ndim != 2:
+            raise _checks.ShapeError(f"{name} must be 2-D; got shape {a.shape}.")
+        if not np.all(np.isfinite(a.data)):
+            raise _checks.NonFiniteError(f"{name} holds NaN or infinite values; every entry must be finite.")
+        return a
+    return _checks.vectors(a, name)
+
+
+class PairFeedback:
+    """n equality pairs ``(y_k, z_k)`` in ``R^p``, meant to satisfy ``y_k^T Phi* y_k = z_k^T Phi* z_k``.
+
+    Three storages, chosen by the constructor arguments:
+
+    * ``"dense"``: ``y`` and ``z`` are NumPy arrays of shape (n, p);
+    * ``"sparse"``: ``y`` and ``z`` are scipy.sparse matrices of shape (n, p) (e.g. 2-sparse
+      activations: memory proportional to the non-zeros);
+    * ``"basis"``: ``basis`` is a (p, b) array whose columns are shared vectors and ``y``, ``z`` are
+      coefficient arrays of shape (n, b) (dense or sparse) with ``y_k = basis @ y[k]``.  This is
+      how constructive (eigendecomposition) feedback is kept small at scale.
+
+    Indexing: ``fb[3:5]``, ``fb[[0, 2, 7]]`` and boolean masks give a ``PairFeedback`` of the same
+    storage; ``fb[k]`` with an integer gives the pair ``(y_k, z_k)`` as two dense vectors.
+    Concatenate with ``PairFeedback.concat([...])`` or ``fb1 + fb2``.
+
+    ``meta`` is a free dictionary (the teacher records what it did there); solvers never read it,
+    so a feedback set is always solved from its pairs alone.
+    """
+
+    def __init__(self, y, z, *, basis=None, meta: dict | None = None):
+        if basis is not None:
+            basis = _checks.finite_array(basis, "basis")
+            if basis.ndim != 2:
+                raise _checks.ShapeError(f"basis must have shape (p, b); got shape {basis.shape}.")
+            basis.setflags(write=False)
+        Y = _as_rows(y, "y")
+        Z = _as_rows(z, "z")
+        if _is_sparse(Y) != _is_sparse(Z):
+            Y, Z = sp.csr_matrix(Y), sp.csr_matrix(Z)
+        if Y.shape != Z.shape:
+            raise _checks.ShapeError(
+                f"y and z must have the same shape (one row per pair); got {Y.shape} and {Z.shape}."
+            )
+        if basis is not None and Y.shape[1] != basis.shape[1]:
+            raise _checks.ShapeError(
+                f"With a basis of shape {basis.shape} (p, b), the coefficient arrays y and z must have "
+                f"shape (n, {basis.shape[1]}); got {Y.shape}."
+            )
+        self._Y, self._Z, self._basis = Y, Z, basis
+        self.meta = dict(meta or {})
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def empty(cls, p: int) -> "PairFeedback":
+        """No pairs, activations in R^p."""
+        return cls(np.zeros((0, p)), np.zeros((0, p)))
+
+    @classmethod
+    def concat(cls, parts) -> "PairFeedback":
+        """Concatenate feedback sets with the same p (keeps the storage when they share it)."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("concat needs at least one PairFeedback.")
+        p = parts[0].p
+        for k, f in enumerate(parts):
+            if not isinstance(f, PairFeedback):
+                raise TypeError(f"concat expects PairFeedback objects; item {k} is {type(f).__name__}.")
+            if f.p != p:
+                raise _checks.ShapeError(f"Cannot concatenate feedback with p = {p} and p = {f.p}.")
+        kinds = {f.storage for f in parts}
+        if kinds == {"basis"} and all(
+            f._basis.shape == parts[0]._basis.shape and np.array_equal(f._basis, parts[0]._basis) for f in parts
+        ):
+            stack = sp.vstack if any(_is_sparse(f._Y) for f in parts) else np.vstack
+            Ys = [sp.csr_matrix(f._Y) if stack is sp.vstack else f._Y for f in parts]
+            Zs = [sp.csr_matrix(f._Z) if stack is sp.vstack else f._Z for f in parts]
+            return cls(stack(Ys), stack(Zs), basis=parts[0]._basis)
+        if kinds <= {"sparse"}:
+            return cls(sp.vstack([f._Y for f in parts]).tocsr(), sp.vstack([f._Z for f in parts]).tocsr())
+        return cls(np.vstack([f.dense_y() for f in parts]), np.vstack([f.dense_z() for f in parts]))
+
+    def __add__(self, other):
+        if not isinstance(other, PairFeedback):
+            return NotImplemented
+        return PairFeedback.concat([self, other])
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def storage(self) -> str:
+        """``"dense"``, ``"sparse"`` or ``"basis"``."""
+        if self._basis is not None:
+            return "basis"
+        return "sparse" if _is_sparse(self._Y) else "dense"
+
+    @property
+    def p(self) -> int:
+        """Dimension of the activations."""
+        return self._basis.shape[0] if self._basis is not None else self._Y.shape[1]
+
+    @property
+    def n(self) -> int:
+        """Number of pairs."""
+        return self._Y.shape[0]
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def basis(self):
+        """The shared (p, b) basis of ``"basis"`` storage, else None."""
+        return self._basis
+
+    @property
+    def y_coef(self):
+        """Stored left-hand rows: activations (dense/sparse storage) or basis coefficients."""
+        return self._Y
+
+    @property
+    def z_coef(self):
+        """Stored right-hand rows: activations (dense/sparse storage) or basis coefficients."""
+        return self._Z
+
+    def _materialise(self, C):
+        if self._basis is None:
+            return C
+        return np.asarray(C @ self._basis.T)
+
+    @property
+    def y(self):
+        """The left activations y_k as rows, shape (n, p): an ndarray, or CSR for sparse storage."""
+        return self._materialise(self._Y)
+
+    @property
+    def z(self):
+        """The right activations z_k as rows, shape (n, p): an ndarray, or CSR for sparse storage."""
+        return self._materialise(self._Z)
+
+    def dense_y(self) -> np.ndarray:
+        """``y`` as a dense array whatever the storage."""
+        Y = self.y
+        return Y.toarray() if _is_sparse(Y) else np.asarray(Y)
+
+    def dense_z(self) -> np.ndarray:
+        """``z`` as a dense array whatever the storage."""
+        Z = self.z
+        return Z.toarray() if _is_sparse(Z) else np.asarray(Z)
+
+    def __repr__(self) -> str:
+        extra = f", b={self._basis.shape[1]}" if self._basis is not None else ""
+        who = f", teacher={self.meta['teacher']!r}" if "teacher" in self.meta else ""
+        return f"PairFeedback(n={self.n}, p={self.p}, storage={self.storage!r}{extra}{who})"
+
+    # ------------------------------------------------------------------ indexing
+    def __getitem__(self, key):
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            k = int(key)
+            if not -self.n <= k < self.n:
+                raise IndexError(f"pair index {key} out of range for {self.n} pairs.")
+            k %= self.n
+            y, z = self[k:k + 1].dense_y()[0], self[k:k + 1].dense_z()[0]
+            return y, z
+        if isinstance(key, slice):
+            idx = np.arange(self.n)[key]
+        else:
+            idx = np.asarray(key)
+            if idx.dtype == bool:
+                if idx.shape != (self.n,):
+                    raise IndexError(f"boolean mask must have shape ({self.n},); got {idx.shape}.")
+                idx = np.flatnonzero(idx)
+            elif idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+                if idx.size == 0:
+                    idx = idx.astype(int).reshape(0)
+                else:
+                    raise IndexError("index pairs with an int, a slice, a list/array of ints or a boolean mask.")
+            if idx.size and (idx.max() >= self.n or idx.min() < -self.n):
+                raise IndexError(f"pair index out of range for {self.n} pairs.")
+        out = PairFeedback.__new__(PairFeedback)
+        out._Y, out._Z, out._basis = self._Y[idx], self._Z[idx], self._basis
+        out.meta = dict(self.meta)
+        return out
+
+    # ------------------------------------------------------------------ algebra
+    def _quads(self, M):
+        """(y_k^T M y_k, z_k^T M z_k) for a symmetric (p, p) matrix M."""
+        if self._basis is not None:
+            M = self._basis.T @ M @ self._basis
+        out = []
+        for C in (self._Y, self._Z):
+            if _is_sparse(C):
+                out.append(np.asarray(C.multiply(C @ M).sum(axis=1)).ravel())
+            else:
+                out.append(np.einsum("ij,jk,ik->i", C, M, C))
+        return out[0], out[1]
+
+    def _check_phi(self, phi):
+        phi = _checks.square_matrix(phi, "phi")
+        if phi.shape[0] != self.p:
+            raise _checks.ShapeError(
+                f"phi is {phi.shape[0]} x {phi.shape[0]} but the feedback lives in R^{self.p}: expected "
+                f"a {self.p} x {self.p} matrix."
+            )
+        return (phi + phi.T) / 2
+
+    def residuals(self, phi) -> np.ndarray:
+        """``y_k^T Phi y_k - z_k^T Phi z_k`` for every pair (shape (n,))."""
+        qy, qz = self._quads(self._check_phi(phi))
+        return qy - qz
+
+    def relative_residuals(self, phi) -> np.ndarray:
+        """Scale-free residuals ``|y^T Phi y - z^T Phi z| / (||Phi||_2 (||y||^2 + ||z||^2))`` in [0, 1].
+
+        0 for an exact pair; a trivial pair (y = z = 0) counts as 0.
+        """
+        phi = self._check_phi(phi)
+        qy, qz = self._quads(phi)
+        ny, nz = self._quads(np.eye(self.p))
+        scale = float(np.linalg.norm(phi, 2)) * (ny + nz)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(scale > 0, np.abs(qy - qz) / np.where(scale > 0, scale, 1.0), 0.0)
+        return r
+
+    def sq_norms(self):
+        """(||y_k||^2, ||z_k||^2) for every pair."""
+        return self._quads(np.eye(self.p))
+
+    def constraints(self) -> sp.csr_matrix:
+        """The n x p(p+1)/2 sparse matrix with rows ``svec(y_k y_k^T - z_k z_k^T)``.
+
+        With featlib's isometric ``svec`` (see :mod:`featlib.linalg`), row k times ``svec(Phi)``
+        equals ``y_k^T Phi y_k - z_k^T Phi z_k``.
+        """
+        if self.storage == "sparse":
+            A = svec_outer_sparse(self._Y) - svec_outer_sparse(self._Z)
+        else:
+            Y, Z = self.dense_y(), self.dense_z()
+            A = sp.csr_matrix(svec_outer(Y) - svec_outer(Z))
+        A.eliminate_zeros()
+        return A.tocsr()
+
+    @property
+    def n_unknowns(self) -> int:
+        """p(p+1)/2, the dimension of the symmetric matrices the pairs constrain."""
+        return svec_dim(self.p)
+
+    # ------------------------------------------------------------------ conversions
+    def to_dense(self) -> "PairFeedback":
+        """Same pairs, dense storage."""
+        return PairFeedback(self.dense_y(), self.dense_z(), meta=self.meta)
+
+    def to_sparse(self) -> "PairFeedback":
+        """Same pairs, scipy.sparse storage."""
+        Y, Z = self.y, self.z
+        return PairFeedback(sp.csr_matrix(Y), sp.csr_matrix(Z), meta=self.meta)

@@ -1,0 +1,179 @@
+"""Symmetric vectorisation, PSD tests and projections, null spaces.
+
+**svec convention.**  ``svec(S)`` lists the upper triangle of a symmetric ``p x p`` matrix row by
+row (``numpy.triu_indices(p)`` order), with off-diagonal entries multiplied by ``sqrt(2)``.  With
+this scaling ``svec`` is an isometry: ``svec(A) @ svec(B) == trace(A @ B)`` (the Frobenius inner
+product), so a pair ``(y, z)`` gives the linear constraint ``svec(y y^T - z z^T) @ svec(Phi) = 0``
+and the constraint matrix keeps the geometry of ``Sym(R^{p x p})``.  ``smat`` is its inverse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from . import _checks
+
+__all__ = [
+    "svec_dim",
+    "svec_index",
+    "svec",
+    "smat",
+    "svec_outer",
+    "svec_outer_sparse",
+    "psd_project",
+    "is_psd",
+    "numerical_rank",
+    "null_space",
+    "orthogonal_complement",
+]
+
+SQRT2 = np.sqrt(2.0)
+
+
+def svec_dim(p: int) -> int:
+    """Dimension p(p+1)/2 of the space of symmetric p x p matrices."""
+    return p * (p + 1) // 2
+
+
+def svec_index(i, j, p: int):
+    """Position of entry (i, j) (i <= j, vectorised) in ``svec`` of a p x p matrix."""
+    i = np.asarray(i)
+    j = np.asarray(j)
+    lo = np.minimum(i, j)
+    hi = np.maximum(i, j)
+    return lo * p - lo * (lo - 1) // 2 + (hi - lo)
+
+
+def _weights(p: int) -> np.ndarray:
+    iu, ju = np.triu_indices(p)
+    return np.where(iu == ju, 1.0, SQRT2)
+
+
+def svec(S) -> np.ndarray:
+    """Isometric vectorisation of a symmetric matrix, or of a stack of them (shape (..., p, p))."""
+    S = np.asarray(S, dtype=float)
+    if S.ndim < 2 or S.shape[-1] != S.shape[-2]:
+        raise _checks.ShapeError(f"svec expects square matrices of shape (..., p, p); got {S.shape}.")
+    p = S.shape[-1]
+    iu, ju = np.triu_indices(p)
+    return S[..., iu, ju] * _weights(p)
+
+
+def smat(v, p: int | None = None) -> np.ndarray:
+    """Inverse of :func:`svec`: a vector of length p(p+1)/2 (or a stack) to symmetric matrices."""
+    v = np.asarray(v, dtype=float)
+    P = v.shape[-1]
+    if p is None:
+        p = int(round((np.sqrt(8 * P + 1) - 1) / 2))
+    if svec_dim(p) != P:
+        raise _checks.ShapeError(
+            f"smat expects a vector of length p(p+1)/2; got length {P}, which is not of that form"
+            f" for p = {p}."
+        )
+    iu, ju = np.triu_indices(p)
+    out = np.zeros(v.shape[:-1] + (p, p))
+    vals = v / _weights(p)
+    out[..., iu, ju] = vals
+    out[..., ju, iu] = vals
+    return out
+
+
+def svec_outer(Y) -> np.ndarray:
+    """Rows ``svec(y_k y_k^T)`` for the rows y_k of a dense array Y of shape (n, p)."""
+    Y = np.asarray(Y, dtype=float)
+    p = Y.shape[1]
+    iu, ju = np.triu_indices(p)
+    return (Y[:, iu] * Y[:, ju]) * _weights(p)
+
+
+def svec_outer_sparse(Y) -> sp.csr_matrix:
+    """Sparse rows ``svec(y_k y_k^T)`` for the rows of a scipy.sparse matrix Y of shape (n, p).
+
+    Vectorised over rows with equal numbers of non-zeros, so the cost is proportional to the
+    number of non-zeros of the output.
+    """
+    Y = sp.csr_matrix(Y, dtype=float)
+    Y.sum_duplicates()
+    Y.eliminate_zeros()
+    n, p = Y.shape
+    P = svec_dim(p)
+    counts = np.diff(Y.indptr)
+    rows, cols, vals = [], [], []
+    for k in np.unique(counts):
+        if k == 0:
+            continue
+        sel = np.flatnonzero(counts == k)
+        starts = Y.indptr[sel]
+        pos = starts[:, None] + np.arange(k)[None, :]
+        idx = Y.indices[pos]  # (m, k)
+        val = Y.data[pos]
+        a, b = np.triu_indices(k)
+        ia, ib = idx[:, a], idx[:, b]
+        w = np.where(a == b, 1.0, SQRT2)
+        rows.append(np.repeat(sel, a.size))
+        cols.append(svec_index(ia, ib, p).ravel())
+        vals.append((val[:, a] * val[:, b] * w).ravel())
+    if rows:
+        rows = np.concatenate(rows)
+        cols = np.concatenate(cols)
+        vals = np.concatenate(vals)
+    else:
+        rows = cols = np.zeros(0, dtype=np.int64)
+        vals = np.zeros(0)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, P))
+
+
+def psd_project(S) -> np.ndarray:
+    """Nearest PSD matrix in Frobenius norm (negative eigenvalues set to zero)."""
+    S = np.asarray(S, dtype=float)
+    S = (S + S.T) / 2
+    w, V = np.linalg.eigh(S)
+    w = np.clip(w, 0.0, None)
+    out = (V * w) @ V.T
+    return (out + out.T) / 2
+
+
+def is_psd(S, rtol: float = 1e-10) -> bool:
+    """True when the symmetric part of S has no eigenvalue below ``-rtol * max|eigenvalue|``."""
+    S = np.asarray(S, dtype=float)
+    w = np.linalg.eigvalsh((S + S.T) / 2)
+    top = np.max(np.abs(w)) if w.size else 0.0
+    return bool(w.size == 0 or w[0] >= -rtol * top)
+
+
+def default_rank_rtol(p: int) -> float:
+    """numpy.linalg.matrix_rank's convention: p * machine epsilon (relative to the top eigenvalue)."""
+    return p * np.finfo(float).eps
+
+
+def numerical_rank(phi, rtol: float | None = None) -> int:
+    """Number of eigenvalues of a symmetric PSD matrix above ``rtol * largest eigenvalue``.
+
+    The default ``rtol`` is ``p * eps`` (NumPy's ``matrix_rank`` convention), so exactly low-rank
+    matrices built in floating point get their true rank.  Matrices that are only approximately
+    low rank (a trained model's feature matrix) need an explicit, documented ``rtol``.
+    """
+    phi = np.asarray(phi, dtype=float)
+    w = np.linalg.eigvalsh((phi + phi.T) / 2)
+    if rtol is None:
+        rtol = default_rank_rtol(phi.shape[0])
+    top = float(np.max(np.abs(w))) if w.size else 0.0
+    return int(np.count_nonzero(w > rtol * top)) if top > 0 else 0
+
+
+def null_space(A, rtol: float = 1e-12) -> np.ndarray:
+    """Orthonormal basis (columns) of the null space of A (singular values <= rtol * largest)."""
+    A = np.atleast_2d(np.asarray(A, dtype=float))
+    if A.size == 0:
+        return np.eye(A.shape[1])
+    return sla.null_space(A, rcond=rtol)
+
+
+def orthogonal_complement(N, p: int, rtol: float = 1e-12) -> np.ndarray:
+    """Orthonormal basis (columns, p x q) of the orthogonal complement of span(columns of N)."""
+    N = np.asarray(N, dtype=float).reshape(p, -1)
+    if N.shape[1] == 0:
+        return np.eye(p)
+    return null_space(N.T, rtol=rtol)

@@ -1,0 +1,66 @@
+"""Scale-invariant comparisons of feature matrices.
+
+Feedback determines a feature matrix only up to a positive scale (Definition 2 of the paper), so
+every comparison here is invariant to multiplying the estimate by a positive number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks
+
+__all__ = ["pcc", "relative_error", "equivalent", "best_scale"]
+
+
+def _pair(a, b):
+    a = _checks.finite_array(a, "a")
+    b = _checks.finite_array(b, "b")
+    if a.shape != b.shape:
+        raise _checks.ShapeError(f"a and b must have the same shape; got {a.shape} and {b.shape}.")
+    if a.size == 0:
+        raise _checks.ShapeError("a and b are empty.")
+    return a, b
+
+
+def pcc(a, b) -> float:
+    """Pearson correlation of all entries of ``a`` and ``b`` (the paper's PCC metric).
+
+    Invariant to positive scaling and to adding a constant; 1 means equivalent up to those.
+    Raises ``ValueError`` when one input is constant (the correlation is undefined).
+    """
+    a, b = _pair(a, b)
+    x = a.ravel() - a.mean()
+    y = b.ravel() - b.mean()
+    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    if nx == 0 or ny == 0:
+        raise ValueError("PCC is undefined when one input has all entries equal (zero variance).")
+    return float(np.clip((x @ y) / (nx * ny), -1.0, 1.0))
+
+
+def best_scale(a, b) -> float:
+    """The c >= 0 minimising ``||c a - b||_F`` (0 when a and b are negatively aligned)."""
+    a, b = _pair(a, b)
+    na = float(np.vdot(a, a))
+    if na == 0:
+        return 0.0
+    return max(float(np.vdot(a, b)) / na, 0.0)
+
+
+def relative_error(a, b) -> float:
+    """``min_{c >= 0} ||c a - b||_F / ||b||_F``: error of the estimate ``a`` against the reference ``b``.
+
+    Scale-invariant in both arguments; 0 exactly when ``a`` is a positive multiple of ``b``, at
+    most 1 (reached when they are orthogonal or negatively aligned).
+    """
+    a, b = _pair(a, b)
+    nb = np.linalg.norm(b)
+    if nb == 0:
+        raise ValueError("the reference b is zero; the relative error is undefined.")
+    c = best_scale(a, b)
+    return float(np.linalg.norm(c * a - b) / nb)
+
+
+def equivalent(a, b, rtol: float = 1e-6) -> bool:
+    """True when ``a = c b`` for some ``c > 0`` up to ``relative_error(a, b) <= rtol`` (Definition 2)."""
+    return relative_error(a, b) <= rtol

@@ -1,0 +1,89 @@
+"""``solve(feedback, method=...)`` and its back ends.
+
+========  ======================================================================================
+method    what it does
+========  ======================================================================================
+"exact"   PSD-aware linear algebra (facial reduction + null space); dense, or scipy.sparse for
+          large sparse feedback.  Exact to rounding; needs consistent (noise-free) feedback.
+"sdp"     cvxpy: PSD least squares with trace 1, and a uniqueness test by random linear
+          objectives.  Handles noisy feedback and hidden faces.  Needs ``featlib[sdp]``.
+"gd"      gradient descent on Phi = U U^T with torch (Algorithm 3 of the paper).  Needs
+          ``featlib[torch]``.
+"auto"    see :func:`solve`.
+========  ======================================================================================
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+from .. import _checks
+from ..feedback import PairFeedback
+from ._result import Solution
+from .exact import solve_exact
+from .sdp import solve_sdp
+
+__all__ = ["solve", "Solution", "METHODS", "solve_exact", "solve_sdp"]
+
+METHODS = ("auto", "exact", "sdp", "gd")
+
+#: "auto" hands undecided or inconsistent problems to the SDP back end up to this p.
+AUTO_SDP_MAX_P = 40
+
+
+def _have(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
+    """Learn a feature matrix from equality pairs, up to a positive scale.
+
+    Parameters
+    ----------
+    feedback : PairFeedback
+        The pairs, e.g. from :func:`featlib.teach`.
+    method : {"auto", "exact", "sdp", "gd"}
+        The back end (see the module docstring).  ``"auto"`` runs ``"exact"``; when that cannot
+        decide identification (a hidden face, IdentifiabilityWarning) or finds the pairs
+        inconsistent (noisy answers), and cvxpy is installed and ``p <= 40``, it runs ``"sdp"``
+        instead; otherwise it returns the exact answer (re-raising an inconsistency error).
+    **options
+        Passed to the back end: :func:`~featlib.solvers.exact.solve_exact`,
+        :func:`~featlib.solvers.sdp.solve_sdp` or :func:`~featlib.solvers.gd.solve_gd`.
+
+    Returns
+    -------
+    Solution
+        ``.phi`` (unit trace, PSD), ``.identified``, ``.version_space_dim``, ``.residual``,
+        ``.method``, ``.seconds``, ``.decided``, ``.info``.
+    """
+    _checks.check_method(method, METHODS)
+    if not isinstance(feedback, PairFeedback):
+        raise TypeError(
+            f"solve expects a PairFeedback (e.g. from featlib.teach); got {type(feedback).__name__}. "
+            f"Wrap raw arrays with featlib.PairFeedback(y, z)."
+        )
+    if method == "exact":
+        return solve_exact(feedback, **options)
+    if method == "sdp":
+        return solve_sdp(feedback, **options)
+    if method == "gd":
+        from .gd import solve_gd
+
+        return solve_gd(feedback, **options)
+    # auto
+    sdp_ok = _have("cvxpy") and feedback.p <= AUTO_SDP_MAX_P
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", _checks.IdentifiabilityWarning)
+            sol = solve_exact(feedback, **options)
+    except _checks.InconsistentFeedbackError:
+        if sdp_ok:
+            return solve_sdp(feedback)
+        raise
+    if not sol.decided and sdp_ok:
+        return solve_sdp(feedback)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return sol

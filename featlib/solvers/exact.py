@@ -1,0 +1,410 @@
+"""Exact, PSD-aware linear algebra for feedback pairs.
+
+Plain least squares on ``<Phi, y y^T - z z^T> = 0`` ignores that Phi is PSD and, for Theorem 1's
+feedback, leaves a large solution space (18-dimensional for p = 10, r = 8).  The PSD constraint
+enters through *facial reduction*:
+
+1. **Reduce.**  A pair whose constraint matrix ``y y^T - z z^T`` is semidefinite (one side zero, or
+   y and z parallel with different lengths) says ``v^T Phi v = 0`` for a vector v; for PSD Phi that
+   means ``Phi v = 0``.  Collect those v, restrict every pair to the orthogonal complement
+   (``Phi = Q Psi Q^T``), and repeat until nothing new appears.
+2. **Solve.**  On the complement, the pair equalities are a linear system in ``svec(Psi)``; its null
+   space L (computed by QR + SVD, relative singular-value threshold ``rtol``) has dimension
+   ``version_space_dim``.
+3. **Decide.**  ``dim L == 1``: the version space is the ray of its PSD generator -> identified.
+   ``dim L >= 2``: if L contains a matrix that is positive *definite* on the complement, the version
+   space has more than one ray -> not identified, proven.  The search for that certificate is by
+   alternating projections between ``L ∩ {trace = 1}`` and ``{Psi >= eps I}``.  If none is found
+   (a "hidden" face that only an SDP can expose, e.g. low-rank Phi* recovered from generic pairs
+   below p(p+1)/2), the answer is reported as undecided (``decided=False``) with an
+   :class:`~featlib.IdentifiabilityWarning`; ``method="sdp"`` settles it.
+
+A scipy.sparse path handles sparse feedback whose forced null directions are coordinate vectors
+(e.g. Theorem 2's 2-sparse pairs), with the null space from shift-invert Lanczos on ``M^T M``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .. import _checks
+from ..feedback import PairFeedback
+from ..linalg import smat, svec, svec_dim, svec_outer, svec_outer_sparse
+from ._result import Solution, max_relative_residual, normalise
+
+__all__ = ["solve_exact", "reduce_null_space"]
+
+#: dense SVD up to this many unknowns q(q+1)/2 of the reduced problem (p ~ 77 when nothing is reduced)
+DENSE_MAX_UNKNOWNS = 3000
+
+
+# ============================================================================================
+# step 1: facial reduction by semidefinite pair matrices
+
+
+def _semidefinite_rows(ny, nz, yz, zero_rtol, parallel_rtol, scale=None):
+    """Masks: pairs whose matrix y y^T - z z^T is semidefinite and non-zero, and trivial pairs.
+
+    ``scale`` (per pair, e.g. ||y||^2 + ||z||^2 before any reduction): a reduced pair whose sides
+    are both below ``zero_rtol * scale`` is rounding residue and counts as trivial.
+    """
+    big = np.maximum(ny, nz)
+    small = np.minimum(ny, nz)
+    nonzero = big > (0.0 if scale is None else zero_rtol * scale)
+    one_side_zero = nonzero & (small <= zero_rtol * big)
+    gap = ny * nz - yz * yz  # >= 0 by Cauchy-Schwarz; 0 iff parallel
+    parallel = nonzero & (gap <= parallel_rtol * ny * nz)
+    same_length = np.abs(ny - nz) <= parallel_rtol * big
+    trivial = ~nonzero | (parallel & same_length & ~one_side_zero)
+    semidef = (one_side_zero | parallel) & ~trivial
+    return semidef, trivial
+
+
+def reduce_null_space(Y, Z, *, zero_rtol=1e-13, parallel_rtol=1e-12, rank_rtol=1e-10, max_rounds=None):
+    """Facial reduction of dense pairs: returns (Q, N) with orthonormal columns.
+
+    ``N`` spans the directions every PSD solution must annihilate (forced by semidefinite pair
+    matrices, iterated); ``Q`` spans their orthogonal complement, so every PSD solution is
+    ``Q Psi Q^T``.
+    """
+    p = Y.shape[1]
+    Q = np.eye(p)
+    found = []
+    rounds = 0
+    scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
+    while Q.shape[1] > 0:
+        Yr, Zr = Y @ Q, Z @ Q
+        ny, nz = np.einsum("ij,ij->i", Yr, Yr), np.einsum("ij,ij->i", Zr, Zr)
+        yz = np.einsum("ij,ij->i", Yr, Zr)
+        semidef, _ = _semidefinite_rows(ny, nz, yz, zero_rtol, parallel_rtol, scale)
+        if not np.any(semidef):
+            break
+        dirs = np.where((ny >= nz)[semidef, None], Yr[semidef], Zr[semidef])
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        # span of the new directions inside the current complement
+        U, s, _ = np.linalg.svd(dirs.T, full_matrices=True)
+        k = int(np.count_nonzero(s > rank_rtol * s[0]))
+        found.append(Q @ U[:, :k])
+        Q = Q @ U[:, k:]
+        rounds += 1
+        if max_rounds is not None and rounds >= max_rounds:
+            break
+    N = np.hstack(found) if found else np.zeros((p, 0))
+    return Q, N
+
+
+# ============================================================================================
+# step 2: null space of the reduced linear system
+
+
+def constraint_rows(Yr, Zr, scale=None, drop_rtol=1e-12):
+    """Unit-normalised rows svec(y y^T - z z^T) of dense (reduced) pairs.
+
+    Rows whose norm is at most ``drop_rtol * scale`` (``scale``: ||y||^2 + ||z||^2 of the original
+    pair, default of the given one) carry nothing above rounding and are dropped.
+    """
+    M = svec_outer(Yr) - svec_outer(Zr)
+    if scale is None:
+        scale = np.einsum("ij,ij->i", Yr, Yr) + np.einsum("ij,ij->i", Zr, Zr)
+    norms = np.linalg.norm(M, axis=1)
+    keep = norms > drop_rtol * scale
+    return M[keep] / norms[keep, None]
+
+
+def _dense_null_space(M, rtol):
+    """(basis of the numerical null space (columns), singular values) of a dense matrix."""
+    n, P = M.shape
+    if n == 0:
+        return np.eye(P), np.zeros(0)
+    norms = np.linalg.norm(M, axis=1)
+    M = M[norms > 0] / norms[norms > 0, None]
+    if M.shape[0] == 0:
+        return np.eye(P), np.zeros(0)
+    if M.shape[0] > P:
+        M = sla.qr(M, mode="r", overwrite_a=False, check_finite=False)[0][:P]
+    _, s, Vt = np.linalg.svd(M, full_matrices=True)
+    rank = int(np.count_nonzero(s > rtol * s[0]))
+    return Vt[rank:].T, s
+
+
+# ============================================================================================
+# step 3: certificate of non-identification
+
+
+def _find_pd_point(B, q, *, iters=500, eps_list=(1e-3, 1e-6)):
+    """Search L = span(B) (svec columns, orthonormal) for a trace-1 matrix that is positive definite.
+
+    Alternating projections between the affine set ``L ∩ {trace = 1}`` and ``{X >= eps I}``.
+    Returns (matrix, lambda_min): a PD matrix when found, else the last PSD-ish point and its
+    smallest eigenvalue (<= 0).
+    """
+    t = smat_trace_vector(q)
+    g = B.T @ t  # trace of smat(B a) is g @ a
+    gg = float(g @ g)
+    if gg == 0:
+        return None, -np.inf
+
+    def to_affine(x):
+        a = B.T @ x
+        a = a - g * ((g @ a - 1.0) / gg)
+        return B @ a
+
+    best, best_min = None, -np.inf
+    for eps in eps_list:
+        x = to_affine(t / q)
+        for _ in range(iters):
+            X = smat(x, q)
+            w, V = np.linalg.eigh(X)
+            if w[0] > 0:
+                return X, float(w[0])
+            if w[0] > best_min:
+                best, best_min = X, float(w[0])
+            Xc = (V * np.maximum(w, eps / q)) @ V.T
+            x_new = to_affine(svec(Xc))
+            if np.linalg.norm(x_new - x) < 1e-13:
+                break
+            x = x_new
+    return best, best_min
+
+
+def smat_trace_vector(q):
+    """svec(I_q)."""
+    iu, ju = np.triu_indices(q)
+    return (iu == ju).astype(float)
+
+
+def _psd_point(B, q, iters=2000):
+    """Some trace-1 PSD matrix in span(B) (alternating projections onto the PSD cone)."""
+    t = smat_trace_vector(q)
+    g = B.T @ t
+    gg = float(g @ g)
+    if gg == 0:
+        return None
+
+    def to_affine(x):
+        a = B.T @ x
+        a = a - g * ((g @ a - 1.0) / gg)
+        return B @ a
+
+    x = to_affine(t / q)
+    for _ in range(iters):
+        X = smat(x, q)
+        w, V = np.linalg.eigh(X)
+        if w[0] >= -1e-12 * max(w[-1], 1e-300):
+            return X
+        x_new = to_affine(svec((V * np.maximum(w, 0.0)) @ V.T))
+        if np.linalg.norm(x_new - x) < 1e-15:
+            break
+        x = x_new
+    return smat(x, q)
+
+
+# ============================================================================================
+# the solver
+
+
+def solve_exact(
+    feedback: PairFeedback,
+    *,
+    rtol: float = 1e-9,
+    psd_rtol: float = 1e-8,
+    zero_rtol: float = 1e-13,
+    sparse: bool | None = None,
+    warn: bool = True,
+) -> Solution:
+    """Exact PSD-aware solve of a feedback set (see the module docstring for the method).
+
+    Parameters
+    ----------
+    feedback : PairFeedback
+    rtol : float
+        Relative singular-value threshold defining the numerical null space of the reduced system
+        (dense path).  The sparse path resolves only to about ``sqrt(machine eps)`` and uses
+        ``max(rtol, 1e-6)``.
+    psd_rtol : float
+        A generator of a one-dimensional solution space counts as PSD if its smallest eigenvalue is
+        ``>= -psd_rtol * largest``.
+    zero_rtol : float
+        A pair side with ``||side||^2 <= zero_rtol * ||other side||^2`` counts as zero (a null pair).
+    sparse : bool or None
+        Force the scipy.sparse path (True), the dense path (False), or choose (None: sparse when the
+        feedback is stored sparsely and the reduced problem has more than
+        ``DENSE_MAX_UNKNOWNS`` unknowns).
+    warn : bool
+        Emit :class:`~featlib.IdentifiabilityWarning` when identification cannot be decided.
+
+    Raises
+    ------
+    InconsistentFeedbackError
+        When no non-zero PSD matrix satisfies the pairs to the tolerances (noisy answers: use
+        ``method="sdp"``, which minimises the residual under the PSD constraint).
+    """
+    if not isinstance(feedback, PairFeedback):
+        raise TypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
+    t0 = time.perf_counter()
+    p = feedback.p
+    use_sparse = sparse
+    if use_sparse is None:
+        use_sparse = feedback.storage == "sparse" and svec_dim(p) > DENSE_MAX_UNKNOWNS
+    if use_sparse:
+        out = _solve_sparse(feedback, rtol=max(rtol, 1e-6), psd_rtol=psd_rtol, zero_rtol=zero_rtol)
+        if out is not None:
+            out.seconds = time.perf_counter() - t0
+            return out
+    Y, Z = feedback.dense_y(), feedback.dense_z()
+    Q, N = reduce_null_space(Y, Z, zero_rtol=zero_rtol)
+    q = Q.shape[1]
+    info = {"null_space": N, "complement": Q, "path": "dense"}
+    if q == 0:
+        raise _checks.InconsistentFeedbackError(
+            f"The pairs force Phi v = 0 for a basis of all of R^{p}: only Phi = 0 is consistent. Check "
+            f"the feedback (pairs (0, v) should only use null-space vectors of the target)."
+        )
+    Yr, Zr = Y @ Q, Z @ Q
+    Mr = constraint_rows(Yr, Zr, np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z))
+    if svec_dim(q) > DENSE_MAX_UNKNOWNS * 4:
+        raise _checks.FeedbackError(
+            f"The reduced problem has {svec_dim(q)} unknowns, too many for the dense exact solver. Store "
+            f"the feedback sparsely (PairFeedback.to_sparse()) or use a large-scale method."
+        )
+    L, s = _dense_null_space(Mr, rtol)
+    info["singular_values"] = s
+    m = L.shape[1]
+    psi, identified, decided = _decide(L, q, m, psd_rtol, s, rtol, info)
+    phi = normalise(Q @ psi @ Q.T)
+    sol = Solution(
+        phi=phi,
+        identified=identified,
+        version_space_dim=m,
+        residual=max_relative_residual(feedback, phi),
+        method="exact",
+        seconds=time.perf_counter() - t0,
+        decided=decided,
+        info=info,
+    )
+    if not decided and warn:
+        warnings.warn(
+            f"exact solver: the pair equalities leave a {m}-dimensional solution space that contains no "
+            f"matrix found to be positive definite on the reduced space, so it cannot tell whether the "
+            f"PSD constraint pins Phi down. Use solve(..., method='sdp') (pip install 'featlib[sdp]') to "
+            f"decide.",
+            _checks.IdentifiabilityWarning,
+            stacklevel=3,
+        )
+    return sol
+
+
+def _decide(L, q, m, psd_rtol, s, rtol, info):
+    """From the null-space basis L (svec columns) to (psi, identified, decided)."""
+    if m == 0:
+        smin = s[-1] / s[0] if s.size else 0.0
+        raise _checks.InconsistentFeedbackError(
+            f"No non-zero PSD matrix satisfies the pairs: the reduced linear system has full column rank "
+            f"(smallest relative singular value {smin:.2e} > rtol = {rtol:g}). If the answers are noisy, "
+            f"use solve(..., method='sdp') for a least-squares PSD estimate, or raise rtol."
+        )
+    if m == 1:
+        psi = smat(L[:, 0], q)
+        if np.trace(psi) < 0:
+            psi = -psi
+        w = np.linalg.eigvalsh(psi)
+        top = max(abs(w[0]), abs(w[-1]))
+        if w[0] < -psd_rtol * top:
+            raise _checks.InconsistentFeedbackError(
+                f"The pair equalities have a one-dimensional solution space, but its generator is indefinite "
+                f"(eigenvalues from {w[0]:.3g} to {w[-1]:.3g}): no non-zero PSD matrix satisfies the pairs. "
+                f"The feedback is inconsistent (noisy answers?); use solve(..., method='sdp')."
+            )
+        return psi, True, True
+    X, lam_min = _find_pd_point(L, q)
+    info["pd_certificate_lambda_min"] = lam_min
+    if X is not None and lam_min > 0:
+        return X, False, True
+    psi = _psd_point(L, q)
+    if psi is None:
+        raise _checks.InconsistentFeedbackError(
+            "Every solution of the pair equalities has zero trace, so none is a non-zero PSD matrix: the "
+            "feedback is inconsistent."
+        )
+    return psi, False, False
+
+
+# ============================================================================================
+# sparse path
+
+
+def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol):
+    """scipy.sparse exact path; returns None when the structure needs the dense path."""
+    p = feedback.p
+    Y = sp.csr_matrix(feedback.y)
+    Z = sp.csr_matrix(feedback.z)
+    keep = np.arange(p)
+    nulls = []
+    scale = np.asarray(Y.multiply(Y).sum(axis=1)).ravel() + np.asarray(Z.multiply(Z).sum(axis=1)).ravel()
+    while True:
+        Yr, Zr = Y[:, keep], Z[:, keep]
+        ny = np.asarray(Yr.multiply(Yr).sum(axis=1)).ravel()
+        nz = np.asarray(Zr.multiply(Zr).sum(axis=1)).ravel()
+        yz = np.asarray(Yr.multiply(Zr).sum(axis=1)).ravel()
+        semidef, _ = _semidefinite_rows(ny, nz, yz, zero_rtol, 1e-12, scale)
+        if not np.any(semidef):
+            break
+        rows = np.flatnonzero(semidef)
+        side = sp.csr_matrix(sp.vstack([Yr[rows[ny[rows] >= nz[rows]]], Zr[rows[ny[rows] < nz[rows]]]]))
+        side.eliminate_zeros()
+        drop = np.unique(side.indices)
+        if np.any(np.diff(side.indptr) != 1):
+            # the forced directions must span whole coordinate axes to keep the problem sparse
+            sub = side[:, drop].toarray()
+            if np.linalg.matrix_rank(sub) < drop.size:
+                return None  # not a coordinate subspace: use the dense path
+        nulls.extend(keep[drop].tolist())
+        keep = np.delete(keep, drop)
+        if keep.size == 0:
+            raise _checks.InconsistentFeedbackError(
+                "The pairs force every coordinate into the null space: only Phi = 0 is consistent."
+            )
+    q = keep.size
+    M = (svec_outer_sparse(Yr) - svec_outer_sparse(Zr)).tocsr()
+    norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+    nzr = norms > 1e-12 * scale
+    M = sp.diags(1.0 / norms[nzr]) @ M[nzr]
+    G = (M.T @ M).tocsc()
+    P = G.shape[0]
+    top = float(spla.eigsh(G, k=1, which="LA", return_eigenvectors=False)[0]) if P > 2 else float(
+        np.linalg.eigvalsh(G.toarray())[-1])
+    shift = 1e-10 * top
+    k = min(3, P - 1)
+    if P <= 3:
+        w, V = np.linalg.eigh(G.toarray())
+    else:
+        w, V = spla.eigsh(G, k=k, sigma=-shift, which="LM")
+        order = np.argsort(w)
+        w, V = w[order], V[:, order]
+    sv = np.sqrt(np.clip(w, 0.0, None) / top)
+    m = int(np.count_nonzero(sv <= rtol))
+    info = {"path": "sparse", "null_coordinates": np.array(sorted(nulls), dtype=int), "kept": keep,
+            "smallest_relative_singular_values": sv}
+    if m != 1:
+        return None  # undecided / unidentified / inconsistent: the dense path has the full logic
+    psi = smat(V[:, 0], q)
+    if np.trace(psi) < 0:
+        psi = -psi
+    ev = np.linalg.eigvalsh(psi)
+    if ev[0] < -psd_rtol * max(abs(ev[0]), abs(ev[-1])):
+        return None
+    phi = np.zeros((p, p))
+    phi[np.ix_(keep, keep)] = psi
+    phi = normalise(phi)
+    N = np.zeros((p, len(nulls)))
+    N[np.array(sorted(nulls), dtype=int), np.arange(len(nulls))] = 1.0
+    info["null_space"] = N
+    return Solution(phi=phi, identified=True, version_space_dim=1,
+                    residual=max_relative_residual(feedback, phi), method="exact", seconds=0.0,
+                    decided=True, info=info)

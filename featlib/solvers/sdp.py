@@ -1,0 +1,235 @@
+"""Semidefinite programming back end (cvxpy).
+
+The problem, after the exact facial reduction of :mod:`featlib.solvers.exact` (pairs with a zero
+side force ``Phi v = 0``; working on the complement is exact and removes the tangential contact
+that makes SDP solvers inaccurate there), is first the feasibility problem::
+
+    find Psi >= 0  with  trace(Psi) = 1  and  M svec(Psi) = 0
+
+where the rows of M are the unit-normalised ``svec(y y^T - z z^T)`` of the reduced pairs.  The
+normalisation ``trace = 1`` excludes Phi = 0 and fixes the scale.  If that fails or leaves a
+residual above ``consistency_tol`` (noisy answers), the least-squares problem
+``minimise ||M svec(Psi)||_2`` under the same constraints gives the PSD estimate, and
+``identified`` is False (no PSD matrix satisfies the pairs exactly).
+
+**Uniqueness test.**  Let L be the numerical null space of M.  If ``dim L == 1`` the ray is unique.
+Otherwise the feasible set may still be a single point because of the PSD constraint (a hidden
+face); we maximise and minimise ``<C_j, Psi>`` over the (near-)feasible set for ``n_probes``
+random directions ``C_j`` drawn from L (the only directions in which the set can extend) and
+report ``identified`` when every spread ``max - min`` is below ``spread_tol``.
+
+**Polishing.**  Interior-point solutions are accurate to about 1e-8.  We restrict to the face of
+the SDP solution (its numerical range) and solve the pair equalities there exactly; the polished
+matrix replaces the SDP one when its residual is smaller.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import _checks
+from ..feedback import PairFeedback
+from ..linalg import smat, svec
+from ._result import Solution, max_relative_residual, normalise
+from .exact import _dense_null_space, constraint_rows, reduce_null_space
+
+__all__ = ["solve_sdp"]
+
+
+def _svec_from_vecF(q):
+    """Sparse T with T @ vec_F(Psi) = svec(Psi) for symmetric q x q Psi."""
+    iu, ju = np.triu_indices(q)
+    w = np.where(iu == ju, 1.0, np.sqrt(2.0))
+    return sp.csr_matrix((w, (np.arange(iu.size), ju * q + iu)), shape=(iu.size, q * q))
+
+
+def _status_ok(prob):
+    return prob.status in ("optimal", "optimal_inaccurate")
+
+
+def solve_sdp(
+    feedback: PairFeedback,
+    *,
+    solver: str | None = None,
+    n_probes: int = 3,
+    seed=0,
+    spread_tol: float = 1e-3,
+    consistency_tol: float = 1e-7,
+    rtol: float = 1e-9,
+    polish: bool = True,
+    solver_options: dict | None = None,
+) -> Solution:
+    """Solve with cvxpy: PSD least squares under a trace normalisation, plus a uniqueness test.
+
+    Parameters
+    ----------
+    solver : str, optional
+        cvxpy solver name (default: cvxpy's choice for SDPs, Clarabel when installed).
+    n_probes : int
+        Random linear objectives (each maximised and minimised) for the uniqueness test.
+    seed : int or Generator
+        Randomness of the probe directions.
+    spread_tol : float
+        Largest ``max - min`` of a unit-Frobenius probe over the trace-1 feasible set that still
+        counts as a single point.
+    consistency_tol : float
+        Largest residual ``max |M svec(Psi)|`` (unit rows, trace-1 Psi) for which the feedback
+        counts as consistent.
+    rtol : float
+        Singular-value threshold of the linear null space (as in ``method="exact"``).
+    polish : bool
+        Refine the SDP solution by exact linear algebra on its face.
+    """
+    cp = _checks.require("cvxpy", "sdp", "solve(..., method='sdp')")
+    if not isinstance(feedback, PairFeedback):
+        raise TypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
+    n_probes = _checks.check_positive_int(n_probes, "n_probes", minimum=0)
+    rng = _checks.as_generator(seed)
+    t0 = time.perf_counter()
+    Y, Z = feedback.dense_y(), feedback.dense_z()
+    Q, N = reduce_null_space(Y, Z)
+    q = Q.shape[1]
+    if q == 0:
+        raise _checks.InconsistentFeedbackError(
+            f"The pairs force Phi v = 0 for a basis of all of R^{feedback.p}: only Phi = 0 is consistent."
+        )
+    Yr, Zr = Y @ Q, Z @ Q
+    scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
+    M = constraint_rows(Yr, Zr, scale)
+    L, s = _dense_null_space(M, rtol)
+    m = L.shape[1]
+    info = {"null_space": N, "complement": Q, "linear_null_dim": m, "singular_values": s}
+
+    Psi = cp.Variable((q, q), PSD=True)
+    x = cp.vec(Psi, order="F")
+    T = _svec_from_vecF(q)
+    kwargs = dict(solver_options or {})
+    if solver is None and "CLARABEL" in cp.installed_solvers():
+        solver = "CLARABEL"  # far more accurate than SCS on these problems
+    if solver is not None:
+        kwargs["solver"] = solver
+    info["sdp_solver"] = solver or "cvxpy default"
+    cons = [cp.trace(Psi) == 1]
+    MT = sp.csr_matrix(M) @ T if M.shape[0] else None
+    # Stage 1a: the equalities themselves (accurate to rounding when they are consistent).
+    psi, consistent, near = None, False, list(cons)
+    if MT is not None:
+        near = cons + [MT @ x == 0]
+    prob = cp.Problem(cp.Minimize(0), near)
+    try:
+        _quiet_solve(prob, kwargs)
+    except cp.error.SolverError:
+        pass
+    if _status_ok(prob) and Psi.value is not None:
+        psi = (Psi.value + Psi.value.T) / 2
+        consistent = _max_res(M, psi) <= consistency_tol
+    info["sdp_status"] = prob.status
+    if not consistent:
+        # Stage 1b: least squares under the PSD constraint (noisy or inconsistent answers).
+        prob = cp.Problem(cp.Minimize(cp.norm(MT @ x, 2)), cons)
+        _quiet_solve(prob, kwargs)
+        if not _status_ok(prob):
+            raise _checks.FeatlibError(
+                f"the SDP solver failed (status {prob.status!r}); try solver='SCS' or solver='CLARABEL'."
+            )
+        psi = (Psi.value + Psi.value.T) / 2
+        info["sdp_status"] = prob.status
+        info["least_squares_residual"] = float(prob.value)
+        consistent = _max_res(M, psi) <= consistency_tol
+    info["sdp_residual"] = _max_res(M, psi)
+    info["consistent"] = consistent
+
+    if polish and consistent:
+        psi_pol = _polish(psi, Yr, Zr, scale, rtol)
+        if psi_pol is not None and _max_res(M, psi_pol) < _max_res(M, psi):
+            psi = psi_pol
+            info["polished"] = True
+        else:
+            info["polished"] = False
+
+    spreads, failed_probes, decided = [], 0, True
+    if not consistent:
+        identified = False
+        vdim = 0
+    elif m <= 1:
+        identified = True
+        vdim = 1
+    else:
+        vdim = m
+        for _ in range(n_probes):
+            g = rng.standard_normal(m)
+            C = smat(L @ g, q)
+            C /= np.linalg.norm(C)
+            obj = cp.trace(C @ Psi)
+            vals = []
+            for sense in (cp.Maximize, cp.Minimize):
+                vals.append(_solve_value(cp, cp.Problem(sense(obj), near), kwargs))
+            if None in vals:
+                failed_probes += 1
+                continue
+            spreads.append(vals[0] - vals[1])
+        info["probe_spreads"] = spreads
+        info["failed_probes"] = failed_probes
+        identified = bool(spreads) and max(spreads) <= spread_tol
+        # one wide probe proves non-uniqueness; "unique" needs every probe to have run
+        decided = (bool(spreads) and max(spreads) > spread_tol) or (failed_probes == 0 and n_probes > 0)
+    phi = normalise(Q @ psi @ Q.T)
+    return Solution(
+        phi=phi,
+        identified=identified,
+        version_space_dim=vdim,
+        residual=max_relative_residual(feedback, phi),
+        method="sdp",
+        seconds=time.perf_counter() - t0,
+        decided=decided,
+        info=info,
+    )
+
+
+def _quiet_solve(prob, kwargs):
+    """prob.solve without cvxpy's 'may be inaccurate' warning (the status is recorded in info)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+        prob.solve(**kwargs)
+
+
+def _solve_value(cp, prob, kwargs):
+    """Optimal value, retrying with SCS when the first solver fails; None if both fail."""
+    attempts = [kwargs]
+    if kwargs.get("solver") != "SCS":
+        attempts.append({"solver": "SCS", "eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 200000})
+    for attempt in attempts:
+        try:
+            _quiet_solve(prob, attempt)
+        except cp.error.SolverError:
+            continue
+        if _status_ok(prob):
+            return float(prob.value)
+    return None
+
+
+def _max_res(M, psi):
+    return float(np.max(np.abs(M @ svec(psi)))) if M.shape[0] else 0.0
+
+
+def _polish(psi, Yr, Zr, scale, rtol, face_rtol=1e-6):
+    """Exact solve on the face of psi (its numerically non-zero eigenspace); None if not unique there."""
+    w, V = np.linalg.eigh(psi)
+    k = int(np.count_nonzero(w > face_rtol * w[-1]))
+    U = V[:, -k:]
+    Mf = constraint_rows(Yr @ U, Zr @ U, scale)
+    Lf, _ = _dense_null_space(Mf, rtol)
+    if Lf.shape[1] != 1:
+        return None
+    G = smat(Lf[:, 0], k)
+    if np.trace(G) < 0:
+        G = -G
+    ev = np.linalg.eigvalsh(G)
+    if ev[0] < -1e-8 * ev[-1]:
+        return None
+    out = U @ G @ U.T
+    return (out + out.T) / 2 / np.trace(out)

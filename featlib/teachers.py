@@ -1,0 +1,317 @@
+"""The paper's four feedback constructions ("teachers").
+
+``teach(phi_star, method, *, n=None, seed=None, **options)`` returns a :class:`PairFeedback`
+whose pairs satisfy ``y^T Phi* y = z^T Phi* z`` (up to rounding).  Every pair has the form
+``(u, sqrt(c) * reference)`` with ``c = u^T Phi* u / reference^T Phi* reference``: the agent
+rescales the reference (Lemma 2 / Algorithm 2, Algorithm 3's ``(u_i, c_i)``), and a ``u`` in the
+null space of ``Phi*`` gives the pair ``(u, 0)``, which forces ``Phi u = 0`` for a PSD learner.
+
+=================  ============================================================  =====================
+method             activations                                                    number of pairs
+=================  ============================================================  =====================
+``"eigen"``        Theorem 1: eigenvectors v_i, v_i + v_j (i < j <= r) against    r(r+1)/2 + (p - r)
+                   y = v_1 + ... + v_r, plus (0, v) for a basis of null(Phi*)
+``"sparse"``       Theorem 2 / Eq. 4: e_i and e_i + e_j against e_k (k with        p(p+1)/2
+                   Phi*_kk > 0)
+``"gaussian"``     Theorem 3: i.i.d. N(0, I_p) activations against one Gaussian   ``n`` (default
+                   reference sample                                               p(p+1)/2 - 1)
+``"sparse-sampled"`` Assumption 1: each coordinate 0 with probability ``mu``,     ``n`` (default
+                   else U(0, 1]; at most ``s`` non-zeros if ``s`` is given;       p(p+1)/2)
+                   against e_k
+=================  ============================================================  =====================
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.stats
+
+from . import _checks
+from .feedback import Agent, PairFeedback
+from .linalg import default_rank_rtol
+
+__all__ = ["teach", "TEACHERS"]
+
+TEACHERS = ("eigen", "sparse", "gaussian", "sparse-sampled")
+
+#: minimum acceptance probability of the sparsity cap before ``sparse-sampled`` refuses.
+_MIN_ACCEPT = 1e-6
+
+
+def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) -> PairFeedback:
+    """Feedback pairs for a hidden feature matrix from one of the paper's teachers.
+
+    Parameters
+    ----------
+    phi_star : array_like (p, p) or Agent
+        The target feature matrix (symmetric PSD, non-zero), or an :class:`Agent` holding it.
+    method : {"eigen", "sparse", "gaussian", "sparse-sampled"}
+        The construction; see the module docstring.
+    n : int, optional
+        Number of pairs, for the sampled teachers only (the constructive counts are fixed by the
+        theorems; slice the result, ``fb[:k]``, for fewer).
+    seed : int, numpy Generator or None
+        Randomness of the sampled teachers.
+    **options
+        ``"eigen"``: ``rank`` (override the numerical rank; the pairs are then exact for the
+        rank-``rank`` truncation of Phi*, as the paper's experiments use), ``rtol`` (relative
+        eigenvalue threshold of the numerical rank, default ``p * eps``), ``storage`` ("basis",
+        the default, or "dense").
+        ``"sparse"``: ``reference`` (index k of the reference e_k; default the first k with
+        ``Phi*_kk > 1e-12 * max diag``), ``storage`` ("sparse", default, or "dense").
+        ``"gaussian"``: ``reference`` (a vector in R^p; default a Gaussian sample).
+        ``"sparse-sampled"``: ``mu`` (probability that a coordinate is zero; required), ``s``
+        (maximum number of non-zeros: samples are drawn conditionally on having at most ``s``
+        non-zeros, as the paper's ``p_s`` assumes), ``reference`` (index k or a vector; default
+        as for "sparse"), ``storage`` ("sparse" or "dense").
+
+    Returns
+    -------
+    PairFeedback
+        With ``meta`` recording the teacher, its parameters, the reference and (for "eigen") the
+        rank, eigenvalues and which rows are kernel and null-space pairs.
+    """
+    _checks.check_method(method, TEACHERS, "teacher")
+    agent = phi_star if isinstance(phi_star, Agent) else Agent(phi_star)
+    builder = {
+        "eigen": _eigen,
+        "sparse": _sparse,
+        "gaussian": _gaussian,
+        "sparse-sampled": _sparse_sampled,
+    }[method]
+    allowed = [k for k in inspect.signature(builder).parameters if k not in ("agent", "n", "seed")]
+    _check_options(method, options, allowed)
+    return builder(agent, n=n, seed=seed, **options)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _check_options(method, options, allowed):
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"teach(..., {method!r}) got unknown option(s) {', '.join(unknown)}; "
+            f"valid options are: {', '.join(allowed) if allowed else 'none'}."
+        )
+
+
+def _fixed_count(method, n, count):
+    if n is not None:
+        raise ValueError(
+            f"The {method!r} teacher's number of pairs is fixed by the theorem ({count} here); do not "
+            f"pass n. Slice the returned feedback (fb[:k]) to use fewer pairs."
+        )
+
+
+def _storage(method, storage, allowed):
+    return _checks.check_method(storage, allowed, f"storage for {method!r}")
+
+
+def _index_reference(agent: Agent, reference):
+    """A coordinate k with Phi*_kk > 0, chosen or checked."""
+    diag = np.diag(agent.phi_star)
+    p = agent.p
+    if reference is None:
+        ok = np.flatnonzero(diag > 1e-12 * diag.max())
+        return int(ok[0])
+    if isinstance(reference, bool) or not isinstance(reference, numbers.Integral):
+        raise TypeError(f"reference must be a coordinate index (int) here; got {type(reference).__name__}.")
+    k = int(reference)
+    if not 0 <= k < p:
+        raise ValueError(f"reference index {k} is out of range for p = {p}.")
+    if diag[k] <= 1e-12 * diag.max():
+        good = np.flatnonzero(diag > 1e-12 * diag.max())
+        raise _checks.FeedbackError(
+            f"reference e_{k} has Phi*[{k},{k}] = {diag[k]:.3g}, i.e. it lies in the null space, so no "
+            f"pair can be rescaled against it. Choose an index with a positive diagonal entry, "
+            f"e.g. {good[:5].tolist()}."
+        )
+    return k
+
+
+def _vector_reference(agent: Agent, reference, name="reference"):
+    v = _checks.finite_array(reference, name)
+    if v.shape != (agent.p,):
+        raise _checks.ShapeError(f"{name} must be a vector of shape ({agent.p},) to match Phi*; got {v.shape}.")
+    q = agent.quadratic(v)
+    if q <= agent.null_rtol * np.linalg.norm(agent.phi_star, 2) * float(v @ v):
+        raise _checks.FeedbackError(
+            f"{name} has v^T Phi* v = {q:.3g}: it lies (numerically) in the null space of Phi*, so no "
+            f"pair can be rescaled against it. Choose a reference with positive distance."
+        )
+    return v
+
+
+def _ratios(q_u, q_ref):
+    """c = q(u) / q(ref), clipped at zero (tiny negative values are rounding)."""
+    return np.clip(np.asarray(q_u, dtype=float), 0.0, None) / q_ref
+
+
+# --------------------------------------------------------------------------------------------
+# Theorem 1
+
+
+def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
+    del seed  # deterministic
+    p = agent.p
+    storage = _storage("eigen", storage, ("basis", "dense"))
+    w, V = np.linalg.eigh(agent.phi_star)
+    order = np.argsort(w)[::-1]
+    w, V = w[order], V[:, order]
+    if rtol is None:
+        rtol = default_rank_rtol(p)
+    numerical = int(np.count_nonzero(w > rtol * w[0]))
+    if rank is None:
+        r = numerical
+    else:
+        r = _checks.check_positive_int(rank, "rank")
+        if r > p:
+            raise ValueError(f"rank = {r} cannot exceed p = {p}.")
+    count = r * (r + 1) // 2 + (p - r)
+    _fixed_count("eigen", n, count)
+    gam = np.clip(w[:r], 0.0, None)
+    ref_q = float(gam.sum())  # y = v_1 + ... + v_r, so y^T Phi_r y = sum of the eigenvalues
+    iu, ju = np.triu_indices(r)
+    m_ker = iu.size
+    # q(v_i) = gamma_i ; q(v_i + v_j) = gamma_i + gamma_j  (orthonormal eigenvectors)
+    q_ker = np.where(iu == ju, gam[iu], gam[iu] + gam[ju])
+    c = _ratios(q_ker, ref_q)
+    # coefficients over the basis [v_1 .. v_p, y]
+    b = p + 1
+    rows_y = np.concatenate([np.arange(m_ker), np.flatnonzero(iu != ju)])
+    cols_y = np.concatenate([iu, ju[iu != ju]])
+    Yc = sp.csr_matrix((np.ones(rows_y.size), (rows_y, cols_y)), shape=(count, b))
+    rows_z = np.concatenate([np.arange(m_ker), m_ker + np.arange(p - r)])
+    cols_z = np.concatenate([np.full(m_ker, p), r + np.arange(p - r)])
+    vals_z = np.concatenate([np.sqrt(c), np.ones(p - r)])
+    Zc = sp.csr_matrix((vals_z, (rows_z, cols_z)), shape=(count, b))
+    yref = V[:, :r].sum(axis=1)
+    basis = np.column_stack([V, yref])
+    meta = {
+        "teacher": "eigen",
+        "rank": r,
+        "numerical_rank": numerical,
+        "rank_rtol": rtol,
+        "truncated": r < numerical,
+        "eigenvalues": w.copy(),
+        "kernel_rows": np.arange(m_ker),
+        "null_rows": np.arange(m_ker, count),
+        "kernel_pairs": [(int(i), int(j)) for i, j in zip(iu, ju)],
+        "reference": yref,
+    }
+    fb = PairFeedback(Yc, Zc, basis=basis, meta=meta)
+    return fb.to_dense() if storage == "dense" else fb
+
+
+# --------------------------------------------------------------------------------------------
+# Theorem 2
+
+
+def _sparse(agent: Agent, *, n, seed, reference=None, storage="sparse"):
+    del seed
+    p = agent.p
+    storage = _storage("sparse", storage, ("sparse", "dense"))
+    count = p * (p + 1) // 2
+    _fixed_count("sparse", n, count)
+    k = _index_reference(agent, reference)
+    phi = agent.phi_star
+    iu, ju = np.triu_indices(p)
+    diag = np.diag(phi)
+    q = np.where(iu == ju, diag[iu], diag[iu] + diag[ju] + 2 * phi[iu, ju])
+    c = _ratios(q, diag[k])
+    off = iu != ju
+    rows = np.concatenate([np.arange(count), np.flatnonzero(off)])
+    cols = np.concatenate([iu, ju[off]])
+    Y = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(count, p))
+    Z = sp.csr_matrix((np.sqrt(c), (np.arange(count), np.full(count, k))), shape=(count, p))
+    Z.eliminate_zeros()
+    meta = {"teacher": "sparse", "reference": k, "pairs": [(int(i), int(j)) for i, j in zip(iu, ju)]}
+    fb = PairFeedback(Y, Z, meta=meta)
+    return fb.to_dense() if storage == "dense" else fb
+
+
+# --------------------------------------------------------------------------------------------
+# Theorem 3
+
+
+def _gaussian(agent: Agent, *, n, seed, reference=None):
+    p = agent.p
+    rng = _checks.as_generator(seed)
+    n = p * (p + 1) // 2 - 1 if n is None else _checks.check_positive_int(n, "n", minimum=0)
+    if reference is None:
+        for _ in range(100):
+            ref = rng.standard_normal(p)
+            if agent.quadratic(ref) > agent.null_rtol * np.linalg.norm(agent.phi_star, 2) * float(ref @ ref):
+                break
+        else:  # pragma: no cover - needs a measure-zero event 100 times
+            raise _checks.FeedbackError("could not draw a Gaussian reference outside the null space of Phi*.")
+    else:
+        ref = _vector_reference(agent, reference)
+    X = rng.standard_normal((n, p))
+    c = _ratios(agent.quadratic(X) if n else np.zeros(0), agent.quadratic(ref))
+    Z = np.sqrt(c)[:, None] * ref[None, :]
+    meta = {"teacher": "gaussian", "reference": ref}
+    return PairFeedback(X, Z, meta=meta)
+
+
+# --------------------------------------------------------------------------------------------
+# Assumption 1 / Theorem 4
+
+
+def _sample_sparse(rng, n, p, mu, s):
+    """n activations: each coordinate 0 w.p. mu, else U(0, 1]; conditioned on <= s non-zeros."""
+    q = 1.0 - mu
+    if s is None:
+        mask = rng.random((n, p)) < q
+        vals = 1.0 - rng.random((n, p))  # U(0, 1]
+        return sp.csr_matrix(np.where(mask, vals, 0.0))
+    accept = float(scipy.stats.binom.cdf(s, p, q))
+    if accept < _MIN_ACCEPT:
+        raise ValueError(
+            f"With p = {p}, mu = {mu} and s = {s}, an activation has at most s non-zeros with probability "
+            f"{accept:.2e}: rejection sampling would not finish. Raise mu or s."
+        )
+    out, have = [], 0
+    while have < n:
+        m = int(min(max(2 * (n - have) / accept, 64), 1e7))
+        mask = rng.random((m, p)) < q
+        keep = mask.sum(axis=1) <= s
+        mask = mask[keep][: n - have]
+        vals = 1.0 - rng.random(mask.shape)
+        out.append(sp.csr_matrix(np.where(mask, vals, 0.0)))
+        have += mask.shape[0]
+    return sp.vstack(out).tocsr() if out else sp.csr_matrix((0, p))
+
+
+def _sparse_sampled(agent: Agent, *, n, seed, mu=None, s=None, reference=None, storage="sparse"):
+    p = agent.p
+    storage = _storage("sparse-sampled", storage, ("sparse", "dense"))
+    if mu is None:
+        raise TypeError("teach(..., 'sparse-sampled') needs mu, the probability that a coordinate is zero.")
+    mu = _checks.check_probability(mu, "mu", closed_high=False)
+    if s is not None:
+        s = _checks.check_positive_int(s, "s")
+    rng = _checks.as_generator(seed)
+    n = p * (p + 1) // 2 if n is None else _checks.check_positive_int(n, "n", minimum=0)
+    if reference is None or isinstance(reference, numbers.Integral):
+        k = _index_reference(agent, reference)
+        ref = np.zeros(p)
+        ref[k] = 1.0
+        ref_meta = k
+    else:
+        ref = _vector_reference(agent, reference)
+        ref_meta = ref
+    X = _sample_sparse(rng, n, p, mu, s)
+    qx = np.asarray(X.multiply(X @ agent.phi_star).sum(axis=1)).ravel()
+    c = _ratios(qx, agent.quadratic(ref))
+    Z = sp.csr_matrix(np.sqrt(c)[:, None] * ref[None, :]) if n else sp.csr_matrix((0, p))
+    Z.eliminate_zeros()
+    meta = {"teacher": "sparse-sampled", "mu": mu, "s": s, "reference": ref_meta}
+    fb = PairFeedback(X, Z, meta=meta)
+    return fb.to_dense() if storage == "dense" else fb

@@ -1,0 +1,48 @@
+import math
+
+import pytest
+
+from featlib import bounds
+
+
+def test_paper_counts():
+    assert bounds.constructive_low_rank(10, 8) == 38
+    assert bounds.constructive_low_rank(4096, 512) == 134_912
+    assert bounds.constructive_low_rank(4500, 512) == 135_316
+    assert bounds.sparse_constructive(10) == 55
+    assert bounds.sparse_constructive(4096) == 8_390_656
+    assert bounds.sampled(10) == 55
+    assert bounds.full_rank_lower(10) == 54
+
+
+def test_sparse_sampled_reproduces_paper_figures():
+    assert bounds.sparse_sampled(10, 4, 0.8, 0.05) == 117
+    assert bounds.sparse_sampled(10, 4, 0.6, 0.1) == 54
+    assert bounds.sparse_sampled(10, 4, 0.8, 0.05, exact=True) == pytest.approx(117.26, abs=0.01)
+    assert bounds.sparse_sampled(10, 4, 0.6, 0.1, exact=True) == pytest.approx(54.02, abs=0.01)
+
+
+def test_p_s_exceeds_one_as_documented():
+    # the paper's p_s is not a probability for mu = 0.6 (about 3.9e7)
+    assert math.exp(bounds.sparse_sampled_log_ps(10, 4, 0.6)) == pytest.approx(3.9e7, rel=0.05)
+    assert bounds.sparse_sampled_log_ps(10, 4, 0.8) < 0
+
+
+def test_bounds_monotone_in_mu():
+    vals = [bounds.sparse_sampled(10, 4, mu, 0.05, exact=True) for mu in (0.8, 0.9, 0.97)]
+    assert vals[0] < vals[1] < vals[2]
+
+
+@pytest.mark.parametrize("args", [(0, 1), (3, 4), (-1, 0)])
+def test_bad_arguments(args):
+    with pytest.raises(ValueError):
+        bounds.constructive_low_rank(*args)
+
+
+def test_bad_probabilities():
+    with pytest.raises(ValueError):
+        bounds.sparse_sampled(10, 4, 1.2, 0.05)
+    with pytest.raises(ValueError):
+        bounds.sparse_sampled(10, 4, 0.8, 0.0)
+    with pytest.raises(TypeError):
+        bounds.sampled(2.5)

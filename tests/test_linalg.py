@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from featlib import linalg
+
+
+@pytest.mark.parametrize("p", [1, 2, 5])
+def test_svec_is_isometry_and_inverse(p, rng):
+    A = rng.standard_normal((p, p)); A = A + A.T
+    B = rng.standard_normal((p, p)); B = B + B.T
+    assert linalg.svec(A).shape == (linalg.svec_dim(p),)
+    assert np.isclose(linalg.svec(A) @ linalg.svec(B), np.trace(A @ B))
+    np.testing.assert_allclose(linalg.smat(linalg.svec(A)), A)
+
+
+def test_svec_index_matches_triu_order():
+    p = 6
+    iu, ju = np.triu_indices(p)
+    np.testing.assert_array_equal(linalg.svec_index(iu, ju, p), np.arange(iu.size))
+    np.testing.assert_array_equal(linalg.svec_index(ju, iu, p), np.arange(iu.size))
+
+
+def test_outer_rows_give_quadratic_forms(rng):
+    p, n = 5, 7
+    Y = rng.standard_normal((n, p))
+    S = rng.standard_normal((p, p)); S = S + S.T
+    rows = linalg.svec_outer(Y)
+    np.testing.assert_allclose(rows @ linalg.svec(S), np.einsum("ij,jk,ik->i", Y, S, Y))
+
+
+def test_sparse_outer_equals_dense(rng):
+    p, n = 9, 40
+    Y = rng.standard_normal((n, p)) * (rng.random((n, p)) < 0.3)
+    Y[3] = 0.0  # an empty row
+    dense = linalg.svec_outer(Y)
+    sparse = linalg.svec_outer_sparse(sp.csr_matrix(Y)).toarray()
+    np.testing.assert_allclose(sparse, dense, atol=1e-15)
+
+
+def test_psd_project_and_rank(rng):
+    S = np.diag([3.0, 1.0, -2.0])
+    P = linalg.psd_project(S)
+    np.testing.assert_allclose(P, np.diag([3.0, 1.0, 0.0]))
+    assert linalg.is_psd(P) and not linalg.is_psd(S)
+    assert linalg.numerical_rank(P) == 2
+    assert linalg.numerical_rank(np.diag([1.0, 1e-20])) == 1
+    assert linalg.numerical_rank(np.diag([1.0, 1e-20]), rtol=1e-30) == 2
+
+
+def test_null_space_and_complement(rng):
+    N = rng.standard_normal((6, 2))
+    Q = linalg.orthogonal_complement(N, 6)
+    assert Q.shape == (6, 4)
+    np.testing.assert_allclose(Q.T @ N, 0, atol=1e-12)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(4), atol=1e-12)

@@ -1,0 +1,183 @@
+"""solve(): exact and SDP recovery, identification and the tightness the theorems state."""
+import warnings
+
+import numpy as np
+import pytest
+
+import featlib as fl
+from featlib import bounds
+from featlib.linalg import svec_dim
+from conftest import needs_cvxpy, needs_torch, target
+
+
+def test_plain_least_squares_is_not_enough():
+    """The trap: the linear system alone leaves 18 dimensions for p=10, r=8 (paper's 38 pairs)."""
+    phi = target(10, 8, seed=0)
+    fb = fl.teach(phi, "eigen")
+    A = fb.constraints().toarray()
+    assert len(fb) == 38
+    assert svec_dim(10) - np.linalg.matrix_rank(A) == 18
+    sol = fl.solve(fb, "exact")
+    assert sol.identified and sol.version_space_dim == 1
+    assert sol.info["null_space"].shape == (10, 2)
+
+
+@pytest.mark.parametrize("p,r", [(4, 1), (6, 3), (10, 8), (9, 9)])
+def test_eigen_tightness(p, r):
+    phi = target(p, r, seed=p + r)
+    fb = fl.teach(phi, "eigen")
+    ker, null = fb.meta["kernel_rows"], fb.meta["null_rows"]
+    full = fl.solve(fb, "exact")
+    assert full.identified
+    # dropping one (0, v) null-space pair loses identification
+    for k in null:
+        keep = np.setdiff1d(np.arange(len(fb)), [k])
+        sol = fl.solve(fb[keep], "exact")
+        assert not sol.identified and sol.decided, k
+    # dropping one kernel pair does not (the theorem's "-1") ...
+    droppable = [k for k in ker if fb.meta["kernel_pairs"][k][0] != fb.meta["kernel_pairs"][k][1] or r >= 3 or r == 1]
+    for k in droppable:
+        keep = np.setdiff1d(np.arange(len(fb)), [k])
+        sol = fl.solve(fb[keep], "exact")
+        assert sol.identified, k
+        assert fl.relative_error(sol.phi, phi) < 1e-8
+    # ... but dropping two does
+    if r >= 2:
+        keep = np.setdiff1d(np.arange(len(fb)), ker[:2])
+        sol = fl.solve(fb[keep], "exact")
+        assert not sol.identified and sol.decided and sol.version_space_dim == 2
+
+
+def test_eigen_r2_redundant_pair_is_the_reference_itself():
+    # for r = 2 the reference is v1 + v2, so the pair (v1+v2, y) is trivial and the only droppable one
+    phi = target(5, 2, seed=3)
+    fb = fl.teach(phi, "eigen")
+    pairs = fb.meta["kernel_pairs"]
+    for k, (i, j) in enumerate(pairs):
+        keep = np.setdiff1d(np.arange(len(fb)), [k])
+        assert fl.solve(fb[keep], "exact").identified == (i != j)
+
+
+@pytest.mark.parametrize("p", [3, 6, 10])
+def test_gaussian_tightness(p):
+    phi = target(p, p, seed=p)
+    P = svec_dim(p)
+    fb = fl.teach(phi, "gaussian", n=P - 1, seed=1)
+    assert fl.solve(fb, "exact").identified
+    short = fl.solve(fb[: P - 2], "exact")
+    assert not short.identified and short.decided and short.version_space_dim == 2
+
+
+def test_version_space_dimension_counts_down(rng):
+    phi = target(6, 6, seed=2)
+    fb = fl.teach(phi, "gaussian", seed=0)
+    dims = [fl.solve(fb[:k], "exact").version_space_dim for k in range(0, len(fb) + 1, 4)]
+    assert dims == [svec_dim(6) - k for k in range(0, len(fb) + 1, 4)]
+
+
+def test_proposition1_full_rank_needs_all(rng):
+    phi = target(5, 5, seed=8)
+    fb = fl.teach(phi, "sparse")
+    # the reference pair (e_k, e_k) is trivial: P - 1 informative pairs, and every one is needed
+    k = fb.meta["reference"]
+    informative = [i for i, (a, b) in enumerate(fb.meta["pairs"]) if not (a == b == k)]
+    assert len(informative) == bounds.full_rank_lower(5)
+    for drop in informative[:5]:
+        keep = np.setdiff1d(np.arange(len(fb)), [drop])
+        assert not fl.solve(fb[keep], "exact").identified
+
+
+def test_sparse_path_matches_dense():
+    phi = target(50, 12, seed=4)
+    fb = fl.teach(phi, "sparse")
+    s1 = fl.solve(fb, "exact", sparse=True)
+    assert s1.info["path"] == "sparse"
+    assert s1.identified and fl.relative_error(s1.phi, phi) < 1e-8
+    # zero diagonal entries become null coordinates on the sparse path
+    D = fl.datasets.random_dictionary(6, 20, seed=1)
+    D[:, [3, 7]] = 0.0
+    phi2 = D.T @ D
+    s2 = fl.solve(fl.teach(phi2, "sparse"), "exact", sparse=True)
+    assert s2.info["path"] == "sparse"
+    assert set(s2.info["null_coordinates"]) == {3, 7}
+    assert fl.relative_error(s2.phi, phi2) < 1e-8
+
+
+def test_solution_normalisation_and_fields():
+    phi = target(5, 3)
+    sol = fl.solve(fl.teach(phi, "eigen"))
+    assert np.isclose(np.trace(sol.phi), 1.0)
+    assert np.allclose(sol.phi, sol.phi.T)
+    assert np.linalg.eigvalsh(sol.phi)[0] >= -1e-14
+    assert sol.residual < 1e-12 and sol.seconds >= 0 and sol.method == "exact"
+    assert "identified=True" in repr(sol)
+
+
+def test_inconsistent_feedback_is_reported():
+    phi = target(4, 4, seed=1)
+    fb = fl.teach(phi, "gaussian", n=30, seed=0)  # more pairs than unknowns: noise shows
+    noisy = fl.PairFeedback(fb.y, fb.z * (1 + 1e-3 * np.random.default_rng(0).standard_normal((len(fb), 1))))
+    with pytest.raises(fl.InconsistentFeedbackError, match="sdp"):
+        fl.solve(noisy, "exact")
+
+
+def test_exact_undecided_hidden_face_warns():
+    # a rank-1 target from 12 generic pairs: identified only through the PSD cone (PhaseLift-like)
+    phi = target(6, 1, seed=3)
+    fb = fl.teach(phi, "gaussian", n=12, seed=0)
+    with pytest.warns(fl.IdentifiabilityWarning, match="method='sdp'"):
+        sol = fl.solve(fb, "exact")
+    assert not sol.decided and not sol.identified
+
+
+@needs_cvxpy
+@pytest.mark.parametrize("method", fl.TEACHERS)
+def test_sdp_recovers_each_teacher(method):
+    phi = target(8, 5, seed=11)
+    kw = {"mu": 0.4, "n": 120} if method == "sparse-sampled" else {}
+    fb = fl.teach(phi, method, seed=2, **kw)
+    sol = fl.solve(fb, "sdp")
+    assert sol.method == "sdp" and sol.identified and sol.decided
+    assert fl.relative_error(sol.phi, phi) < 1e-5
+
+
+@needs_cvxpy
+def test_sdp_uniqueness_test_both_ways():
+    phi = target(7, 4, seed=5)
+    fb = fl.teach(phi, "eigen")
+    ker = fb.meta["kernel_rows"]
+    keep = np.setdiff1d(np.arange(len(fb)), ker[:2])
+    sol = fl.solve(fb[keep], "sdp")
+    assert not sol.identified and sol.decided and max(sol.info["probe_spreads"]) > 1e-2
+    # hidden face: identified only through the PSD constraint
+    phi1 = target(6, 1, seed=3)
+    fb1 = fl.teach(phi1, "gaussian", n=12, seed=0)
+    s1 = fl.solve(fb1, "sdp")
+    assert s1.identified and s1.version_space_dim > 1
+    assert fl.relative_error(s1.phi, phi1) < 1e-5
+
+
+@needs_cvxpy
+def test_auto_hands_undecided_and_noisy_problems_to_sdp():
+    phi1 = target(6, 1, seed=3)
+    fb1 = fl.teach(phi1, "gaussian", n=12, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fl.IdentifiabilityWarning)
+        sol = fl.solve(fb1)
+    assert sol.method == "sdp" and sol.identified
+    phi = target(4, 4, seed=1)
+    fb = fl.teach(phi, "gaussian", n=30, seed=0)
+    noisy = fl.PairFeedback(fb.y, fb.z * (1 + 1e-4 * np.random.default_rng(0).standard_normal((len(fb), 1))))
+    est = fl.solve(noisy)
+    assert est.method == "sdp" and not est.identified and est.version_space_dim == 0
+    assert fl.pcc(est.phi, phi) > 0.99
+    assert fl.solve(fl.teach(phi, "eigen")).method == "exact"
+
+
+@needs_torch
+def test_gd_recovers_small_problem():
+    phi = target(6, 6, seed=0)
+    sol = fl.solve(fl.teach(phi, "sparse"), "gd", epochs=1500, lr=1e-2)
+    assert sol.method == "gd" and not sol.decided
+    assert fl.pcc(sol.phi, phi) > 0.999
+    assert sol.info["loss_history"][-1] < sol.info["loss_history"][0]
