@@ -19,3 +19,13 @@ def rng():
 
 def target(p, r, seed=0, **kw):
     return fl.datasets.random_feature_matrix(p, r, seed=seed, **kw)
+
+
+from hypothesis import settings  # noqa: E402
+
+# Reproducible property tests in CI (CI=true); random exploration locally.
+settings.register_profile("ci", derandomize=True, deadline=None)
+import os  # noqa: E402
+
+if os.environ.get("CI"):
+    settings.load_profile("ci")

@@ -1,0 +1,119 @@
+"""Bad input gets a clear exception: type and message are part of the interface."""
+import builtins
+import sys
+
+import numpy as np
+import pytest
+
+import featlib as fl
+from conftest import target
+
+
+@pytest.mark.parametrize(
+    "bad, exc, match",
+    [
+        (np.ones((3, 4)), fl.ShapeError, r"square.*\(3, 4\)"),
+        (np.ones(3), fl.ShapeError, "square"),
+        (np.array([[1.0, 2.0], [0.0, 1.0]]), fl.NotSymmetricError, "symmetric"),
+        (np.array([[1.0, np.nan], [np.nan, 1.0]]), fl.NonFiniteError, "NaN"),
+        (np.array([[1.0, np.inf], [np.inf, 1.0]]), fl.NonFiniteError, "finite"),
+        (np.diag([1.0, -0.5]), fl.NotPSDError, "positive semi-definite.*-0.5"),
+        (np.zeros((3, 3)), fl.NotPSDError, "zero matrix"),
+    ],
+)
+def test_bad_feature_matrices(bad, exc, match):
+    with pytest.raises(exc, match=match):
+        fl.Agent(bad)
+    with pytest.raises(exc, match=match):
+        fl.teach(bad, "sparse")
+    assert issubclass(exc, ValueError) and issubclass(exc, fl.FeatlibError)
+
+
+def test_psd_tolerance_accepts_rounding():
+    phi = target(5, 2)
+    fl.Agent(phi + 1e-14 * np.eye(5) - 2e-14 * np.eye(5))  # tiny negative eigenvalues: fine
+
+
+def test_unknown_methods_list_valid_ones():
+    phi = target(3, 3)
+    with pytest.raises(fl.UnknownMethodError, match="'eigen', 'sparse', 'gaussian', 'sparse-sampled'"):
+        fl.teach(phi, "eigenvalue")
+    fb = fl.teach(phi, "sparse")
+    with pytest.raises(fl.UnknownMethodError, match="'auto', 'exact', 'sdp', 'gd'"):
+        fl.solve(fb, "cvx")
+    with pytest.raises(TypeError, match="valid options are: rank, rtol, storage"):
+        fl.teach(phi, "eigen", mu=0.3)
+    with pytest.raises(fl.UnknownMethodError, match="storage"):
+        fl.teach(phi, "eigen", storage="csr")
+
+
+def test_mismatched_dimensions():
+    phi = target(4, 4)
+    with pytest.raises(fl.ShapeError, match=r"shape \(4,\)"):
+        fl.teach(phi, "gaussian", reference=np.ones(5))
+    with pytest.raises(ValueError, match="out of range"):
+        fl.teach(phi, "sparse", reference=7)
+    fb = fl.teach(phi, "sparse")
+    with pytest.raises(fl.ShapeError, match="4 x 4"):
+        fb.residuals(np.eye(3))
+    with pytest.raises(fl.ShapeError, match="p = 4 and p = 3"):
+        fb + fl.teach(target(3, 3), "sparse")
+    with pytest.raises(fl.ShapeError, match=r"p = 4; got shape \(3,\)"):
+        fl.Agent(phi).distance(np.ones(3), np.ones(3))
+    with pytest.raises(fl.ShapeError, match="same shape"):
+        fl.pcc(np.eye(3), np.eye(4))
+
+
+def test_teacher_argument_errors():
+    phi = target(4, 2)
+    with pytest.raises(ValueError, match="fixed by the theorem"):
+        fl.teach(phi, "eigen", n=5)
+    with pytest.raises(TypeError, match="needs mu"):
+        fl.teach(phi, "sparse-sampled", n=5)
+    with pytest.raises(ValueError, match=r"mu must lie in \[0, 1\)"):
+        fl.teach(phi, "sparse-sampled", n=5, mu=1.0)
+    with pytest.raises(ValueError, match="rejection sampling"):
+        fl.teach(target(40, 3), "sparse-sampled", n=5, mu=0.01, s=2)
+    with pytest.raises(ValueError, match="cannot exceed"):
+        fl.teach(phi, "eigen", rank=9)
+    with pytest.raises(TypeError, match="PairFeedback"):
+        fl.solve(np.ones((3, 4)))
+
+
+def _hide(monkeypatch, name):
+    real_import = builtins.__import__
+
+    def fake_import(mod, *args, **kwargs):
+        if mod == name or mod.startswith(name + "."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(mod, *args, **kwargs)
+
+    for key in list(sys.modules):
+        if key == name or key.startswith(name + "."):
+            monkeypatch.delitem(sys.modules, key)
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    import importlib
+
+    real_import_module = importlib.import_module
+
+    def fake_import_module(mod, *args, **kwargs):
+        if mod == name or mod.startswith(name + "."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import_module(mod, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", fake_import_module)
+
+
+def test_missing_cvxpy_names_the_extra(monkeypatch):
+    fb = fl.teach(target(3, 3), "sparse")
+    _hide(monkeypatch, "cvxpy")
+    with pytest.raises(fl.MissingDependencyError, match=r"pip install 'featlib\[sdp\]'"):
+        fl.solve(fb, "sdp")
+
+
+def test_missing_torch_names_the_extra(monkeypatch):
+    fb = fl.teach(target(3, 3), "sparse")
+    _hide(monkeypatch, "torch")
+    with pytest.raises(fl.MissingDependencyError, match=r"pip install 'featlib\[torch\]'") as info:
+        fl.solve(fb, "gd")
+    assert isinstance(info.value, ImportError)
