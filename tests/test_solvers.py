@@ -142,6 +142,16 @@ def test_sdp_recovers_each_teacher(method):
 
 
 @needs_cvxpy
+@pytest.mark.parametrize("p,r", [(1, 1), (2, 1), (2, 2), (5, 1), (6, 6), (9, 4)])
+def test_sdp_many_shapes(p, r):
+    phi = target(p, r, seed=3 * p + r)
+    for method in ("eigen", "sparse", "gaussian"):
+        sol = fl.solve(fl.teach(phi, method, seed=1), "sdp")
+        assert sol.identified, (p, r, method)
+        assert fl.relative_error(sol.phi, phi) < 1e-5
+
+
+@needs_cvxpy
 def test_sdp_uniqueness_test_both_ways():
     phi = target(7, 4, seed=5)
     fb = fl.teach(phi, "eigen")

@@ -43,6 +43,10 @@ __all__ = ["solve_exact", "reduce_null_space"]
 #: dense SVD up to this many unknowns q(q+1)/2 of the reduced problem (p ~ 77 when nothing is reduced)
 DENSE_MAX_UNKNOWNS = 3000
 
+#: a trace-1 member of the solution space whose smallest eigenvalue exceeds this (far above
+#: rounding) certifies that the feedback does not identify Phi
+PD_CERTIFICATE_MIN = 1e-9
+
 
 # ============================================================================================
 # step 1: facial reduction by semidefinite pair matrices
@@ -161,7 +165,7 @@ def _find_pd_point(B, q, *, iters=500, eps_list=(1e-3, 1e-6)):
         for _ in range(iters):
             X = smat(x, q)
             w, V = np.linalg.eigh(X)
-            if w[0] > 0:
+            if w[0] > PD_CERTIFICATE_MIN:
                 return X, float(w[0])
             if w[0] > best_min:
                 best, best_min = X, float(w[0])
@@ -324,7 +328,7 @@ def _decide(L, q, m, psd_rtol, s, rtol, info):
         return psi, True, True
     X, lam_min = _find_pd_point(L, q)
     info["pd_certificate_lambda_min"] = lam_min
-    if X is not None and lam_min > 0:
+    if X is not None and lam_min > PD_CERTIFICATE_MIN:
         return X, False, True
     psi = _psd_point(L, q)
     if psi is None:
