@@ -141,14 +141,20 @@ def _dense_null_space(M, rtol):
 # step 3: certificate of non-identification
 
 
-def _find_pd_point(B, q, *, iters=500, eps_list=(1e-3, 1e-6)):
-    """Search L = span(B) (svec columns, orthonormal) for a trace-1 matrix that is positive definite.
+def _trace_vector(q):
+    """svec(I_q): ``svec(I) @ svec(X) == trace(X)``."""
+    iu, ju = np.triu_indices(q)
+    return (iu == ju).astype(float)
 
-    Alternating projections between the affine set ``L ∩ {trace = 1}`` and ``{X >= eps I}``.
-    Returns (matrix, lambda_min): a PD matrix when found, else the last PSD-ish point and its
-    smallest eigenvalue (<= 0).
+
+def _alternating_projections(B, q, floor, iters, accept):
+    """Alternate between ``span(B) ∩ {trace = 1}`` and ``{X >= floor * I}``.
+
+    ``B`` has orthonormal svec columns.  Returns (X, lambda_min) for the first affine point with
+    ``accept(lambda_min)`` true, else the affine point with the largest smallest eigenvalue seen;
+    (None, -inf) when every member of span(B) has zero trace.
     """
-    t = smat_trace_vector(q)
+    t = _trace_vector(q)
     g = B.T @ t  # trace of smat(B a) is g @ a
     gg = float(g @ g)
     if gg == 0:
@@ -156,57 +162,46 @@ def _find_pd_point(B, q, *, iters=500, eps_list=(1e-3, 1e-6)):
 
     def to_affine(x):
         a = B.T @ x
-        a = a - g * ((g @ a - 1.0) / gg)
-        return B @ a
+        return B @ (a - g * ((g @ a - 1.0) / gg))
 
+    x = to_affine(t / q)
     best, best_min = None, -np.inf
-    for eps in eps_list:
-        x = to_affine(t / q)
-        for _ in range(iters):
-            X = smat(x, q)
-            w, V = np.linalg.eigh(X)
-            if w[0] > PD_CERTIFICATE_MIN:
-                return X, float(w[0])
-            if w[0] > best_min:
-                best, best_min = X, float(w[0])
-            Xc = (V * np.maximum(w, eps / q)) @ V.T
-            x_new = to_affine(svec(Xc))
-            if np.linalg.norm(x_new - x) < 1e-13:
-                break
-            x = x_new
+    for _ in range(iters):
+        X = smat(x, q)
+        w, V = np.linalg.eigh(X)
+        if accept(w[0]):
+            return X, float(w[0])
+        if w[0] > best_min:
+            best, best_min = X, float(w[0])
+        x_new = to_affine(svec((V * np.maximum(w, floor)) @ V.T))
+        if np.linalg.norm(x_new - x) < 1e-15:
+            break
+        x = x_new
     return best, best_min
 
 
-def smat_trace_vector(q):
-    """svec(I_q)."""
-    iu, ju = np.triu_indices(q)
-    return (iu == ju).astype(float)
+def _find_pd_point(B, q, *, iters=500, floors=(1e-3, 1e-6)):
+    """A trace-1 member of span(B) that is positive definite (lambda_min > PD_CERTIFICATE_MIN).
+
+    Alternating projections towards ``{X >= (floor / q) I}``, for a decreasing floor.  Returns
+    (matrix, lambda_min); lambda_min <= PD_CERTIFICATE_MIN means none was found.
+    """
+    best, best_min = None, -np.inf
+    for floor in floors:
+        X, lam = _alternating_projections(B, q, floor / q, iters, lambda w: w > PD_CERTIFICATE_MIN)
+        if X is None:
+            return None, -np.inf
+        if lam > best_min:
+            best, best_min = X, lam
+        if lam > PD_CERTIFICATE_MIN:
+            break
+    return best, best_min
 
 
 def _psd_point(B, q, iters=2000):
     """Some trace-1 PSD matrix in span(B) (alternating projections onto the PSD cone)."""
-    t = smat_trace_vector(q)
-    g = B.T @ t
-    gg = float(g @ g)
-    if gg == 0:
-        return None
-
-    def to_affine(x):
-        a = B.T @ x
-        a = a - g * ((g @ a - 1.0) / gg)
-        return B @ a
-
-    x = to_affine(t / q)
-    for _ in range(iters):
-        X = smat(x, q)
-        w, V = np.linalg.eigh(X)
-        if w[0] >= -1e-12 * max(w[-1], 1e-300):
-            return X
-        x_new = to_affine(svec((V * np.maximum(w, 0.0)) @ V.T))
-        if np.linalg.norm(x_new - x) < 1e-15:
-            break
-        x = x_new
-    return smat(x, q)
+    X, _ = _alternating_projections(B, q, 0.0, iters, lambda w: w >= -1e-12)
+    return X
 
 
 # ============================================================================================
