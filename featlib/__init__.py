@@ -8,7 +8,7 @@ Feedback" (ICML 2025, arXiv 2502.05407).  A hidden feature matrix ``Phi* = D^T D
 counts; :func:`pcc`, :func:`relative_error` and :func:`equivalent` compare matrices up to scale.
 """
 
-from . import bounds, datasets, linalg
+from . import bounds, datasets, experiments, linalg
 from ._checks import (
     FeatlibError,
     FeedbackError,
@@ -28,6 +28,14 @@ from .teachers import TEACHERS, teach
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):  # plotting and exercises import matplotlib lazily: load them on first use
+    if name in ("plotting", "exercises"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'featlib' has no attribute {name!r}")
+
 __all__ = [
     "Agent",
     "PairFeedback",
@@ -39,6 +47,7 @@ __all__ = [
     "bounds",
     "datasets",
     "linalg",
+    "experiments",
     "pcc",
     "relative_error",
     "equivalent",

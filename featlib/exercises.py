@@ -1,0 +1,237 @@
+"""Checkers for the book's exercises: run a student's function against the reference on small
+problems and say *what* differs (shape, symmetry, PSD, count, equality, identification).
+
+Each ``check_*`` prints a short confirmation and returns True when the function is right, and
+raises :class:`ExerciseCheckError` (an ``AssertionError``) with a specific message otherwise, so a
+failing check stops a notebook cell and an autograder alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import bounds
+from .datasets import random_feature_matrix
+from .experiments import linear_solution_dim
+from .feedback import Agent, PairFeedback
+from .linalg import psd_project, svec_dim, svec_outer
+from .solvers import solve
+from .teachers import teach
+
+__all__ = [
+    "ExerciseCheckError",
+    "check_equalize",
+    "check_svec",
+    "check_linear_solution_dim",
+    "check_eigen_pairs",
+    "check_sparse_basis",
+    "check_sampled_pairs",
+    "check_log_ps",
+    "check_psd_projection",
+]
+
+
+class ExerciseCheckError(AssertionError):
+    """The student's answer differs from the reference; the message says how."""
+
+
+def _fail(name, msg):
+    raise ExerciseCheckError(f"{name}: {msg}")
+
+
+def _ok(name, msg):
+    print(f"\u2714 {name}: {msg}")
+    return True
+
+
+def _array(name, value, shape, what):
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        _fail(name, f"{what} should be a numeric array, got {type(value).__name__}.")
+    if arr.shape != shape:
+        _fail(name, f"{what} has shape {arr.shape}; expected {shape}.")
+    if not np.all(np.isfinite(arr)):
+        _fail(name, f"{what} contains NaN or infinite values.")
+    return arr
+
+
+def _pair_output(name, out, n, p):
+    if not (isinstance(out, tuple) and len(out) == 2):
+        _fail(name, f"should return a tuple (Y, Z) of two arrays; got {type(out).__name__}.")
+    Y = _array(name, out[0], (n, p) if n is not None else np.shape(out[0]), "Y")
+    Z = _array(name, out[1], Y.shape, "Z")
+    if Y.ndim != 2 or Y.shape[1] != p:
+        _fail(name, f"Y should have shape (n, {p}); got {Y.shape}.")
+    return Y, Z
+
+
+def _check_equalities(name, phi, Y, Z, tol=1e-8):
+    fb = PairFeedback(Y, Z)
+    r = fb.relative_residuals(phi)
+    if r.size and r.max() > tol:
+        k = int(np.argmax(r))
+        qy, qz = float(Y[k] @ phi @ Y[k]), float(Z[k] @ phi @ Z[k])
+        _fail(name, f"pair {k} is not an equality: y^T Phi y = {qy:.6g} but z^T Phi z = {qz:.6g}.")
+    return fb
+
+
+# ------------------------------------------------------------------ chapter 1: Lemma 2
+
+
+def check_equalize(fn, *, trials: int = 6, seed: int = 0):
+    """``fn(phi, x, y, z) -> (y2, z2)``: Lemma 2's pair for one triplet (vectors of shape (p,))."""
+    name = "equalize"
+    rng = np.random.default_rng(seed)
+    for t in range(trials):
+        p = 2 + t % 3
+        phi = random_feature_matrix(p, p, seed=rng)
+        x, y, z = rng.standard_normal((3, p))
+        ref = Agent(phi).equalize(x, y, z)
+        out = fn(phi, x, y, z)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            _fail(name, f"should return a tuple (y2, z2); got {type(out).__name__}.")
+        y2 = _array(name, out[0], (p,), "y2")
+        z2 = _array(name, out[1], (p,), "z2")
+        qy, qz = y2 @ phi @ y2, z2 @ phi @ z2
+        if abs(qy - qz) > 1e-8 * (qy + qz):
+            _fail(name, f"not an equality on trial {t}: y2^T Phi y2 = {qy:.6g}, z2^T Phi z2 = {qz:.6g}.")
+        for got, want, label in ((y2, ref[0], "y2"), (z2, ref[1], "z2")):
+            if not (np.allclose(got, want, rtol=1e-8, atol=1e-10) or np.allclose(got, -want, rtol=1e-8, atol=1e-10)):
+                _fail(name, f"{label} on trial {t} is {np.round(got, 4)}; expected +-{np.round(want, 4)} "
+                      f"(keep the longer side x - y or x - z as it is and rescale only the shorter one).")
+    return _ok(name, f"correct on {trials} random triplets")
+
+
+def check_svec(fn, *, seed: int = 0):
+    """``fn(S) -> v``: an isometric vectorisation of symmetric matrices (<svec A, svec B> = tr(AB))."""
+    name = "svec"
+    rng = np.random.default_rng(seed)
+    for p in (1, 2, 4):
+        A = rng.standard_normal((p, p)); A = A + A.T
+        B = rng.standard_normal((p, p)); B = B + B.T
+        a = _array(name, fn(A), (svec_dim(p),), f"svec of a {p}x{p} matrix")
+        b = _array(name, fn(B), (svec_dim(p),), f"svec of a {p}x{p} matrix")
+        if not np.isclose(a @ b, np.trace(A @ B)):
+            _fail(name, f"not an isometry for p = {p}: <svec A, svec B> = {a @ b:.6g} but trace(AB) = "
+                  f"{np.trace(A @ B):.6g} (scale the off-diagonal entries by sqrt(2)).")
+        if not np.allclose(fn(2 * A - B), 2 * a - b):
+            _fail(name, "not linear: svec(2A - B) != 2 svec(A) - svec(B).")
+    return _ok(name, "an isometry of Sym(p) for p = 1, 2, 4")
+
+
+# ------------------------------------------------------------------ chapter 2: Theorem 1
+
+
+def check_linear_solution_dim(fn):
+    """``fn(feedback) -> int``: dimension of the symmetric solutions of the pair equalities, no PSD."""
+    name = "linear_solution_dim"
+    cases = [(6, 3, "eigen"), (5, 5, "sparse"), (4, 1, "eigen"), (10, 8, "eigen")]
+    for p, r, teacher in cases:
+        fb = teach(random_feature_matrix(p, r, seed=p + r), teacher)
+        want = linear_solution_dim(fb)
+        got = fn(fb)
+        if not isinstance(got, (int, np.integer)):
+            _fail(name, f"should return an int; got {type(got).__name__}.")
+        if int(got) != want:
+            _fail(name, f"for {teacher} feedback with p = {p}, r = {r} you return {got}; expected {want} "
+                  f"= p(p+1)/2 - rank of the constraint matrix.")
+    return _ok(name, "matches p(p+1)/2 - rank on 4 feedback sets (18 for p = 10, r = 8)")
+
+
+def check_eigen_pairs(fn):
+    """``fn(phi) -> (Y, Z)``: Theorem 1's pairs (kernel pairs against a reference, null pairs)."""
+    name = "eigen_pairs"
+    for p, r in ((5, 2), (6, 6), (7, 3), (4, 1)):
+        phi = random_feature_matrix(p, r, seed=10 * p + r)
+        Y, Z = _pair_output(name, fn(phi), None, p)
+        want = bounds.constructive_low_rank(p, r)
+        if Y.shape[0] != want:
+            _fail(name, f"wrong count for p = {p}, r = {r}: {Y.shape[0]} pairs; Theorem 1's construction "
+                  f"gives r(r+1)/2 + (p - r) = {want}.")
+        fb = _check_equalities(name, phi, Y, Z)
+        sol = solve(fb, "exact", warn=False)
+        if not sol.identified:
+            _fail(name, f"the pairs for p = {p}, r = {r} do not identify Phi* (version space of dimension "
+                  f"{sol.version_space_dim}); are the null-space pairs (0, v) there?")
+    return _ok(name, "right counts, exact equalities, and they identify Phi* for 4 targets")
+
+
+# ------------------------------------------------------------------ chapter 3: Theorem 2
+
+
+def check_sparse_basis(fn):
+    """``fn(p) -> B``: the p(p+1)/2 activations of Eq. 4 as rows (at most 2-sparse, spanning Sym(p))."""
+    name = "sparse_basis"
+    for p in (1, 3, 6):
+        P = svec_dim(p)
+        B = np.asarray(fn(p), dtype=float)
+        if B.ndim != 2 or B.shape[1] != p:
+            _fail(name, f"for p = {p} return an array of shape (p(p+1)/2, p) = ({P}, {p}); got {B.shape}.")
+        if B.shape[0] != P:
+            _fail(name, f"wrong count for p = {p}: {B.shape[0]} activations; Eq. 4 has p(p+1)/2 = {P}.")
+        nnz = np.count_nonzero(B, axis=1)
+        if nnz.max() > 2:
+            _fail(name, f"row {int(np.argmax(nnz))} has {nnz.max()} non-zeros; the activations must be 2-sparse.")
+        rank = np.linalg.matrix_rank(svec_outer(B))
+        if rank != P:
+            _fail(name, f"the matrices b b^T span only {rank} of the {P} dimensions of Sym({p}).")
+    return _ok(name, "2-sparse, p(p+1)/2 of them, and b b^T spans Sym(p) for p = 1, 3, 6")
+
+
+# ------------------------------------------------------------------ chapter 4: Theorem 3
+
+
+def check_sampled_pairs(fn, *, seed: int = 0):
+    """``fn(phi, X, ref) -> (Y, Z)``: one pair per row x of X, rescaled against the reference ``ref``."""
+    name = "sampled_pairs"
+    rng = np.random.default_rng(seed)
+    for p, r in ((3, 3), (5, 2)):
+        phi = random_feature_matrix(p, r, seed=rng)
+        X = rng.standard_normal((svec_dim(p) - 1, p))
+        ref = rng.standard_normal(p)
+        Y, Z = _pair_output(name, fn(phi, X, ref), X.shape[0], p)
+        fb = _check_equalities(name, phi, Y, Z)
+        if not solve(fb, "exact", warn=False).identified:
+            _fail(name, f"p(p+1)/2 - 1 = {X.shape[0]} Gaussian pairs should identify Phi* almost surely; "
+                  f"yours do not (does every pair use its own sample and the shared reference?).")
+    return _ok(name, "valid equalities that identify Phi* from p(p+1)/2 - 1 samples")
+
+
+# ------------------------------------------------------------------ chapter 5: Theorem 4
+
+
+def check_log_ps(fn):
+    """``fn(p, s, mu) -> float``: log of the paper's p_s (Eq. 28)."""
+    name = "log_ps"
+    for p, s, mu in ((10, 4, 0.8), (10, 4, 0.6), (6, 3, 0.5), (8, 2, 0.9)):
+        want = bounds.sparse_sampled_log_ps(p, s, mu)
+        got = float(fn(p, s, mu))
+        if not np.isfinite(got):
+            _fail(name, f"returned {got} for (p, s, mu) = {(p, s, mu)}; compute in log space (lgamma) to avoid "
+                  f"overflow of P!.")
+        if not np.isclose(got, want, rtol=1e-9, atol=1e-9):
+            _fail(name, f"for (p, s, mu) = {(p, s, mu)} you return {got:.6g}; expected {want:.6g}.")
+    return _ok(name, "matches Eq. 28 (and so the paper's 117 and 54)")
+
+
+# ------------------------------------------------------------------ chapter 6: solvers
+
+
+def check_psd_projection(fn, *, seed: int = 0):
+    """``fn(S) -> P``: the nearest PSD matrix to a symmetric S in Frobenius norm."""
+    name = "psd_projection"
+    rng = np.random.default_rng(seed)
+    for p in (2, 5):
+        S = rng.standard_normal((p, p)); S = S + S.T
+        P = _array(name, fn(S), (p, p), "the projection")
+        if not np.allclose(P, P.T, atol=1e-10):
+            _fail(name, "the result is not symmetric.")
+        w = np.linalg.eigvalsh(P)
+        if w[0] < -1e-10:
+            _fail(name, f"the result is not PSD: smallest eigenvalue {w[0]:.3g}.")
+        best = np.linalg.norm(psd_project(S) - S)
+        if np.linalg.norm(P - S) > best * (1 + 1e-8) + 1e-12:
+            _fail(name, f"PSD but not the nearest: distance {np.linalg.norm(P - S):.6g} > {best:.6g} "
+                  f"(clip the negative eigenvalues at zero).")
+    return _ok(name, "symmetric, PSD and nearest in Frobenius norm")

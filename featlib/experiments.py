@@ -1,0 +1,125 @@
+"""The measurements the book's chapters make, as tested library calls.
+
+Each function composes :func:`featlib.teach` and :func:`featlib.solve`; notebooks call these and
+plot or assert what they return.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import _checks
+from ._checks import IdentifiabilityWarning
+from .feedback import PairFeedback
+from .linalg import svec_dim
+from .metrics import pcc, relative_error
+from .solvers import solve
+from .teachers import teach
+
+__all__ = [
+    "linear_solution_dim",
+    "design_rank",
+    "version_space_curve",
+    "minimal_prefix",
+    "success_curve",
+]
+
+
+def design_rank(feedback: PairFeedback) -> int:
+    """Rank of the n x p(p+1)/2 constraint ("design") matrix of the pairs."""
+    A = feedback.constraints().toarray()
+    if A.size == 0:
+        return 0
+    return int(np.linalg.matrix_rank(A))
+
+
+def linear_solution_dim(feedback: PairFeedback) -> int:
+    """Dimension of the symmetric matrices satisfying the pair equalities, ignoring PSD.
+
+    ``p(p+1)/2 - rank``: what plain least squares on the equalities leaves undetermined.
+    """
+    return svec_dim(feedback.p) - design_rank(feedback)
+
+
+def _solve_quiet(fb, method="exact"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifiabilityWarning)
+        return solve(fb, method)
+
+
+def version_space_curve(feedback: PairFeedback, counts=None, *, method: str = "exact"):
+    """Version-space dimension after the first k pairs, for each k in ``counts``.
+
+    Returns ``(counts, psd_dims, linear_dims, identified)`` as arrays: the dimension the PSD-aware
+    solver sees, the purely linear one, and whether the first k pairs identify the matrix.
+    ``counts`` defaults to 0, 1, ..., n.
+    """
+    n = len(feedback)
+    counts = np.arange(n + 1) if counts is None else np.asarray(counts, dtype=int)
+    if counts.size and (counts.min() < 0 or counts.max() > n):
+        raise ValueError(f"counts must lie in [0, {n}].")
+    psd, lin, ident = [], [], []
+    for k in counts:
+        sub = feedback[: int(k)]
+        sol = _solve_quiet(sub, method)
+        psd.append(sol.version_space_dim)
+        lin.append(linear_solution_dim(sub))
+        ident.append(sol.identified)
+    return counts, np.array(psd), np.array(lin), np.array(ident)
+
+
+def minimal_prefix(feedback: PairFeedback, *, method: str = "exact") -> int | None:
+    """Smallest k such that the first k pairs identify the matrix (None if all n do not).
+
+    Identification is monotone in k (more pairs never enlarge the version space), so this is a
+    binary search over prefixes.
+    """
+    n = len(feedback)
+    if not _solve_quiet(feedback, method).identified:
+        return None
+    lo, hi = 0, n  # the first hi pairs identify; the first lo do not (or lo = 0 untested)
+    if _solve_quiet(feedback[:0], method).identified:
+        return 0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _solve_quiet(feedback[:mid], method).identified:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def success_curve(phi_star, teacher: str, ns, seeds, *, tol: float = 1e-6, method: str = "exact", **options):
+    """Empirical identification frequency and PCC against the number of pairs n.
+
+    For each n in ``ns`` and each seed, draw ``teach(phi_star, teacher, n=n, seed=seed, **options)``,
+    solve it and record whether it is identified with relative error <= ``tol`` and the PCC of the
+    answer with ``phi_star``.  Returns a dict of arrays: ``n``, ``success`` (fraction over seeds),
+    ``pcc_mean``, ``pcc_min``, ``rel_err_median`` and the raw ``pcc`` / ``ok`` tables (n x seeds).
+    """
+    ns = np.asarray(list(ns), dtype=int)
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("need at least one seed.")
+    phi_star = _checks.psd_matrix(phi_star, "phi_star")
+    ok = np.zeros((ns.size, len(seeds)), dtype=bool)
+    pccs = np.zeros((ns.size, len(seeds)))
+    errs = np.zeros((ns.size, len(seeds)))
+    for i, n in enumerate(ns):
+        for j, seed in enumerate(seeds):
+            fb = teach(phi_star, teacher, n=int(n), seed=seed, **options)
+            sol = _solve_quiet(fb, method)
+            errs[i, j] = relative_error(sol.phi, phi_star)
+            ok[i, j] = bool(sol.identified and errs[i, j] <= tol)
+            pccs[i, j] = pcc(sol.phi, phi_star) if phi_star.size > 1 else 1.0
+    return {
+        "n": ns,
+        "success": ok.mean(axis=1),
+        "pcc_mean": pccs.mean(axis=1),
+        "pcc_min": pccs.min(axis=1),
+        "rel_err_median": np.median(errs, axis=1),
+        "ok": ok,
+        "pcc": pccs,
+    }

@@ -1,0 +1,158 @@
+"""The exercise checkers accept the reference solutions and reject wrong answers with a reason;
+the experiment helpers the chapters use."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+import featlib as fl
+from featlib import exercises as ex
+from featlib import experiments
+from featlib.linalg import svec, svec_dim
+from conftest import target
+
+
+# ------------------------------------------------------------------ reference solutions
+
+def equalize_ok(phi, x, y, z):
+    return fl.Agent(phi).equalize(x, y, z)
+
+
+def equalize_wrong(phi, x, y, z):  # forgets the square root
+    u, w = x - y, x - z
+    du, dw = u @ phi @ u, w @ phi @ w
+    return (u, (du / dw) * w) if du >= dw else ((dw / du) * u, w)
+
+
+def eigen_ok(phi):
+    fb = fl.teach(phi, "eigen")
+    return fb.dense_y(), fb.dense_z()
+
+
+def eigen_no_null(phi):
+    fb = fl.teach(phi, "eigen")
+    k = fb.meta["kernel_rows"]
+    return fb.dense_y()[k], fb.dense_z()[k]
+
+
+def eigen_bad_scale(phi):
+    Y, Z = eigen_ok(phi)
+    return Y, 1.1 * Z
+
+
+def sparse_basis_ok(p):
+    iu, ju = np.triu_indices(p)
+    B = np.zeros((iu.size, p))
+    B[np.arange(iu.size), iu] = 1
+    B[np.arange(iu.size), ju] = 1
+    return B
+
+
+def sampled_ok(phi, X, ref):
+    c = np.einsum("ij,jk,ik->i", X, phi, X) / (ref @ phi @ ref)
+    return X, np.sqrt(c)[:, None] * ref[None, :]
+
+
+def sampled_same_sample(phi, X, ref):  # pairs every sample with itself: trivial pairs
+    return X, X
+
+
+def test_checkers_accept_solutions(capsys):
+    assert ex.check_equalize(equalize_ok)
+    assert ex.check_svec(svec)
+    assert ex.check_linear_solution_dim(experiments.linear_solution_dim)
+    assert ex.check_eigen_pairs(eigen_ok)
+    assert ex.check_sparse_basis(sparse_basis_ok)
+    assert ex.check_sampled_pairs(sampled_ok)
+    assert ex.check_log_ps(fl.bounds.sparse_sampled_log_ps)
+    assert ex.check_psd_projection(fl.linalg.psd_project)
+    assert capsys.readouterr().out.count("\u2714") == 8
+
+
+@pytest.mark.parametrize(
+    "check, wrong, match",
+    [
+        (ex.check_equalize, equalize_wrong, "not an equality"),
+        (ex.check_equalize, lambda phi, x, y, z: (x - y,), "tuple"),
+        (ex.check_equalize, lambda phi, x, y, z: (np.zeros(7), np.zeros(7)), "shape"),
+        (ex.check_svec, lambda S: S[np.triu_indices(S.shape[0])], "isometry"),
+        (ex.check_svec, lambda S: S.ravel(), "shape"),
+        (ex.check_linear_solution_dim, lambda fb: svec_dim(fb.p) - len(fb), "expected"),
+        (ex.check_eigen_pairs, eigen_no_null, "wrong count"),
+        (ex.check_eigen_pairs, eigen_bad_scale, "not an equality"),
+        (ex.check_sparse_basis, lambda p: np.eye(p), "wrong count"),
+        (ex.check_sparse_basis, lambda p: np.ones((svec_dim(p), p)), "2-sparse|span"),
+        (ex.check_sampled_pairs, sampled_same_sample, "do not"),
+        (ex.check_log_ps, lambda p, s, mu: math.log(math.factorial(p * (p + 1) // 2)), "expected"),
+        (ex.check_psd_projection, lambda S: np.abs(S), "PSD|symmetric|nearest"),
+        (ex.check_psd_projection, lambda S: S @ S, "nearest"),
+    ],
+)
+def test_checkers_reject_wrong_answers(check, wrong, match):
+    with pytest.raises(ex.ExerciseCheckError, match=match):
+        check(wrong)
+
+
+def test_eigen_checker_catches_missing_identification():
+    def duplicate_kernel(phi):  # right count and equalities, but one null pair replaced by a kernel pair
+        Y, Z = eigen_ok(phi)
+        Y = Y.copy(); Z = Z.copy()
+        Y[-1], Z[-1] = Y[0], Z[0]
+        return Y, Z
+
+    with pytest.raises(ex.ExerciseCheckError, match="do not identify"):
+        ex.check_eigen_pairs(duplicate_kernel)
+
+
+def test_linear_dim_and_design_rank():
+    phi = target(10, 8, seed=0)
+    fb = fl.teach(phi, "eigen")
+    assert experiments.linear_solution_dim(fb) == 18
+    assert experiments.design_rank(fb) == 37
+
+
+def test_version_space_curve_reaches_one_at_the_bound():
+    phi = target(6, 3, seed=1)
+    fb = fl.teach(phi, "eigen")
+    counts, psd, lin, ident = experiments.version_space_curve(fb)
+    assert counts[-1] == len(fb) == fl.bounds.constructive_low_rank(6, 3)
+    assert psd[-1] == 1 and ident[-1] and not ident[-2]
+    assert np.all(np.diff(psd) <= 0) and np.all(lin >= psd)
+    assert psd[0] == svec_dim(6)
+
+
+def test_minimal_prefix():
+    phi = target(5, 5, seed=2)
+    fb = fl.teach(phi, "gaussian", seed=0)
+    assert experiments.minimal_prefix(fb) == svec_dim(5) - 1
+    assert experiments.minimal_prefix(fb[:5]) is None
+    assert experiments.minimal_prefix(fl.teach(target(1, 1), "eigen")) == 0
+
+
+def test_success_curve_jumps_at_the_bound():
+    p = 4
+    phi = target(p, p, seed=3)
+    P = svec_dim(p)
+    c = experiments.success_curve(phi, "gaussian", [P - 2, P - 1, P + 5], seeds=range(4))
+    np.testing.assert_array_equal(c["success"], [0.0, 1.0, 1.0])
+    assert c["pcc_mean"][1] == pytest.approx(1.0) and c["ok"].shape == (3, 4)
+
+
+def test_triplet_figure_reports_lemma2():
+    phi = np.array([[2.0, 0.5], [0.5, 1.0]])
+    ax, info = fl.plotting.triplet_figure(phi, [0, 0], [1.5, 0.5], [0.3, 0.8])
+    agent = fl.Agent(phi)
+    assert info["lam"] == pytest.approx(agent.distance([0, 0], [1.5, 0.5]) / agent.distance([0, 0], [0.3, 0.8]) - 1)
+    u, w = info["pair"]
+    assert agent.quadratic(u) == pytest.approx(agent.quadratic(w))
+    assert "λ" in ax.get_title()
+    fig, _ = fl.plotting.explore_triplet(phi)
+    assert fig.axes
+    with pytest.raises(fl.ShapeError, match="2 x 2"):
+        fl.plotting.triplet_figure(np.eye(3), [0, 0, 0], [1, 0, 0], [0, 1, 0])
+    panel = fl.plotting.explore_triplet(phi, interactive=True)
+    assert len(panel.children) >= 4
