@@ -24,6 +24,7 @@ __all__ = [
     "version_space_curve",
     "minimal_prefix",
     "success_curve",
+    "irreducible_subset",
 ]
 
 
@@ -123,3 +124,24 @@ def success_curve(phi_star, teacher: str, ns, seeds, *, tol: float = 1e-6, metho
         "ok": ok,
         "pcc": pccs,
     }
+
+
+def irreducible_subset(feedback: PairFeedback, *, method: str = "exact", seed=0) -> np.ndarray:
+    """Indices of an irreducible identifying subset, found by greedy removal.
+
+    Visit the pairs in a random order (``seed``) and drop each one whose removal keeps the
+    feedback identifying.  Every pair left is then necessary: removing any one of them loses
+    identification.  Its size is an upper bound on the minimal number of pairs *from this set*
+    (for Theorem 1's feedback it equals the theorem's tight count r(r+1)/2 + (p - r) - 1).
+    Raises ``ValueError`` if the whole set does not identify.  Use ``method="auto"`` or
+    ``"sdp"`` where identification may hinge on the PSD cone alone (low-rank targets).
+    """
+    if not _solve_quiet(feedback, method).identified:
+        raise ValueError("the feedback does not identify the matrix, so no subset does.")
+    rng = _checks.as_generator(seed)
+    keep = np.ones(len(feedback), dtype=bool)
+    for k in rng.permutation(len(feedback)):
+        keep[k] = False
+        if not _solve_quiet(feedback[keep], method).identified:
+            keep[k] = True
+    return np.flatnonzero(keep)

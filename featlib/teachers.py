@@ -61,8 +61,9 @@ def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) 
         rank-``rank`` truncation of Phi*, as the paper's experiments use), ``rtol`` (relative
         eigenvalue threshold of the numerical rank, default ``p * eps``), ``storage`` ("basis",
         the default, or "dense").
-        ``"sparse"``: ``reference`` (index k of the reference e_k; default the first k with
-        ``Phi*_kk > 1e-12 * max diag``), ``storage`` ("sparse", default, or "dense").
+        ``"sparse"``: ``reference`` (index k of the reference e_k; default the k with the largest
+        ``Phi*_kk``, for conditioning; the paper uses k = 1), ``storage`` ("sparse", default, or
+        "dense").
         ``"gaussian"``: ``reference`` (a vector in R^p; default a Gaussian sample).
         ``"sparse-sampled"``: ``mu`` (probability that a coordinate is zero; required), ``s``
         (maximum number of non-zeros: samples are drawn conditionally on having at most ``s``
@@ -118,8 +119,10 @@ def _index_reference(agent: Agent, reference):
     diag = np.diag(agent.phi_star)
     p = agent.p
     if reference is None:
-        ok = np.flatnonzero(diag > 1e-12 * diag.max())
-        return int(ok[0])
+        # the largest diagonal entry: the paper uses e_1, but a small Phi*_kk makes every ratio
+        # c = b^T Phi* b / Phi*_kk large and the constraints ill-conditioned (measured: a rank-1
+        # target with Phi*_11 = 1e-6 lost 6 digits in the singular values of the design)
+        return int(np.argmax(diag))
     if isinstance(reference, bool) or not isinstance(reference, numbers.Integral):
         raise TypeError(f"reference must be a coordinate index (int) here; got {type(reference).__name__}.")
     k = int(reference)

@@ -156,3 +156,13 @@ def test_triplet_figure_reports_lemma2():
         fl.plotting.triplet_figure(np.eye(3), [0, 0, 0], [1, 0, 0], [0, 1, 0])
     panel = fl.plotting.explore_triplet(phi, interactive=True)
     assert len(panel.children) >= 4
+
+
+@pytest.mark.parametrize("p,r", [(5, 1), (5, 2), (6, 4), (4, 4)])
+def test_irreducible_subset_has_the_theorem_count(p, r):
+    fb = fl.teach(target(p, r, seed=p + r), "eigen")
+    keep = experiments.irreducible_subset(fb, seed=1)
+    assert keep.size == fl.bounds.constructive_low_rank(p, r) - 1
+    assert fl.solve(fb[keep]).identified
+    with pytest.raises(ValueError, match="does not identify"):
+        experiments.irreducible_subset(fb[:2])

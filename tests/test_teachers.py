@@ -89,7 +89,8 @@ def test_sparse_teacher_zero_diagonal_entries():
     D = np.array([[0.0, 1.0, 0.0, 1.0, 2.0], [0.0, 1.0, 0.0, -1.0, 0.5]])
     phi = D.T @ D
     fb = fl.teach(phi, "sparse")
-    assert fb.meta["reference"] == 1
+    assert fb.meta["reference"] == 4  # the largest diagonal entry
+    assert fl.solve(fl.teach(phi, "sparse", reference=1), "exact").identified
     assert_valid(fb, phi)
     sol = fl.solve(fb, "exact")
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-8
