@@ -75,10 +75,12 @@ def _readme_commands():
     return re.findall(r"```bash\n(.*?)\n```", text, flags=re.S)
 
 
-def test_readme_has_exactly_two_commands_and_ci_runs_the_test_one():
+def test_readme_has_exactly_two_commands_and_ci_runs_both():
     cmds = _readme_commands()
     assert len(cmds) == 2, cmds
-    test_cmd = cmds[1].strip()
-    assert "pytest" in test_cmd and "torch==2.13.0" in test_cmd
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert test_cmd in ci.splitlines(), ".ci/run must run the README's test command verbatim"
+    build_cmd, test_cmd = (c.strip() for c in cmds)
+    assert "book/build.py" in build_cmd and "pytest" in test_cmd and "torch==2.13.0" in test_cmd
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert build_cmd in ci, ".ci/run must build the book with the README's command"
+    assert test_cmd in ci, ".ci/run must run the README's test command verbatim"
+    assert ci.index(build_cmd) < ci.index(test_cmd), "build the site before the tests that check it"

@@ -1,0 +1,77 @@
+"""Checks of the built site (`python book/build.py`, run by .ci/run before pytest).
+
+Every chapter page exists and holds its figures, MathJax is served from the site itself, and a
+page rendered in headless Chromium has typeset math (MathJax's <mjx-container> elements). The
+screenshot is kept in _build/screenshots/ as a test artefact.
+
+Without a built site these tests are skipped locally; under CI (CI=true) a missing site fails.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+PAGES = ["book/intro", "book/notation", "book/using", "book/exercises", "book/references"]
+
+if not (HTML / "index.html").exists():
+    if os.environ.get("CI"):
+        pytest.fail("the book was not built: .ci/run must run `python book/build.py` before pytest", pytrace=False)
+    pytest.skip("the book is not built (python book/build.py)", allow_module_level=True)
+
+
+def _page(name):
+    path = HTML / f"{name}.html"
+    assert path.exists(), f"{path} is missing"
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_page_has_figures_math_and_no_errors(chapter):
+    html = _page(f"notebooks/{chapter}")
+    assert html.count("<img") >= 1, "the chapter's figures are missing"
+    assert "_static/mathjax/tex-chtml.js" in html, "MathJax must be served from the site"
+    assert "cdn.jsdelivr.net" not in html and "mathjax@3" not in html
+    assert "Traceback (most recent call last)" not in html
+    assert "claim holds" in html, "the claim cell's output is missing"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_prose_pages_exist(page):
+    assert "<h1" in _page(page)
+
+
+def test_mathjax_is_bundled():
+    assert (HTML / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+def test_bibliography_and_launch_buttons():
+    assert "kumar2025complexity" in _page("book/references") or "Kumar" in _page("book/references")
+    html = _page("notebooks/02_theorem1_low_rank")
+    assert "mybinder.org" in html and "colab.research.google.com" in html
+    assert "download" in html.lower()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="chromium not installed")
+def test_math_is_typeset_in_a_real_browser(tmp_path):
+    assert CHROMIUM, "CI must install Debian's chromium"
+    page = (HTML / "notebooks" / "02_theorem1_low_rank.html").as_uri()
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+             "--virtual-time-budget=20000"]
+    dom = subprocess.run(flags + ["--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<mjx-container") > 20, "MathJax did not typeset the page"
+    assert "<mjx-merror" not in dom, "MathJax reported a TeX error"
+    shots = ROOT / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    png = shots / "02_theorem1_low_rank.png"
+    subprocess.run(flags + ["--window-size=1280,2400", f"--screenshot={png}", page],
+                   capture_output=True, timeout=120)
+    assert png.exists() and png.stat().st_size > 50_000
