@@ -178,14 +178,15 @@ def symmetric_matrix(a, name: str, *, rtol: float = SYM_RTOL) -> np.ndarray:
     return (arr + arr.T) / 2.0
 
 
-def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False) -> np.ndarray:
-    """Check a symmetric PSD matrix (eigenvalues >= -rtol * largest |eigenvalue|); return it symmetrised."""
+def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False, return_eigenvalues: bool = False):
+    """Check a symmetric PSD matrix (eigenvalues >= -rtol * largest |eigenvalue|); return it symmetrised
+    (and its eigenvalues, ascending, with ``return_eigenvalues=True``)."""
     arr = symmetric_matrix(a, name)
     evals = np.linalg.eigvalsh(arr)
     top = float(np.max(np.abs(evals)))
     if top == 0.0:
         if allow_zero:
-            return arr
+            return (arr, evals) if return_eigenvalues else arr
         raise NotPSDError(
             f"{name} is the zero matrix; a feature matrix must be non-zero (every matrix is "
             f"'equivalent' to zero up to scale, so there is nothing to learn)."
@@ -196,7 +197,7 @@ def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False
             f"below the tolerance -{rtol:g} x {top:.3g}. A feature matrix is Phi = D^T D; build it that "
             f"way, or project with featlib.linalg.psd_project if the negative part is rounding error."
         )
-    return arr
+    return (arr, evals) if return_eigenvalues else arr
 
 
 def vectors(a, name: str, p: int | None = None) -> np.ndarray:

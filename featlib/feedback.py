@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _checks
-from .linalg import svec_dim, svec_outer, svec_outer_sparse
+from .linalg import spectral_norm, svec, svec_dim, svec_outer, svec_outer_sparse
 
 __all__ = ["Agent", "PairFeedback"]
 
@@ -48,10 +48,10 @@ class Agent:
 
     def __init__(self, phi_star, *, psd_rtol: float = _checks.PSD_RTOL, tie_rtol: float = 1e-12,
                  null_rtol: float = 1e-12):
-        phi = _checks.psd_matrix(phi_star, "phi_star", rtol=psd_rtol)
+        phi, evals = _checks.psd_matrix(phi_star, "phi_star", rtol=psd_rtol, return_eigenvalues=True)
         phi.setflags(write=False)
         self._phi = phi
-        self._norm = float(np.linalg.norm(phi, 2))
+        self._norm = float(np.max(np.abs(evals)))  # spectral norm
         self.tie_rtol = float(tie_rtol)
         self.null_rtol = float(null_rtol)
 
@@ -350,7 +350,12 @@ class PairFeedback:
         out = []
         for C in (self._Y, self._Z):
             if _is_sparse(C):
-                out.append(np.asarray(C.multiply(C @ M).sum(axis=1)).ravel())
+                if C.shape[0] and np.diff(C.indptr).max() <= 8:
+                    # few non-zeros per row (millions of 2-sparse pairs): O(nnz) through svec,
+                    # never the n x p product C @ M
+                    out.append(svec_outer_sparse(C) @ svec(M))
+                else:
+                    out.append(np.asarray(C.multiply(C @ M).sum(axis=1)).ravel())
             else:
                 out.append(np.einsum("ij,jk,ik->i", C, M, C))
         return out[0], out[1]
@@ -377,7 +382,7 @@ class PairFeedback:
         phi = self._check_phi(phi)
         qy, qz = self._quads(phi)
         ny, nz = self._quads(np.eye(self.p))
-        scale = float(np.linalg.norm(phi, 2)) * (ny + nz)
+        scale = spectral_norm(phi) * (ny + nz)
         with np.errstate(divide="ignore", invalid="ignore"):
             r = np.where(scale > 0, np.abs(qy - qz) / np.where(scale > 0, scale, 1.0), 0.0)
         return r

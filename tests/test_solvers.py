@@ -91,8 +91,15 @@ def test_sparse_path_matches_dense():
     phi = target(50, 12, seed=4)
     fb = fl.teach(phi, "sparse")
     s1 = fl.solve(fb, "exact", sparse=True)
-    assert s1.info["path"] == "sparse"
+    assert s1.info["path"] == "sparse" and s1.info["peeled"]
     assert s1.identified and fl.relative_error(s1.phi, phi) < 1e-8
+    # one pair fewer: back substitution cannot finish, and the answer falls back to the full logic
+    short = fl.solve(fb[1:], "exact", sparse=True, warn=False)  # undecided: Phi* + t E_00 stays PSD, but no PD member
+    assert not short.identified and short.version_space_dim == 2
+    # the same pairs in another order, with the reference no longer the most frequent unknown first
+    perm = np.random.default_rng(0).permutation(len(fb))
+    s3 = fl.solve(fb[perm], "exact", sparse=True)
+    assert s3.identified and fl.relative_error(s3.phi, phi) < 1e-8
     # zero diagonal entries become null coordinates on the sparse path
     D = fl.datasets.random_dictionary(6, 20, seed=1)
     D[:, [3, 7]] = 0.0
@@ -101,6 +108,13 @@ def test_sparse_path_matches_dense():
     assert s2.info["path"] == "sparse"
     assert set(s2.info["null_coordinates"]) == {3, 7}
     assert fl.relative_error(s2.phi, phi2) < 1e-8
+
+
+def test_peeling_solves_sampled_sparse_feedback_or_falls_back():
+    phi = target(30, 30, seed=6)
+    fb = fl.teach(phi, "sparse-sampled", n=3000, mu=0.9, s=3, seed=0)
+    sol = fl.solve(fb, "exact", sparse=True)
+    assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-8
 
 
 def test_solution_normalisation_and_fields():

@@ -373,7 +373,14 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol):
     M = (svec_outer_sparse(Yr) - svec_outer_sparse(Zr)).tocsr()
     norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
     nzr = norms > 1e-12 * scale
-    M = sp.diags(1.0 / norms[nzr]) @ M[nzr]
+    M = (sp.diags(1.0 / norms[nzr]) @ M[nzr]).tocsr()
+    info = {"path": "sparse", "null_coordinates": np.array(sorted(nulls), dtype=int), "kept": keep}
+    x = _peel(M)
+    if x is not None and np.max(np.abs(M @ x), initial=0.0) <= 1e3 * np.finfo(float).eps * np.max(np.abs(x)) * max(1, q):
+        # back substitution determined every unknown from one normalisation: the solution space
+        # is exactly one-dimensional (no rank decision needed), and every row is satisfied
+        info["peeled"] = True
+        return _sparse_solution(feedback, x, q, keep, nulls, psd_rtol, info)
     G = (M.T @ M).tocsc()
     P = G.shape[0]
     top = float(spla.eigsh(G, k=1, which="LA", return_eigenvectors=False)[0]) if P > 2 else float(
@@ -388,19 +395,59 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol):
         w, V = w[order], V[:, order]
     sv = np.sqrt(np.clip(w, 0.0, None) / top)
     m = int(np.count_nonzero(sv <= rtol))
-    info = {"path": "sparse", "null_coordinates": np.array(sorted(nulls), dtype=int), "kept": keep,
-            "smallest_relative_singular_values": sv}
+    info["smallest_relative_singular_values"] = sv
     if m != 1:
         return None  # undecided / unidentified / inconsistent: the dense path has the full logic
-    psi = smat(V[:, 0], q)
+    return _sparse_solution(feedback, V[:, 0], q, keep, nulls, psd_rtol, info)
+
+
+def _peel(M):
+    """Back substitution on the sparse homogeneous system M x = 0 with one normalisation.
+
+    Fix the unknown that occurs in the most rows to 1, then repeatedly solve every row that has
+    exactly one unknown left (when several rows can solve the same unknown, the one with the
+    largest coefficient does).  Returns x when every unknown gets determined, else None.  Linear in
+    the number of non-zeros per round; Theorem 2's feedback needs two rounds, whatever p.
+    """
+    n, P = M.shape
+    if n == 0 or P == 0:
+        return None
+    ref = int(np.argmax(np.bincount(M.indices, minlength=P)))
+    x = np.zeros(P)
+    solved = np.zeros(P, dtype=bool)
+    x[ref], solved[ref] = 1.0, True
+    row_of = np.repeat(np.arange(n), np.diff(M.indptr))
+    while not solved.all():
+        open_nnz = ~solved[M.indices]
+        single = np.bincount(row_of[open_nnz], minlength=n) == 1
+        sel = open_nnz & single[row_of]
+        if not sel.any():
+            return None
+        cols, coef, rows = M.indices[sel], M.data[sel], row_of[sel]
+        known = M @ x  # contributions of the solved unknowns (unsolved ones are still 0)
+        order = np.lexsort((-np.abs(coef), cols))
+        cols, coef, rows = cols[order], coef[order], rows[order]
+        first = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+        cols, coef, rows = cols[first], coef[first], rows[first]
+        x[cols] = -known[rows] / coef
+        solved[cols] = True
+    return x
+
+
+def _sparse_solution(feedback, v, q, keep, nulls, psd_rtol, info):
+    """Solution from the null vector v (svec of the reduced matrix), or None if it is not PSD."""
+    p = feedback.p
+    psi = smat(v, q)
     if np.trace(psi) < 0:
         psi = -psi
-    ev = np.linalg.eigvalsh(psi)
+    ev, V = np.linalg.eigh(psi)  # once: the PSD check and the projection (p = 4096: ~6 s)
     if ev[0] < -psd_rtol * max(abs(ev[0]), abs(ev[-1])):
         return None
+    if ev[0] < 0:
+        psi = (V * np.clip(ev, 0.0, None)) @ V.T
+        psi = (psi + psi.T) / 2
     phi = np.zeros((p, p))
-    phi[np.ix_(keep, keep)] = psi
-    phi = normalise(phi)
+    phi[np.ix_(keep, keep)] = psi / np.trace(psi)
     N = np.zeros((p, len(nulls)))
     N[np.array(sorted(nulls), dtype=int), np.arange(len(nulls))] = 1.0
     info["null_space"] = N
