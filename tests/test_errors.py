@@ -117,3 +117,12 @@ def test_missing_torch_names_the_extra(monkeypatch):
     with pytest.raises(fl.MissingDependencyError, match=r"pip install 'featlib\[torch\]'") as info:
         fl.solve(fb, "gd")
     assert isinstance(info.value, ImportError)
+
+
+def test_exact_refuses_huge_dense_feedback(monkeypatch):
+    from featlib.solvers import exact
+
+    monkeypatch.setattr(exact, "DENSE_MAX_ENTRIES", 100)
+    fb = fl.teach(target(6, 6), "gaussian", seed=0)
+    with pytest.raises(fl.FeedbackError, match="too many for the dense exact path"):
+        fl.solve(fb, "exact")

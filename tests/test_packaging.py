@@ -84,3 +84,9 @@ def test_readme_has_exactly_two_commands_and_ci_runs_both():
     assert build_cmd in ci, ".ci/run must build the book with the README's command"
     assert test_cmd in ci, ".ci/run must run the README's test command verbatim"
     assert ci.index(build_cmd) < ci.index(test_cmd), "build the site before the tests that check it"
+
+
+def test_readme_api_tour_runs():
+    text = (ROOT / "README.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)\n```", text, flags=re.S)
+    exec(compile(code, "README.md", "exec"), {})

@@ -43,6 +43,9 @@ __all__ = ["solve_exact", "reduce_null_space"]
 #: dense SVD up to this many unknowns q(q+1)/2 of the reduced problem (p ~ 77 when nothing is reduced)
 DENSE_MAX_UNKNOWNS = 3000
 
+#: the dense path materialises the activations: refuse beyond this many entries (n * p)
+DENSE_MAX_ENTRIES = 50_000_000
+
 #: a trace-1 member of the solution space whose smallest eigenvalue exceeds this (far above
 #: rounding) certifies that the feedback does not identify Phi
 PD_CERTIFICATE_MIN = 1e-9
@@ -256,6 +259,13 @@ def solve_exact(
         if out is not None:
             out.seconds = time.perf_counter() - t0
             return out
+    if len(feedback) * p > DENSE_MAX_ENTRIES:
+        raise _checks.FeedbackError(
+            f"{len(feedback)} pairs in R^{p} are too many for the dense exact path (it would hold "
+            f"{2 * len(feedback) * p * 8 / 1e9:.1f} GB of activations). Sparse feedback is solved on the sparse "
+            f"path (store it with PairFeedback.to_sparse()); for dense or shared-basis feedback at this size "
+            f"use method='gd'."
+        )
     Y, Z = feedback.dense_y(), feedback.dense_z()
     Q, N = reduce_null_space(Y, Z, zero_rtol=zero_rtol)
     q = Q.shape[1]
