@@ -201,7 +201,39 @@ def test_auto_hands_undecided_and_noisy_problems_to_sdp():
 @needs_torch
 def test_gd_recovers_small_problem():
     phi = target(6, 6, seed=0)
-    sol = fl.solve(fl.teach(phi, "sparse"), "gd", epochs=1500, lr=1e-2)
-    assert sol.method == "gd" and not sol.decided
+    sol = fl.solve(fl.teach(phi, "sparse"), "gd", epochs=1500, lr=1e-2, device="cpu")
+    assert sol.method == "gd" and not sol.decided and sol.info["device"] == "cpu"
     assert fl.pcc(sol.phi, phi) > 0.999
     assert sol.info["loss_history"][-1] < sol.info["loss_history"][0]
+
+
+@needs_torch
+@pytest.mark.parametrize("storage", ["sparse", "dense"])
+def test_gd_recovers_p20_on_cpu(storage):
+    phi = target(20, 20, seed=1)
+    fb = fl.teach(phi, "sparse", storage=storage)
+    sol = fl.solve(fb, "gd", epochs=3000, device="cpu")
+    assert fl.pcc(sol.phi, phi) > 0.999
+
+
+@needs_torch
+def test_gd_sparse_batches_basis_storage_and_early_stop():
+    phi = target(8, 3, seed=2)
+    fb = fl.teach(phi, "eigen")  # basis storage: U^T y through B^T U
+    assert fb.storage == "basis"
+    sol = fl.solve(fb, "gd", epochs=4000, rank=3, device="cpu")
+    assert fl.pcc(sol.phi, phi) > 0.999
+    mini = fl.solve(fl.teach(phi, "sparse-sampled", n=400, mu=0.6, s=3, seed=0), "gd", batch_size=64,
+                    epochs=400, patience=5, device="cpu", seed=1)
+    assert mini.info["epochs_run"] <= 400 and fl.pcc(mini.phi, phi) > 0.99
+    with pytest.raises(fl.ShapeError, match="init"):
+        fl.solve(fb, "gd", init=np.ones((3, 3)), device="cpu")
+
+
+@needs_torch
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("torch") or not __import__("torch").cuda.is_available(),
+                    reason="no CUDA device")
+def test_gd_on_cuda():
+    phi = target(10, 10, seed=3)
+    sol = fl.solve(fl.teach(phi, "sparse"), "gd", device="cuda", epochs=3000)
+    assert sol.info["device"] == "cuda" and fl.pcc(sol.phi, phi) > 0.999
