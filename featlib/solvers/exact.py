@@ -235,9 +235,9 @@ def solve_exact(
     zero_rtol : float
         A pair side with ``||side||^2 <= zero_rtol * ||other side||^2`` counts as zero (a null pair).
     sparse : bool or None
-        Force the scipy.sparse path (True), the dense path (False), or choose (None: sparse when the
-        feedback is stored sparsely and the reduced problem has more than
-        ``DENSE_MAX_UNKNOWNS`` unknowns).
+        Force the scipy.sparse path (True), the dense path (False), or choose (None: for sparsely
+        stored feedback, back substitution first; then the dense path up to
+        ``DENSE_MAX_UNKNOWNS`` unknowns, shift-invert Lanczos beyond).
     warn : bool
         Emit :class:`~featlib.IdentifiabilityWarning` when identification cannot be decided.
 
@@ -253,9 +253,12 @@ def solve_exact(
     p = feedback.p
     use_sparse = sparse
     if use_sparse is None:
-        use_sparse = feedback.storage == "sparse" and svec_dim(p) > DENSE_MAX_UNKNOWNS
+        use_sparse = feedback.storage == "sparse"
     if use_sparse:
-        out = _solve_sparse(feedback, rtol=max(rtol, 1e-6), psd_rtol=psd_rtol, zero_rtol=zero_rtol)
+        # small problems only try back substitution (cheap); the Lanczos step is for large ones
+        lanczos = sparse is True or svec_dim(p) > DENSE_MAX_UNKNOWNS
+        out = _solve_sparse(feedback, rtol=max(rtol, 1e-6), psd_rtol=psd_rtol, zero_rtol=zero_rtol,
+                            lanczos=lanczos)
         if out is not None:
             out.seconds = time.perf_counter() - t0
             return out
@@ -348,7 +351,7 @@ def _decide(L, q, m, psd_rtol, s, rtol, info):
 # sparse path
 
 
-def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol):
+def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
     """scipy.sparse exact path; returns None when the structure needs the dense path."""
     p = feedback.p
     Y = sp.csr_matrix(feedback.y)
@@ -391,6 +394,8 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol):
         # is exactly one-dimensional (no rank decision needed), and every row is satisfied
         info["peeled"] = True
         return _sparse_solution(feedback, x, q, keep, nulls, psd_rtol, info)
+    if not lanczos:
+        return None
     G = (M.T @ M).tocsc()
     P = G.shape[0]
     top = float(spla.eigsh(G, k=1, which="LA", return_eigenvectors=False)[0]) if P > 2 else float(
