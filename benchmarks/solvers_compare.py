@@ -47,15 +47,17 @@ def run(method, fb, gd_epochs):
     tracemalloc.start()
     t = time.perf_counter()
     if method == "exact":
-        phi = fl.solve(fb, "exact", warn=False).phi
+        sol = fl.solve(fb, "exact", warn=False)
+        phi = sol.phi
+        method_note = "" if sol.identified else (" (not identified)" if sol.decided else " (undecided: hidden face)")
     elif method == "cvxpy":
-        phi = plain_cvxpy(fb)
+        phi, method_note = plain_cvxpy(fb), ""
     else:
-        phi = fl.solve(fb, "gd", epochs=gd_epochs, device="cpu").phi
+        phi, method_note = fl.solve(fb, "gd", epochs=gd_epochs, device="cpu").phi, ""
     seconds = time.perf_counter() - t
     peak = tracemalloc.get_traced_memory()[1] / 1e6
     tracemalloc.stop()
-    return phi, seconds, peak
+    return phi, seconds, peak, method_note
 
 
 def main():
@@ -78,13 +80,13 @@ def main():
             fb = fl.teach(phi_star, teacher, seed=args.seed, **opts)
             for method in methods:
                 try:
-                    phi, sec, peak = run(method, fb, args.gd_epochs)
+                    phi, sec, peak, note = run(method, fb, args.gd_epochs)
                 except cvxpy.error.SolverError as err:
                     tracemalloc.stop()
                     print(f"{p:>4} {teacher:<15} {len(fb):>6} {method:<6} failed: {str(err)[:60]}", flush=True)
                     continue
                 print(f"{p:>4} {teacher:<15} {len(fb):>6} {method:<6} {sec:>9.4f} {peak:>8.1f} "
-                      f"{fl.pcc(phi, phi_star):>9.6f} {fl.relative_error(phi, phi_star):>9.1e}", flush=True)
+                      f"{fl.pcc(phi, phi_star):>9.6f} {fl.relative_error(phi, phi_star):>9.1e}{note}", flush=True)
 
 
 if __name__ == "__main__":
