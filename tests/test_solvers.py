@@ -117,6 +117,21 @@ def test_peeling_solves_sampled_sparse_feedback_or_falls_back():
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-8
 
 
+@pytest.mark.parametrize("p,r", [(1, 1), (5, 1), (6, 2), (10, 8), (30, 8), (12, 12)])
+def test_basis_path_matches_dense(p, r):
+    phi = target(p, r, seed=p * r)
+    fb = fl.teach(phi, "eigen")
+    s_basis = fl.solve(fb, "exact")
+    assert s_basis.info["path"] == "basis" and s_basis.identified
+    assert fl.relative_error(s_basis.phi, phi) < 1e-8 and s_basis.residual < 1e-10
+    s_dense = fl.solve(fb, "exact", basis_path=False)
+    assert s_dense.info["path"] == "dense"
+    assert fl.relative_error(s_basis.phi, s_dense.phi) < 1e-8
+    # one null-space pair fewer: the basis path cannot finish and the dense path decides
+    short = fl.solve(fb[:-1], "exact", warn=False)
+    assert not short.identified if r < p else short.identified
+
+
 def test_solution_normalisation_and_fields():
     phi = target(5, 3)
     sol = fl.solve(fl.teach(phi, "eigen"))

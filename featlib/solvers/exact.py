@@ -218,6 +218,7 @@ def solve_exact(
     psd_rtol: float = 1e-8,
     zero_rtol: float = 1e-13,
     sparse: bool | None = None,
+    basis_path: bool | None = None,
     warn: bool = True,
 ) -> Solution:
     """Exact PSD-aware solve of a feedback set (see the module docstring for the method).
@@ -238,6 +239,11 @@ def solve_exact(
         Force the scipy.sparse path (True), the dense path (False), or choose (None: for sparsely
         stored feedback, back substitution first; then the dense path up to
         ``DENSE_MAX_UNKNOWNS`` unknowns, shift-invert Lanczos beyond).
+    basis_path : bool or None
+        For feedback stored over a shared basis, first try the basis path
+        (:mod:`featlib.solvers.basis`: facial reduction, atom coordinates, lifting of a shared
+        reference, back substitution), falling back to the dense path when its structure does not
+        fit (None or True, the default); False skips it.
     warn : bool
         Emit :class:`~featlib.IdentifiabilityWarning` when identification cannot be decided.
 
@@ -259,6 +265,13 @@ def solve_exact(
         lanczos = sparse is True or svec_dim(p) > DENSE_MAX_UNKNOWNS
         out = _solve_sparse(feedback, rtol=max(rtol, 1e-6), psd_rtol=psd_rtol, zero_rtol=zero_rtol,
                             lanczos=lanczos)
+        if out is not None:
+            out.seconds = time.perf_counter() - t0
+            return out
+    if feedback.storage == "basis" and basis_path is not False:
+        from .basis import solve_basis
+
+        out = solve_basis(feedback, psd_rtol=psd_rtol)
         if out is not None:
             out.seconds = time.perf_counter() - t0
             return out

@@ -1,0 +1,203 @@
+"""Exact solve of feedback stored over a shared basis, at scale (e.g. Theorem 1's pairs for
+p = 4096, r = 512: 134,912 pairs).
+
+Each side of a pair is ``B c`` for a sparse coefficient row ``c`` over the columns ("atoms") of
+``B`` (p x b).  Nothing here knows which teacher made the pairs; the structure is found:
+
+1. **Facial reduction.**  A pair with an empty side forces ``Phi (B c) = 0`` for its other side
+   (PSD).  Let P be the orthogonal projector onto the complement of those directions (economic QR).
+2. **Atom coordinates.**  Project the atoms that the other pairs use, ``K = P B_J``; pick a basis
+   ``A`` among them (pivoted QR).  Every PSD solution is ``Phi = K_A^{+T} G K_A^{+}`` with G
+   symmetric PSD (q x q), and a side ``B c`` has quadratic form ``a^T G a`` where a holds its
+   coordinates in the atoms A.
+3. **Lifting.**  A side that is a multiple of one atom j outside A (Theorem 1's shared reference
+   y = v_1 + ... + v_r) has a dense coordinate vector a_j; instead of expanding ``a_j^T G a_j``
+   into q(q+1)/2 terms in every row, introduce one unknown ``t_j = a_j^T G a_j`` and one defining
+   row.  Every other row then has a handful of non-zeros.
+4. **Back substitution** (:func:`featlib.solvers.exact._peel`) with the most frequent unknown set
+   to 1; if it determines every unknown, the solution space is one-dimensional, and all rows are
+   checked.  ``Phi = L L^T`` with ``L = K_A S U sqrt(w)`` (S = (K_A^T K_A)^{-1}, G = U w U^T).
+
+Returns None whenever the structure does not fit (then the caller falls back or reports).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from ..linalg import svec_dim, svec_outer_sparse
+from ._result import Solution
+
+__all__ = ["solve_basis"]
+
+_CHUNK = 8192
+
+
+def _row_sets(C):
+    C = sp.csr_matrix(C)
+    C.eliminate_zeros()
+    return C, np.diff(C.indptr)
+
+
+def _independent_columns(K, rank_rtol, limit=None):
+    """Indices of a maximal set of linearly independent columns (pivoted QR), at most ``limit``."""
+    if K.shape[1] == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, R, piv = sla.qr(K, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    scale = max(float(np.linalg.norm(K, axis=0).max()), np.finfo(float).tiny)
+    k = int(np.count_nonzero(d > rank_rtol * scale))
+    if limit is not None:
+        k = min(k, limit)
+    return np.sort(piv[:k])
+
+
+def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10):
+    from .exact import _peel  # same back substitution as the sparse path
+
+    B = np.asarray(feedback.basis)
+    p, b = B.shape
+    Yc, ny = _row_sets(feedback.y_coef)
+    Zc, nz = _row_sets(feedback.z_coef)
+    n = Yc.shape[0]
+    # 1. facial reduction by pairs with an empty side
+    null_rows_y = (ny == 0) & (nz > 0)  # (0, B c): direction B c
+    null_rows_z = (nz == 0) & (ny > 0)
+    Cnull = sp.vstack([Zc[np.flatnonzero(null_rows_y)], Yc[np.flatnonzero(null_rows_z)]]).tocsr()
+    info = {"path": "basis"}
+    if Cnull.shape[0]:
+        N = np.asarray((Cnull @ B.T).T)  # p x m
+        Qn, R, piv = sla.qr(N, mode="economic", pivoting=True)
+        d = np.abs(np.diag(R))
+        k = int(np.count_nonzero(d > rank_rtol * d[0])) if d.size else 0
+        Qn = Qn[:, :k]
+    else:
+        Qn = np.zeros((p, 0))
+    q = p - Qn.shape[1]
+    info["null_dim"] = Qn.shape[1]
+    if q == 0:
+        return None
+    # 2. atoms used by the other pairs, projected onto the complement
+    live = ~(null_rows_y | null_rows_z) & ((ny > 0) | (nz > 0))
+    Yl, Zl = Yc[np.flatnonzero(live)], Zc[np.flatnonzero(live)]
+    J = np.unique(np.concatenate([Yl.indices, Zl.indices]))
+    K = B[:, J] - Qn @ (Qn.T @ B[:, J])
+    # atoms that occur together with others in one side must be basis atoms; atoms that only
+    # occur alone (a shared reference) are the ones to lift, so they are chosen last
+    multi = np.zeros(b, dtype=bool)
+    for C in (Yl, Zl):
+        cnt = np.diff(C.indptr)
+        multi[C.indices[np.repeat(cnt, cnt) > 1]] = True
+    first = np.flatnonzero(multi[J])
+    chosen = _independent_columns(K[:, first], rank_rtol)
+    A_local = first[chosen]
+    if A_local.size < q:
+        rest = np.flatnonzero(~multi[J])
+        Qa = np.linalg.qr(K[:, A_local])[0] if A_local.size else np.zeros((p, 0))
+        Kr = K[:, rest] - Qa @ (Qa.T @ K[:, rest])
+        A_local = np.concatenate([A_local, rest[_independent_columns(Kr, rank_rtol, limit=q - A_local.size)]])
+    if A_local.size != q:
+        return None  # the pairs do not reach every direction of the complement
+    A_local = np.sort(A_local)
+    A = J[A_local]
+    KA = K[:, A_local]
+    pos = -np.ones(b, dtype=np.int64)
+    pos[A] = np.arange(q)
+    others = np.setdiff1d(J, A)
+    # coordinates of the other atoms in the basis K_A
+    if others.size:
+        Ko = B[:, others] - Qn @ (Qn.T @ B[:, others])
+        coords = np.linalg.lstsq(KA, Ko, rcond=None)[0]  # q x len(others)
+        lift = -np.ones(b, dtype=np.int64)
+        lift[others] = np.arange(others.size)
+    else:
+        coords = np.zeros((q, 0))
+        lift = -np.ones(b, dtype=np.int64)
+    Pq = svec_dim(q)
+    n_unknowns = Pq + others.size
+
+    # 3. rows over [svec(G), t_j]
+    def side_rows(C):
+        """(sparse rows over the unknowns of the side's quadratic form) or None if mixed."""
+        C = sp.csr_matrix(C)
+        cnt = np.diff(C.indptr)
+        rows_idx = np.repeat(np.arange(C.shape[0]), cnt)
+        in_A = pos[C.indices] >= 0
+        bad_rows = np.unique(rows_idx[~in_A])
+        # a side may use non-basis atoms only as a single atom
+        if bad_rows.size and np.any(cnt[bad_rows] != 1):
+            return None
+        lifted = np.zeros(C.shape[0], dtype=bool)
+        lifted[bad_rows] = True
+        CA = sp.csr_matrix((C.data[in_A], pos[C.indices[in_A]], np.r_[0, np.cumsum(np.bincount(rows_idx[in_A], minlength=C.shape[0]))]),
+                           shape=(C.shape[0], q))
+        part = svec_outer_sparse(CA)
+        part = sp.csr_matrix((part.data, part.indices, part.indptr), shape=(C.shape[0], n_unknowns))
+        if lifted.any():
+            r = np.flatnonzero(lifted)
+            s = C.indptr[r]
+            extra = sp.csr_matrix((C.data[s] ** 2, (r, Pq + lift[C.indices[s]])), shape=(C.shape[0], n_unknowns))
+            part = part + extra
+        return part
+
+    Ry, Rz = side_rows(Yl), side_rows(Zl)
+    if Ry is None or Rz is None:
+        return None
+    M = (Ry - Rz).tocsr()
+    # defining rows a_j^T G a_j - t_j = 0 (dense in svec(G), one per lifted atom)
+    if others.size:
+        iu, ju = np.triu_indices(q)
+        w = np.where(iu == ju, 1.0, np.sqrt(2.0))
+        rows = []
+        for j in range(others.size):
+            a = coords[:, j]
+            vals = a[iu] * a[ju] * w
+            row = np.zeros(n_unknowns)
+            row[:Pq] = vals
+            row[Pq + j] = -1.0
+            rows.append(sp.csr_matrix(row))
+        M = sp.vstack([M] + rows).tocsr()
+    norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+    keep = norms > 0
+    M = (sp.diags(1.0 / norms[keep]) @ M[keep]).tocsr()
+    # 4. back substitution
+    x = _peel(M)
+    if x is None:
+        return None
+    res = np.max(np.abs(M @ x), initial=0.0)
+    if res > 1e3 * np.finfo(float).eps * np.max(np.abs(x)) * max(1, q):
+        return None
+    G = np.zeros((q, q))
+    iu, ju = np.triu_indices(q)
+    g = x[:Pq] / np.where(iu == ju, 1.0, np.sqrt(2.0))
+    G[iu, ju] = g
+    G[ju, iu] = g
+    if np.trace(G) < 0:
+        G = -G
+    ev, U = np.linalg.eigh(G)
+    if ev[0] < -psd_rtol * max(abs(ev[0]), abs(ev[-1])):
+        return None
+    S = np.linalg.inv(KA.T @ KA)
+    L = KA @ (S @ (U * np.sqrt(np.clip(ev, 0.0, None))))
+    L /= np.linalg.norm(L)  # trace(L L^T) = 1
+    phi = L @ L.T
+    # residuals through the factor: y^T Phi y = ||L^T B c||^2, chunked over rows
+    R = L.T @ B  # k x b
+    worst = 0.0
+    spec = float(np.linalg.norm(L, 2)) ** 2
+    for start in range(0, n, _CHUNK):
+        sl = slice(start, min(n, start + _CHUNK))
+        Yb, Zb = Yc[sl], Zc[sl]
+        qy = np.sum(np.asarray(Yb @ R.T) ** 2, axis=1)
+        qz = np.sum(np.asarray(Zb @ R.T) ** 2, axis=1)
+        sy = np.sum(np.asarray(Yb @ B.T) ** 2, axis=1)
+        sz = np.sum(np.asarray(Zb @ B.T) ** 2, axis=1)
+        scale = spec * (sy + sz)
+        r = np.where(scale > 0, np.abs(qy - qz) / np.where(scale > 0, scale, 1.0), 0.0)
+        worst = max(worst, float(r.max(initial=0.0)))
+    null_space = Qn
+    info.update({"peeled": True, "complement_dim": q, "lifted_atoms": int(others.size), "null_space": null_space})
+    return Solution(phi=phi, identified=True, version_space_dim=1, residual=worst, method="exact",
+                    seconds=0.0, decided=True, info=info)
