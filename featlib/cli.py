@@ -1,6 +1,10 @@
-"""Command line: ``featlib demo`` (or ``python -m featlib demo``).
+"""Command line: ``featlib`` (or ``python -m featlib``).
 
-Later issues add ``featlib benchmark`` and ``featlib recover``.
+    featlib demo                                   hide a matrix, teach it four ways, recover it
+    featlib recover --p 256 --d 32 --teacher sparse [--dictionary D.npy] [--method exact]
+    featlib benchmark exact-vs-sdp [--p 10 20 30]
+    featlib benchmark solvers [--p 10 20 40 80] [--skip-gd]
+    featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen]
 """
 
 from __future__ import annotations
@@ -45,14 +49,111 @@ def _demo(args) -> int:
     return status
 
 
+def _load_dictionary(path):
+    import featlib as fl
+
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"featlib recover: cannot read {path!r} as .npy/.npz: {exc}") from None
+    if hasattr(data, "files"):
+        if len(data.files) != 1:
+            raise SystemExit(f"featlib recover: {path!r} holds arrays {data.files}; save exactly one (d x p) array.")
+        data = data[data.files[0]]
+    D = fl._checks.finite_array(data, "dictionary")
+    if D.ndim != 2:
+        raise SystemExit(f"featlib recover: the dictionary must be a 2-D array (d x p, columns are atoms); got {D.shape}.")
+    return D
+
+
+def _recover(args) -> int:
+    import featlib as fl
+
+    if args.dictionary:
+        D = _load_dictionary(args.dictionary)
+        source = f"{args.dictionary} ({D.shape[0]} x {D.shape[1]})"
+    else:
+        D = fl.datasets.random_dictionary(args.d, args.p, seed=args.seed)
+        source = f"random unit-norm dictionary {args.d} x {args.p} (seed {args.seed})"
+    phi = D.T @ D
+    opts = {}
+    if args.teacher in ("gaussian", "sparse-sampled"):
+        opts["n"] = args.n
+        opts["seed"] = args.seed
+    if args.teacher == "sparse-sampled":
+        opts["mu"], opts["s"] = args.mu, args.s
+    print(f"Phi* = D^T D from {source}: p = {phi.shape[0]}")
+    fb = fl.teach(phi, args.teacher, **opts)
+    print(f"teacher {args.teacher!r}: {len(fb):,} pairs ({fb.storage} storage)")
+    solve_opts = {}
+    if args.method == "gd":
+        solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device}
+        if args.rank:
+            solve_opts["rank"] = args.rank
+    sol = fl.solve(fb, args.method, **solve_opts)
+    print(sol)
+    print(f"PCC {fl.pcc(sol.phi, phi):.6f}   relative error {fl.relative_error(sol.phi, phi):.2e}   "
+          f"identified {sol.identified} (decided {sol.decided})")
+    if args.output:
+        np.save(args.output, sol.phi)
+        print(f"learned feature matrix (unit trace) written to {args.output}")
+    return 0
+
+
+def _benchmark(args) -> int:
+    from . import benchmarks
+
+    if args.which == "exact-vs-sdp":
+        benchmarks.exact_vs_sdp(args.p or (10, 20, 30), repeat=args.repeat, seed=args.seed, progress=args.progress)
+    elif args.which == "solvers":
+        benchmarks.solvers_compare(args.p or (10, 20, 40, 80), gd_epochs=args.epochs, skip_gd=args.skip_gd,
+                                   seed=args.seed, progress=args.progress)
+    else:
+        for p in args.p or (4096,):
+            benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed)
+    return 0
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="featlib", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="featlib", description="featlib: learning feature matrices from feedback.",
+                                     epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
     demo = sub.add_parser("demo", help="hide a feature matrix, teach it four ways, recover it exactly")
     demo.add_argument("--p", type=int, default=10, help="dimension of the activations (default 10)")
     demo.add_argument("--rank", type=int, default=8, help="rank of the hidden matrix (default 8)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+
+    rec = sub.add_parser("recover", help="recover Phi* = D^T D of a dictionary from a teacher's feedback")
+    rec.add_argument("--dictionary", help="a .npy/.npz file holding D (d x p, columns are atoms); default: random")
+    rec.add_argument("--p", type=int, default=256, help="atoms of the random dictionary (paper: 4096)")
+    rec.add_argument("--d", type=int, default=32, help="width of the random dictionary (paper: 512)")
+    rec.add_argument("--teacher", default="sparse", choices=["eigen", "sparse", "gaussian", "sparse-sampled"])
+    rec.add_argument("--method", default="auto", choices=["auto", "exact", "sdp", "gd"])
+    rec.add_argument("--n", type=int, default=None, help="pairs, for the sampled teachers")
+    rec.add_argument("--mu", type=float, default=0.9, help="zero probability (sparse-sampled)")
+    rec.add_argument("--s", type=int, default=3, help="sparsity cap (sparse-sampled)")
+    rec.add_argument("--epochs", type=int, default=2000, help="gradient-descent epochs")
+    rec.add_argument("--rank", type=int, default=None, help="columns of U for gradient descent")
+    rec.add_argument("--device", default="auto", help="torch device for gradient descent")
+    rec.add_argument("--progress", action="store_true", help="show a progress bar")
+    rec.add_argument("--output", help="write the learned matrix to this .npy file")
+    rec.add_argument("--seed", type=int, default=0)
+    rec.set_defaults(func=_recover)
+
+    bench = sub.add_parser("benchmark", help="print a benchmark table")
+    bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale"])
+    bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
+    bench.add_argument("--d", type=int, default=512, help="dictionary width for 'scale'")
+    bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen"], help="teacher for 'scale'")
+    bench.add_argument("--repeat", type=int, default=3)
+    bench.add_argument("--epochs", type=int, default=2000, help="gradient-descent epochs for 'solvers'")
+    bench.add_argument("--skip-gd", action="store_true")
+    bench.add_argument("--progress", action="store_true", help="show a progress bar")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.set_defaults(func=_benchmark)
+
     args = parser.parse_args(argv)
     return args.func(args)
 

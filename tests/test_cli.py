@@ -1,7 +1,11 @@
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from featlib.cli import main
+from conftest import needs_cvxpy, needs_torch
 
 
 def test_demo_runs_and_reports(capsys):
@@ -15,3 +19,47 @@ def test_python_dash_m():
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "identified" in res.stdout
+
+
+@pytest.mark.parametrize("teacher", ["sparse", "eigen"])
+def test_recover_random_dictionary(capsys, teacher):
+    assert main(["recover", "--p", "40", "--d", "6", "--teacher", teacher, "--method", "exact"]) == 0
+    out = capsys.readouterr().out
+    assert "PCC 1.000000" in out and "identified True" in out
+
+
+def test_recover_from_a_dictionary_file(tmp_path, capsys):
+    D = np.random.default_rng(0).standard_normal((4, 12))
+    np.save(tmp_path / "D.npy", D)
+    out_file = tmp_path / "phi.npy"
+    assert main(["recover", "--dictionary", str(tmp_path / "D.npy"), "--teacher", "eigen",
+                 "--method", "exact", "--output", str(out_file)]) == 0
+    phi = np.load(out_file)
+    assert phi.shape == (12, 12) and np.isclose(np.trace(phi), 1.0)
+    with pytest.raises(SystemExit, match="2-D"):
+        np.save(tmp_path / "bad.npy", np.ones(3))
+        main(["recover", "--dictionary", str(tmp_path / "bad.npy")])
+
+
+@needs_torch
+def test_recover_with_gradient_descent(capsys):
+    assert main(["recover", "--p", "10", "--d", "10", "--teacher", "sparse", "--method", "gd",
+                 "--epochs", "1500", "--device", "cpu", "--progress"]) == 0
+    assert "method='gd'" in capsys.readouterr().out
+
+
+@needs_cvxpy
+def test_benchmarks_print_tables(capsys):
+    assert main(["benchmark", "exact-vs-sdp", "--p", "4", "--repeat", "1"]) == 0
+    assert main(["benchmark", "solvers", "--p", "6", "--skip-gd"]) == 0
+    assert main(["benchmark", "scale", "--p", "64", "--d", "8", "--teacher", "eigen"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("sdp-raw") == 3 and "cvxpy" in out and "basis (peeled)" in out
+
+
+def test_benchmark_wrapper_scripts_run():
+    res = subprocess.run([sys.executable, "benchmarks/exact_at_scale.py", "--p", "32", "--d", "4"],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert res.returncode == 0, res.stderr
+    assert "sparse (peeled)" in res.stdout
