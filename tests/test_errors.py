@@ -126,3 +126,12 @@ def test_exact_refuses_huge_dense_feedback(monkeypatch):
     fb = fl.teach(target(6, 6), "gaussian", seed=0)
     with pytest.raises(fl.FeedbackError, match="too many for the dense exact path"):
         fl.solve(fb, "exact")
+
+
+def test_exact_refuses_large_unidentified_sparse_feedback_quickly():
+    # p = 200: 20,100 unknowns, beyond the Lanczos limit; 300 sampled pairs cannot identify Phi*
+    phi = fl.datasets.random_dictionary(10, 200, seed=0)
+    phi = phi.T @ phi
+    fb = fl.teach(phi, "sparse-sampled", n=300, mu=0.99, s=3, seed=0)
+    with pytest.raises(fl.FeedbackError, match="method='gd'"):
+        fl.solve(fb, "exact")
