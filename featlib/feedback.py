@@ -360,6 +360,27 @@ class PairFeedback:
                 out.append(np.einsum("ij,jk,ik->i", C, M, C))
         return out[0], out[1]
 
+    def _factor_quads(self, F, chunk_entries: int = 4_000_000):
+        """(||F^T y_k||^2, ||F^T z_k||^2), i.e. the quadratic forms of ``F F^T`` (F = None: the
+        identity, i.e. squared norms), in row chunks.
+
+        No p x p (or b x b) product is formed: basis storage goes through ``B^T F``.  This is how
+        shared-basis feedback at scale (p = 4096, b = 4097) is evaluated.
+        """
+        if F is None:  # the identity: squared norms
+            G = np.eye(self.p) if self._basis is None else self._basis.T
+        else:
+            G = F if self._basis is None else self._basis.T @ F
+        chunk = max(256, chunk_entries // max(1, G.shape[1]))  # rows per block: ~32 MB of products
+        out = []
+        for C in (self._Y, self._Z):
+            vals = np.empty(C.shape[0])
+            for start in range(0, C.shape[0], chunk):
+                W = np.asarray(C[start:start + chunk] @ G)
+                vals[start:start + chunk] = np.einsum("ij,ij->i", W, W)
+            out.append(vals)
+        return out[0], out[1]
+
     def _check_phi(self, phi):
         phi = _checks.square_matrix(phi, "phi")
         if phi.shape[0] != self.p:
@@ -374,21 +395,33 @@ class PairFeedback:
         qy, qz = self._quads(self._check_phi(phi))
         return qy - qz
 
-    def relative_residuals(self, phi) -> np.ndarray:
+    def relative_residuals(self, phi, *, factor=None) -> np.ndarray:
         """Scale-free residuals ``|y^T Phi y - z^T Phi z| / (||Phi||_2 (||y||^2 + ||z||^2))`` in [0, 1].
 
-        0 for an exact pair; a trivial pair (y = z = 0) counts as 0.
+        0 for an exact pair; a trivial pair (y = z = 0) counts as 0.  If ``phi = factor @ factor.T``
+        is known, pass ``factor`` (p x k): the forms are then computed through it, without p x p
+        products (what large shared-basis feedback needs).
         """
         phi = self._check_phi(phi)
-        qy, qz = self._quads(phi)
-        ny, nz = self._quads(np.eye(self.p))
-        scale = spectral_norm(phi) * (ny + nz)
+        if factor is None:
+            qy, qz = self._quads(phi)
+            norm = spectral_norm(phi)
+        else:
+            factor = np.asarray(factor, dtype=float)
+            if factor.ndim != 2 or factor.shape[0] != self.p:
+                raise _checks.ShapeError(f"factor must have shape ({self.p}, k); got {factor.shape}.")
+            qy, qz = self._factor_quads(factor)
+            norm = float(np.linalg.norm(factor, 2)) ** 2
+        ny, nz = self.sq_norms()
+        scale = norm * (ny + nz)
         with np.errstate(divide="ignore", invalid="ignore"):
             r = np.where(scale > 0, np.abs(qy - qz) / np.where(scale > 0, scale, 1.0), 0.0)
         return r
 
     def sq_norms(self):
         """(||y_k||^2, ||z_k||^2) for every pair."""
+        if self._basis is not None:  # through B^T in chunks, never the b x b Gram matrix
+            return self._factor_quads(None)
         return self._quads(np.eye(self.p))
 
     def constraints(self) -> sp.csr_matrix:

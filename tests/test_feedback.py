@@ -81,3 +81,16 @@ def test_pairfeedback_validation():
     with pytest.raises(fl.ShapeError, match="3 x 3"):
         fb.residuals(np.eye(4))
     assert len(fl.PairFeedback.empty(5)) == 0
+
+
+def test_relative_residuals_through_a_factor_match(rng):
+    phi = target(7, 3, seed=4)
+    L = np.linalg.cholesky(phi + 1e-12 * np.eye(7))  # a factor with L L^T ~ phi
+    approx = L @ L.T
+    for fb in (fl.teach(phi, "eigen"), fl.teach(phi, "sparse"), fl.teach(phi, "gaussian", seed=0)):
+        direct = fb.relative_residuals(approx)
+        via = fb.relative_residuals(approx, factor=L)
+        np.testing.assert_allclose(via, direct, atol=1e-13)
+        np.testing.assert_allclose(fb.sq_norms()[0], np.sum(fb.dense_y() ** 2, axis=1))
+    with pytest.raises(fl.ShapeError, match="factor"):
+        fb.relative_residuals(approx, factor=np.ones((3, 2)))

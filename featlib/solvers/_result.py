@@ -66,7 +66,27 @@ def normalise(phi) -> np.ndarray:
     return phi / t
 
 
-def max_relative_residual(feedback, phi) -> float:
+def max_relative_residual(feedback, phi, factor=None) -> float:
+    """Largest scale-free residual (``PairFeedback.relative_residuals``; ``factor``: phi = F F^T)."""
     if len(feedback) == 0:
         return 0.0
-    return float(np.max(feedback.relative_residuals(phi)))
+    return float(np.max(feedback.relative_residuals(phi, factor=factor)))
+
+
+def psd_generator(psi, psd_rtol):
+    """Orient the generator of a one-dimensional solution space (positive trace) and check it is PSD.
+
+    Returns ``(psi, eigenvalues, eigenvectors)`` with ``psi`` having its rounding-level negative
+    eigenvalues clipped, or None when the smallest eigenvalue is below ``-psd_rtol * largest |.|``.
+    """
+    psi = (psi + psi.T) / 2
+    if np.trace(psi) < 0:
+        psi = -psi
+    w, V = np.linalg.eigh(psi)
+    if w[0] < -psd_rtol * max(abs(w[0]), abs(w[-1])):
+        return None
+    if w[0] < 0:
+        w = np.clip(w, 0.0, None)
+        psi = (V * w) @ V.T
+        psi = (psi + psi.T) / 2
+    return psi, w, V

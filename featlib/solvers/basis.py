@@ -15,8 +15,8 @@ Each side of a pair is ``B c`` for a sparse coefficient row ``c`` over the colum
    into q(q+1)/2 terms in every row, introduce one unknown ``t_j = a_j^T G a_j`` and one defining
    row.  Every other row then has a handful of non-zeros.
 4. **Back substitution** (:func:`featlib.solvers.exact._peel`) with the most frequent unknown set
-   to 1; if it determines every unknown, the solution space is one-dimensional, and all rows are
-   checked.  ``Phi = L L^T`` with ``L = K_A S U sqrt(w)`` (S = (K_A^T K_A)^{-1}, G = U w U^T).
+   to 1; if it determines every unknown and satisfies every row, the solution space is
+   one-dimensional.  ``Phi = L L^T`` with ``L = K_A S U sqrt(w)`` (S = (K_A^T K_A)^{-1}, G = U w U^T).
 
 Returns None whenever the structure does not fit (then the caller falls back or reports).
 """
@@ -28,11 +28,10 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..linalg import svec_dim, svec_outer_sparse
-from ._result import Solution
+from ._result import Solution, max_relative_residual, psd_generator
 
 __all__ = ["solve_basis"]
 
-_CHUNK = 8192
 
 
 def _row_sets(C):
@@ -61,7 +60,6 @@ def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10):
     p, b = B.shape
     Yc, ny = _row_sets(feedback.y_coef)
     Zc, nz = _row_sets(feedback.z_coef)
-    n = Yc.shape[0]
     # 1. facial reduction by pairs with an empty side
     null_rows_y = (ny == 0) & (nz > 0)  # (0, B c): direction B c
     null_rows_z = (nz == 0) & (ny > 0)
@@ -163,41 +161,23 @@ def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10):
     keep = norms > 0
     M = (sp.diags(1.0 / norms[keep]) @ M[keep]).tocsr()
     # 4. back substitution
-    x = _peel(M)
+    x = _peel(M, dim=q)
     if x is None:
-        return None
-    res = np.max(np.abs(M @ x), initial=0.0)
-    if res > 1e3 * np.finfo(float).eps * np.max(np.abs(x)) * max(1, q):
         return None
     G = np.zeros((q, q))
     iu, ju = np.triu_indices(q)
     g = x[:Pq] / np.where(iu == ju, 1.0, np.sqrt(2.0))
     G[iu, ju] = g
     G[ju, iu] = g
-    if np.trace(G) < 0:
-        G = -G
-    ev, U = np.linalg.eigh(G)
-    if ev[0] < -psd_rtol * max(abs(ev[0]), abs(ev[-1])):
+    gen = psd_generator(G, psd_rtol)
+    if gen is None:
         return None
+    _, ev, U = gen
     S = np.linalg.inv(KA.T @ KA)
-    L = KA @ (S @ (U * np.sqrt(np.clip(ev, 0.0, None))))
+    L = KA @ (S @ (U * np.sqrt(ev)))
     L /= np.linalg.norm(L)  # trace(L L^T) = 1
     phi = L @ L.T
-    # residuals through the factor: y^T Phi y = ||L^T B c||^2, chunked over rows
-    R = L.T @ B  # k x b
-    worst = 0.0
-    spec = float(np.linalg.norm(L, 2)) ** 2
-    for start in range(0, n, _CHUNK):
-        sl = slice(start, min(n, start + _CHUNK))
-        Yb, Zb = Yc[sl], Zc[sl]
-        qy = np.sum(np.asarray(Yb @ R.T) ** 2, axis=1)
-        qz = np.sum(np.asarray(Zb @ R.T) ** 2, axis=1)
-        sy = np.sum(np.asarray(Yb @ B.T) ** 2, axis=1)
-        sz = np.sum(np.asarray(Zb @ B.T) ** 2, axis=1)
-        scale = spec * (sy + sz)
-        r = np.where(scale > 0, np.abs(qy - qz) / np.where(scale > 0, scale, 1.0), 0.0)
-        worst = max(worst, float(r.max(initial=0.0)))
-    null_space = Qn
-    info.update({"peeled": True, "complement_dim": q, "lifted_atoms": int(others.size), "null_space": null_space})
-    return Solution(phi=phi, identified=True, version_space_dim=1, residual=worst, method="exact",
+    info.update({"peeled": True, "complement_dim": q, "lifted_atoms": int(others.size), "null_space": Qn})
+    return Solution(phi=phi, identified=True, version_space_dim=1,
+                    residual=max_relative_residual(feedback, phi, factor=L), method="exact",
                     seconds=0.0, decided=True, info=info)

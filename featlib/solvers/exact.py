@@ -19,8 +19,15 @@ enters through *facial reduction*:
    below p(p+1)/2), the answer is reported as undecided (``decided=False``) with an
    :class:`~featlib.IdentifiabilityWarning`; ``method="sdp"`` settles it.
 
-A scipy.sparse path handles sparse feedback whose forced null directions are coordinate vectors
-(e.g. Theorem 2's 2-sparse pairs), with the null space from shift-invert Lanczos on ``M^T M``.
+Large structured feedback does not go through the dense linear system:
+
+* **sparse storage** (e.g. Theorem 2's 2-sparse pairs): the forced null directions are coordinate
+  axes and are dropped; then *back substitution* (:func:`_peel`) over the sparse constraints fixes
+  one unknown and solves every row with a single unknown left, round after round.  If it
+  determines every unknown and satisfies every row, the solution space is one-dimensional, with
+  no rank decision.  Otherwise shift-invert Lanczos on ``M^T M`` (up to
+  ``LANCZOS_MAX_UNKNOWNS``), else the dense path.
+* **shared-basis storage** (Theorem 1's pairs): :mod:`featlib.solvers.basis`.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import scipy.sparse.linalg as spla
 from .. import _checks
 from ..feedback import PairFeedback
 from ..linalg import smat, svec, svec_dim, svec_outer, svec_outer_sparse
-from ._result import Solution, max_relative_residual, normalise
+from ._result import Solution, max_relative_residual, normalise, psd_generator
 
 __all__ = ["solve_exact", "reduce_null_space"]
 
@@ -129,13 +136,10 @@ def constraint_rows(Yr, Zr, scale=None, drop_rtol=1e-12):
 
 
 def _dense_null_space(M, rtol):
-    """(basis of the numerical null space (columns), singular values) of a dense matrix."""
+    """(basis of the numerical null space (columns), singular values) of a dense matrix whose rows
+    are unit-normalised (as :func:`constraint_rows` returns them)."""
     n, P = M.shape
     if n == 0:
-        return np.eye(P), np.zeros(0)
-    norms = np.linalg.norm(M, axis=1)
-    M = M[norms > 0] / norms[norms > 0, None]
-    if M.shape[0] == 0:
         return np.eye(P), np.zeros(0)
     if M.shape[0] > P:
         M = sla.qr(M, mode="r", overwrite_a=False, check_finite=False)[0][:P]
@@ -281,8 +285,8 @@ def solve_exact(
             return out
     if len(feedback) * p > DENSE_MAX_ENTRIES:
         if feedback.storage in ("sparse", "basis"):
-            why = (f"back substitution over the pairs could not determine every entry, so they probably do not "
-                   f"identify Phi* (for example sampled pairs below the bound)")
+            why = ("back substitution over the pairs could not determine every entry, so they probably do not "
+                   "identify Phi* (for example sampled pairs below the bound)")
         else:
             why = "dense pairs at this size need the sparse path: store them with PairFeedback.to_sparse()"
         raise _checks.FeedbackError(
@@ -345,18 +349,16 @@ def _decide(L, q, m, psd_rtol, s, rtol, info):
             f"use solve(..., method='sdp') for a least-squares PSD estimate, or raise rtol."
         )
     if m == 1:
-        psi = smat(L[:, 0], q)
-        if np.trace(psi) < 0:
-            psi = -psi
-        w = np.linalg.eigvalsh(psi)
-        top = max(abs(w[0]), abs(w[-1]))
-        if w[0] < -psd_rtol * top:
+        gen = psd_generator(smat(L[:, 0], q), psd_rtol)
+        if gen is None:
+            w = np.linalg.eigvalsh(smat(L[:, 0], q))
+            w = -w[::-1] if w.sum() < 0 else w
             raise _checks.InconsistentFeedbackError(
                 f"The pair equalities have a one-dimensional solution space, but its generator is indefinite "
                 f"(eigenvalues from {w[0]:.3g} to {w[-1]:.3g}): no non-zero PSD matrix satisfies the pairs. "
                 f"The feedback is inconsistent (noisy answers?); use solve(..., method='sdp')."
             )
-        return psi, True, True
+        return gen[0], True, True
     X, lam_min = _find_pd_point(L, q)
     info["pd_certificate_lambda_min"] = lam_min
     if X is not None and lam_min > PD_CERTIFICATE_MIN:
@@ -411,10 +413,8 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
     nzr = norms > 1e-12 * scale
     M = (sp.diags(1.0 / norms[nzr]) @ M[nzr]).tocsr()
     info = {"path": "sparse", "null_coordinates": np.array(sorted(nulls), dtype=int), "kept": keep}
-    x = _peel(M)
-    if x is not None and np.max(np.abs(M @ x), initial=0.0) <= 1e3 * np.finfo(float).eps * np.max(np.abs(x)) * max(1, q):
-        # back substitution determined every unknown from one normalisation: the solution space
-        # is exactly one-dimensional (no rank decision needed), and every row is satisfied
+    x = _peel(M, dim=q)
+    if x is not None:
         info["peeled"] = True
         return _sparse_solution(feedback, x, q, keep, nulls, psd_rtol, info)
     if not lanczos:
@@ -439,13 +439,17 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
     return _sparse_solution(feedback, V[:, 0], q, keep, nulls, psd_rtol, info)
 
 
-def _peel(M):
-    """Back substitution on the sparse homogeneous system M x = 0 with one normalisation.
+def _peel(M, dim):
+    """Back substitution on the sparse homogeneous system M x = 0 (unit rows) with one normalisation.
 
     Fix the unknown that occurs in the most rows to 1, then repeatedly solve every row that has
     exactly one unknown left (when several rows can solve the same unknown, the one with the
-    largest coefficient does).  Returns x when every unknown gets determined, else None.  Linear in
-    the number of non-zeros per round; Theorem 2's feedback needs two rounds, whatever p.
+    largest coefficient does).  Linear in the number of non-zeros per round; Theorem 2's feedback
+    needs two rounds, whatever p.
+
+    Returns x when every unknown gets determined *and* every row is satisfied to
+    ``1e3 * eps * max|x| * dim``; then the solution space is exactly one-dimensional (each unknown
+    is a fixed multiple of the normalised one), with no rank decision.  Else None.
     """
     n, P = M.shape
     if n == 0 or P == 0:
@@ -469,21 +473,18 @@ def _peel(M):
         cols, coef, rows = cols[first], coef[first], rows[first]
         x[cols] = -known[rows] / coef
         solved[cols] = True
+    if np.max(np.abs(M @ x), initial=0.0) > 1e3 * np.finfo(float).eps * np.max(np.abs(x)) * max(1, dim):
+        return None  # the rows not used for substitution disagree: inconsistent or ill-conditioned
     return x
 
 
 def _sparse_solution(feedback, v, q, keep, nulls, psd_rtol, info):
     """Solution from the null vector v (svec of the reduced matrix), or None if it is not PSD."""
     p = feedback.p
-    psi = smat(v, q)
-    if np.trace(psi) < 0:
-        psi = -psi
-    ev, V = np.linalg.eigh(psi)  # once: the PSD check and the projection (p = 4096: ~6 s)
-    if ev[0] < -psd_rtol * max(abs(ev[0]), abs(ev[-1])):
+    gen = psd_generator(smat(v, q), psd_rtol)  # one eigh: the PSD check and the projection
+    if gen is None:
         return None
-    if ev[0] < 0:
-        psi = (V * np.clip(ev, 0.0, None)) @ V.T
-        psi = (psi + psi.T) / 2
+    psi = gen[0]
     phi = np.zeros((p, p))
     phi[np.ix_(keep, keep)] = psi / np.trace(psi)
     N = np.zeros((p, len(nulls)))

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from .. import _checks
 from ..feedback import PairFeedback
 from ..linalg import smat, svec
-from ._result import Solution, max_relative_residual, normalise
+from ._result import Solution, max_relative_residual, normalise, psd_generator
 from .exact import _dense_null_space, constraint_rows, reduce_null_space
 
 __all__ = ["solve_sdp"]
@@ -225,11 +225,8 @@ def _polish(psi, Yr, Zr, scale, rtol, face_rtol=1e-6):
     Lf, _ = _dense_null_space(Mf, rtol)
     if Lf.shape[1] != 1:
         return None
-    G = smat(Lf[:, 0], k)
-    if np.trace(G) < 0:
-        G = -G
-    ev = np.linalg.eigvalsh(G)
-    if ev[0] < -1e-8 * ev[-1]:
+    gen = psd_generator(smat(Lf[:, 0], k), 1e-8)
+    if gen is None:
         return None
-    out = U @ G @ U.T
+    out = U @ gen[0] @ U.T
     return (out + out.T) / 2 / np.trace(out)
