@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _checks
-from .linalg import spectral_norm, svec, svec_dim, svec_outer, svec_outer_sparse
+from .linalg import spectral_norm, svec_dim, svec_outer, svec_outer_sparse
 
 __all__ = ["Agent", "PairFeedback"]
 
@@ -156,6 +156,57 @@ class Agent:
 
 def _is_sparse(a) -> bool:
     return sp.issparse(a)
+
+
+def padded_rows(C, dtype=np.int64):
+    """Rows of a CSR matrix as padded ``(indices, values)`` arrays of shape (n, kmax).
+
+    Padding uses index 0 with value 0, so a gather-and-sum over a row ignores it.  This is the
+    lean layout of few-sparse activations (2- or 3-sparse pairs at scale) used by the row
+    quadratic forms below and by the gradient-descent solver.
+    """
+    C = sp.csr_matrix(C)
+    n = C.shape[0]
+    counts = np.diff(C.indptr)
+    k = max(int(counts.max()) if n else 0, 1)
+    idx = np.zeros((n, k), dtype=dtype)
+    val = np.zeros((n, k), dtype=C.dtype if C.dtype.kind == "f" else np.float64)
+    pos = np.arange(C.nnz) - np.repeat(C.indptr[:-1], counts)
+    rows = np.repeat(np.arange(n), counts)
+    idx[rows, pos] = C.indices
+    val[rows, pos] = C.data
+    return idx, val
+
+
+def row_quadratics(C, M, *, chunk_rows: int = 1_000_000) -> np.ndarray:
+    """``c_k^T M c_k`` for every row of C (dense array or CSR, shape (n, p)); M is (p, p).
+
+    CSR rows with at most 8 non-zeros (few-sparse activations) cost O(nnz_k^2) each: entries of M
+    are gathered, never the n x p product ``C @ M`` (10 million 3-sparse rows against a 4096 x 4096
+    M would need 330 GB that way).  Other inputs go through ``C @ M`` in row chunks.
+    """
+    M = np.asarray(M)
+    n = C.shape[0]
+    out = np.empty(n)
+    if _is_sparse(C):
+        C = sp.csr_matrix(C)
+        if n and np.diff(C.indptr).max() <= 8:
+            for start in range(0, n, chunk_rows):
+                idx, val = padded_rows(C[start:start + chunk_rows])
+                block = M[idx[:, :, None], idx[:, None, :]]  # (rows, k, k)
+                out[start:start + chunk_rows] = np.einsum("ia,iab,ib->i", val, block, val)
+            return out
+        rows = max(1, 4_000_000 // max(1, M.shape[0]))
+        for start in range(0, n, rows):
+            blk = C[start:start + rows]
+            out[start:start + rows] = np.asarray(blk.multiply(blk @ M).sum(axis=1)).ravel()
+        return out
+    C = np.asarray(C)
+    rows = max(1, 4_000_000 // max(1, M.shape[0]))
+    for start in range(0, n, rows):
+        blk = C[start:start + rows]
+        out[start:start + rows] = np.einsum("ij,jk,ik->i", blk, M, blk)
+    return out
 
 
 def _as_rows(a, name):
@@ -347,18 +398,7 @@ class PairFeedback:
         """(y_k^T M y_k, z_k^T M z_k) for a symmetric (p, p) matrix M."""
         if self._basis is not None:
             M = self._basis.T @ M @ self._basis
-        out = []
-        for C in (self._Y, self._Z):
-            if _is_sparse(C):
-                if C.shape[0] and np.diff(C.indptr).max() <= 8:
-                    # few non-zeros per row (millions of 2-sparse pairs): O(nnz) through svec,
-                    # never the n x p product C @ M
-                    out.append(svec_outer_sparse(C) @ svec(M))
-                else:
-                    out.append(np.asarray(C.multiply(C @ M).sum(axis=1)).ravel())
-            else:
-                out.append(np.einsum("ij,jk,ik->i", C, M, C))
-        return out[0], out[1]
+        return row_quadratics(self._Y, M), row_quadratics(self._Z, M)
 
     def _factor_quads(self, F, chunk_entries: int = 4_000_000):
         """(||F^T y_k||^2, ||F^T z_k||^2), i.e. the quadratic forms of ``F F^T`` (F = None: the

@@ -17,7 +17,8 @@ method             activations                                                  
                    reference sample                                               p(p+1)/2 - 1)
 ``"sparse-sampled"`` Assumption 1: each coordinate 0 with probability ``mu``,     ``n`` (default
                    else U(0, 1]; at most ``s`` non-zeros if ``s`` is given;       p(p+1)/2)
-                   against e_k
+                   or (``sampler="exact"``) exactly ``s`` non-zeros at uniform
+                   positions; against e_k
 =================  ============================================================  =====================
 """
 
@@ -31,15 +32,12 @@ import scipy.sparse as sp
 import scipy.stats
 
 from . import _checks
-from .feedback import Agent, PairFeedback
+from .feedback import Agent, PairFeedback, row_quadratics
 from .linalg import default_rank_rtol
 
 __all__ = ["teach", "TEACHERS"]
 
 TEACHERS = ("eigen", "sparse", "gaussian", "sparse-sampled")
-
-#: minimum acceptance probability of the sparsity cap before ``sparse-sampled`` refuses.
-_MIN_ACCEPT = 1e-6
 
 
 def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) -> PairFeedback:
@@ -67,8 +65,12 @@ def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) 
         ``"gaussian"``: ``reference`` (a vector in R^p; default a Gaussian sample).
         ``"sparse-sampled"``: ``mu`` (probability that a coordinate is zero; required), ``s``
         (maximum number of non-zeros: samples are drawn conditionally on having at most ``s``
-        non-zeros, as the paper's ``p_s`` assumes), ``reference`` (index k or a vector; default
-        as for "sparse"), ``storage`` ("sparse" or "dense").
+        non-zeros, as the paper's ``p_s`` assumes), ``sampler`` ("bernoulli", the default, as
+        just described; or "exact": exactly ``s`` non-zeros at uniformly random positions, the
+        paper's "3-sparsity on uniform sparse distributions" of Section 6, which takes ``s`` and
+        no ``mu``), ``reference`` (index k or a vector; default as for "sparse"), ``storage``
+        ("sparse" or "dense").  Memory is O(n s): ten million 3-sparse pairs at p = 4096 take
+        about 0.5 GB.
 
     Returns
     -------
@@ -267,39 +269,92 @@ def _gaussian(agent: Agent, *, n, seed, reference=None):
 # Assumption 1 / Theorem 4
 
 
-def _sample_sparse(rng, n, p, mu, s):
-    """n activations: each coordinate 0 w.p. mu, else U(0, 1]; conditioned on <= s non-zeros."""
-    q = 1.0 - mu
-    if s is None:
-        mask = rng.random((n, p)) < q
-        vals = 1.0 - rng.random((n, p))  # U(0, 1]
-        return sp.csr_matrix(np.where(mask, vals, 0.0))
-    accept = float(scipy.stats.binom.cdf(s, p, q))
-    if accept < _MIN_ACCEPT:
-        raise ValueError(
-            f"With p = {p}, mu = {mu} and s = {s}, an activation has at most s non-zeros with probability "
-            f"{accept:.2e}: rejection sampling would not finish. Raise mu or s."
-        )
-    out, have = [], 0
-    while have < n:
-        m = int(min(max(2 * (n - have) / accept, 64), 1e7))
-        mask = rng.random((m, p)) < q
-        keep = mask.sum(axis=1) <= s
-        mask = mask[keep][: n - have]
-        vals = 1.0 - rng.random(mask.shape)
-        out.append(sp.csr_matrix(np.where(mask, vals, 0.0)))
-        have += mask.shape[0]
-    return sp.vstack(out).tocsr() if out else sp.csr_matrix((0, p))
+def _sample_counts(rng, n, p, q, s):
+    """Numbers of non-zeros: Binomial(p, q), conditioned on <= s when s is given.
+
+    Drawn from the truncated law directly (log-space weights), so a cap that a Bernoulli draw
+    would meet with probability 1e-30 costs nothing, unlike rejection sampling.
+    """
+    kmax = p if s is None else min(s, p)
+    ks = np.arange(kmax + 1)
+    logw = scipy.stats.binom.logpmf(ks, p, q)
+    w = np.exp(logw - logw.max())
+    return rng.choice(kmax + 1, size=n, p=w / w.sum())
 
 
-def _sparse_sampled(agent: Agent, *, n, seed, mu=None, s=None, reference=None, storage="sparse"):
+def _uniform_supports(rng, counts, p):
+    """CSR ``(indptr, indices)`` of rows whose supports are uniform subsets of the given sizes."""
+    n = counts.shape[0]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), dtype=np.int32 if p < 2**31 else np.int64)
+    for k in np.unique(counts):
+        k = int(k)
+        if k == 0:
+            continue
+        rows = np.flatnonzero(counts == k)
+        if k * k <= p:  # draw with replacement, redraw the (rare) rows with a repeated index
+            sup = rng.integers(0, p, size=(rows.size, k))
+            bad = np.ones(rows.size, dtype=bool)
+            while True:
+                srt = np.sort(sup[bad], axis=1)
+                dup = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+                sup[bad] = srt
+                idx_bad = np.flatnonzero(bad)[dup]
+                if idx_bad.size == 0:
+                    break
+                bad[:] = False
+                bad[idx_bad] = True
+                sup[bad] = rng.integers(0, p, size=(idx_bad.size, k))
+        else:  # random keys, in row blocks of about 8 M entries
+            sup = np.empty((rows.size, k), dtype=np.int64)
+            step = max(1, 8_000_000 // p)
+            for start in range(0, rows.size, step):
+                keys = rng.random((min(step, rows.size - start), p))
+                sup[start:start + step] = np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1)
+        pos = indptr[rows][:, None] + np.arange(k)
+        indices[pos.ravel()] = sup.ravel()
+    return indptr, indices
+
+
+def _sample_sparse(rng, n, p, mu, s, sampler="bernoulli"):
+    """n sparse activations with non-zero values U(0, 1].
+
+    ``sampler="bernoulli"`` (Assumption 1): each coordinate is non-zero with probability 1 - mu,
+    conditioned on at most ``s`` non-zeros when ``s`` is given.  Drawn as a count from the
+    (truncated) binomial law and then a uniform support of that size, which is the same
+    distribution in O(n s) memory.  ``sampler="exact"``: exactly ``s`` non-zeros at uniformly
+    random positions (the paper's "3-sparsity on uniform sparse distributions", Section 6).
+    """
+    if sampler == "exact":
+        counts = np.full(n, min(s, p), dtype=np.int64)
+    else:
+        counts = _sample_counts(rng, n, p, 1.0 - mu, s)
+    indptr, indices = _uniform_supports(rng, counts, p)
+    vals = 1.0 - rng.random(indices.size)  # U(0, 1]
+    return sp.csr_matrix((vals, indices, indptr), shape=(n, p))
+
+
+def _sparse_sampled(agent: Agent, *, n, seed, mu=None, s=None, sampler="bernoulli", reference=None,
+                    storage="sparse"):
     p = agent.p
     storage = _storage("sparse-sampled", storage, ("sparse", "dense"))
-    if mu is None:
-        raise TypeError("teach(..., 'sparse-sampled') needs mu, the probability that a coordinate is zero.")
-    mu = _checks.check_probability(mu, "mu", closed_high=False)
+    sampler = _checks.check_method(sampler, ("bernoulli", "exact"), "sampler for 'sparse-sampled'")
     if s is not None:
         s = _checks.check_positive_int(s, "s")
+    if sampler == "exact":
+        if s is None or mu is not None:
+            raise TypeError(
+                "teach(..., 'sparse-sampled', sampler='exact') draws exactly s non-zeros per activation: "
+                f"pass s and not mu (got s={s!r}, mu={mu!r})."
+            )
+    else:
+        if mu is None:
+            raise TypeError(
+                "teach(..., 'sparse-sampled') needs mu, the probability that a coordinate is zero "
+                "(or sampler='exact' with s, for exactly s non-zeros per activation)."
+            )
+        mu = _checks.check_probability(mu, "mu", closed_high=False)
     rng = _checks.as_generator(seed)
     n = p * (p + 1) // 2 if n is None else _checks.check_positive_int(n, "n", minimum=0)
     if reference is None or isinstance(reference, numbers.Integral):
@@ -310,11 +365,14 @@ def _sparse_sampled(agent: Agent, *, n, seed, mu=None, s=None, reference=None, s
     else:
         ref = _vector_reference(agent, reference)
         ref_meta = ref
-    X = _sample_sparse(rng, n, p, mu, s)
-    qx = np.asarray(X.multiply(X @ agent.phi_star).sum(axis=1)).ravel()
-    c = _ratios(qx, agent.quadratic(ref))
-    Z = sp.csr_matrix(np.sqrt(c)[:, None] * ref[None, :]) if n else sp.csr_matrix((0, p))
+    X = _sample_sparse(rng, n, p, mu, s, sampler)
+    c = _ratios(row_quadratics(X, agent.phi_star), agent.quadratic(ref))
+    if ref_meta is ref:
+        Z = sp.csr_matrix(sp.csr_matrix(np.sqrt(c)[:, None]) @ sp.csr_matrix(ref[None, :]))
+    else:  # sqrt(c) e_k, built directly (no n x p intermediate)
+        Z = sp.csr_matrix((np.sqrt(c), np.full(n, ref_meta, dtype=X.indices.dtype), np.arange(n + 1)),
+                          shape=(n, p))
     Z.eliminate_zeros()
-    meta = {"teacher": "sparse-sampled", "mu": mu, "s": s, "reference": ref_meta}
+    meta = {"teacher": "sparse-sampled", "mu": mu, "s": s, "sampler": sampler, "reference": ref_meta}
     fb = PairFeedback(X, Z, meta=meta)
     return fb.to_dense() if storage == "dense" else fb

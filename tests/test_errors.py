@@ -72,8 +72,12 @@ def test_teacher_argument_errors():
         fl.teach(phi, "sparse-sampled", n=5)
     with pytest.raises(ValueError, match=r"mu must lie in \[0, 1\)"):
         fl.teach(phi, "sparse-sampled", n=5, mu=1.0)
-    with pytest.raises(ValueError, match="rejection sampling"):
-        fl.teach(target(40, 3), "sparse-sampled", n=5, mu=0.01, s=2)
+    with pytest.raises(TypeError, match="pass s and not mu"):
+        fl.teach(phi, "sparse-sampled", n=5, sampler="exact", mu=0.5, s=2)
+    with pytest.raises(TypeError, match="pass s and not mu"):
+        fl.teach(phi, "sparse-sampled", n=5, sampler="exact")
+    with pytest.raises(fl.UnknownMethodError, match="'bernoulli', 'exact'"):
+        fl.teach(phi, "sparse-sampled", n=5, mu=0.5, sampler="uniform")
     with pytest.raises(ValueError, match="cannot exceed"):
         fl.teach(phi, "eigen", rank=9)
     with pytest.raises(TypeError, match="PairFeedback"):

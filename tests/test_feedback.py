@@ -94,3 +94,21 @@ def test_relative_residuals_through_a_factor_match(rng):
         np.testing.assert_allclose(fb.sq_norms()[0], np.sum(fb.dense_y() ** 2, axis=1))
     with pytest.raises(fl.ShapeError, match="factor"):
         fb.relative_residuals(approx, factor=np.ones((3, 2)))
+
+
+def test_row_quadratics_all_layouts():
+    from featlib.feedback import padded_rows, row_quadratics
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((30, 30))
+    M = M + M.T
+    few = sp.random(500, 30, density=0.08, random_state=1, format="csr")  # <= 8 non-zeros per row
+    few = few[np.diff(few.indptr) <= 8]
+    many = sp.random(50, 30, density=0.6, random_state=2, format="csr")
+    for C in (few, many, few.toarray(), many.toarray()):
+        D = C.toarray() if sp.issparse(C) else C
+        want = np.einsum("ij,jk,ik->i", D, M, D)
+        got = row_quadratics(C, M, chunk_rows=37)  # several chunks
+        assert np.allclose(got, want, atol=1e-12)
+    idx, val = padded_rows(few)
+    assert idx.shape == val.shape and idx.shape[1] == np.diff(few.indptr).max()
+    assert np.allclose((val[:, :, None] * np.eye(30)[idx]).sum(1), few.toarray())

@@ -1,5 +1,6 @@
 """Every teacher: valid pairs, counts equal to the theorems' bounds, identification."""
 import numpy as np
+import scipy.stats
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -65,6 +66,33 @@ def test_sparse_sampled_distribution_and_cap():
     assert counts.max() <= 3 and np.all(np.diff(capped.z.indptr) <= 1)
     assert_valid(fb, phi)
     assert_valid(capped, phi)
+
+
+def test_sparse_sampled_cap_follows_the_truncated_binomial():
+    # counts are drawn from Binomial(p, 1 - mu) conditioned on <= s, supports uniformly
+    p, mu, s, n = 40, 0.5, 3, 40000
+    fb = fl.teach(target(p, 5, seed=1), "sparse-sampled", n=n, mu=mu, s=s, seed=0)
+    counts = np.bincount(np.diff(fb.y.indptr), minlength=s + 1)
+    law = scipy.stats.binom.pmf(np.arange(s + 1), p, 1 - mu)
+    law /= law.sum()
+    assert scipy.stats.chisquare(counts[1:], n * law[1:] * counts[1:].sum() / (n * law[1:].sum())).pvalue > 1e-3
+    per_coord = np.bincount(fb.y.indices, minlength=p)
+    assert scipy.stats.chisquare(per_coord).pvalue > 1e-3  # uniform supports
+    # a cap that rejection sampling would meet with probability ~1e-10 is no obstacle
+    tight = fl.teach(target(p, 5, seed=1), "sparse-sampled", n=500, mu=0.01, s=2, seed=0)
+    assert np.diff(tight.y.indptr).max() <= 2 and np.mean(np.diff(tight.y.indptr) == 2) > 0.9
+
+
+def test_sparse_sampled_exact_sparsity():
+    phi = target(30, 6, seed=2)
+    fb = fl.teach(phi, "sparse-sampled", n=5000, sampler="exact", s=3, seed=4)
+    assert np.all(np.diff(fb.y.indptr) == 3)
+    rows = np.split(fb.y.indices, fb.y.indptr[1:-1])
+    assert all(len(set(r)) == 3 for r in rows[:500])  # distinct coordinates
+    assert fb.meta["sampler"] == "exact" and fb.meta["mu"] is None
+    assert_valid(fb, phi)
+    again = fl.teach(phi, "sparse-sampled", n=5000, sampler="exact", s=3, seed=4)
+    assert (fb.y != again.y).nnz == 0  # reproducible
 
 
 def test_sparse_sampled_identifies_with_enough_samples():

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _checks
-from ..feedback import PairFeedback
+from ..feedback import PairFeedback, padded_rows
 from ._result import Solution, max_relative_residual, normalise
 
 __all__ = ["solve_gd"]
@@ -40,16 +40,7 @@ def _padded(C):
         return np.broadcast_to(np.arange(m), (n, m)).copy(), C.copy()
     C = sp.csr_matrix(C)
     C.eliminate_zeros()
-    n = C.shape[0]
-    counts = np.diff(C.indptr)
-    k = max(int(counts.max()) if n else 0, 1)
-    idx = np.zeros((n, k), dtype=np.int64)
-    val = np.zeros((n, k))
-    pos = np.arange(C.nnz) - np.repeat(C.indptr[:-1], counts)
-    rows = np.repeat(np.arange(n), counts)
-    idx[rows, pos] = C.indices
-    val[rows, pos] = C.data
-    return idx, val
+    return padded_rows(C)
 
 
 def _resolve_device(torch, device):
