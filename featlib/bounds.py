@@ -32,6 +32,7 @@ __all__ = [
     "sampled",
     "sparse_sampled",
     "sparse_sampled_log_ps",
+    "low_rank_dof",
 ]
 
 
@@ -69,6 +70,22 @@ def sparse_constructive(p: int) -> int:
     """
     p = _p(p)
     return p * (p + 1) // 2
+
+
+def low_rank_dof(p: int, r: int) -> int:
+    """Degrees of freedom of a rank-r p x p PSD matrix up to scale: ``r p - r(r-1)/2 - 1``.
+
+    Not one of the paper's theorems: the counting argument that says how many generic measurements
+    a learner that *knows the rank* needs at least (the dimension of the manifold of rank-r PSD
+    matrices, ``Phi = U U^T`` with U modulo rotations, less one for the scale).  For p = 4096,
+    r = 512 it is 1,966,335: fewer pairs than that cannot identify the SAE's feature matrix even
+    with the rank known, whatever the solver.
+    """
+    p = _p(p)
+    r = _checks.check_positive_int(r, "r")
+    if r > p:
+        raise ValueError(f"the rank r = {r} cannot exceed p = {p}.")
+    return r * p - r * (r - 1) // 2 - 1
 
 
 def sampled(p: int) -> int:

@@ -5,6 +5,7 @@
     featlib benchmark exact-vs-sdp [--p 10 20 30]
     featlib benchmark solvers [--p 10 20 40 80] [--skip-gd]
     featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen]
+    featlib benchmark sampling [--p 4096 --d 512 --pairs 1e6 2e6 4e6 1e7 --epochs 30]
 """
 
 from __future__ import annotations
@@ -81,13 +82,19 @@ def _recover(args) -> int:
         opts["n"] = args.n
         opts["seed"] = args.seed
     if args.teacher == "sparse-sampled":
-        opts["mu"], opts["s"] = args.mu, args.s
+        if args.sampler == "exact":
+            opts["sampler"], opts["s"] = "exact", args.s
+        else:
+            opts["mu"], opts["s"] = args.mu, args.s
     print(f"Phi* = D^T D from {source}: p = {phi.shape[0]}")
     fb = fl.teach(phi, args.teacher, **opts)
     print(f"teacher {args.teacher!r}: {len(fb):,} pairs ({fb.storage} storage)")
     solve_opts = {}
     if args.method == "gd":
-        solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device}
+        solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device,
+                      "batch_size": args.batch_size}
+        if args.lr:
+            solve_opts["lr"] = args.lr
         if args.rank:
             solve_opts["rank"] = args.rank
     sol = fl.solve(fb, args.method, **solve_opts)
@@ -106,8 +113,13 @@ def _benchmark(args) -> int:
     if args.which == "exact-vs-sdp":
         benchmarks.exact_vs_sdp(args.p or (10, 20, 30), repeat=args.repeat, seed=args.seed, progress=args.progress)
     elif args.which == "solvers":
-        benchmarks.solvers_compare(args.p or (10, 20, 40, 80), gd_epochs=args.epochs, skip_gd=args.skip_gd,
+        benchmarks.solvers_compare(args.p or (10, 20, 40, 80), gd_epochs=args.epochs or 2000, skip_gd=args.skip_gd,
                                    seed=args.seed, progress=args.progress)
+    elif args.which == "sampling":
+        for p in args.p or (4096,):
+            benchmarks.sampling_at_scale(p, args.d, [int(float(n)) for n in args.pairs], lr=args.lr or 1e-2,
+                                         epochs=args.epochs or 30, batch_size=args.batch_size or 32768,
+                                         device=args.device, seed=args.seed, progress=args.progress)
     else:
         for p in args.p or (4096,):
             benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed)
@@ -133,9 +145,13 @@ def main(argv=None) -> int:
     rec.add_argument("--method", default="auto", choices=["auto", "exact", "sdp", "gd"])
     rec.add_argument("--n", type=int, default=None, help="pairs, for the sampled teachers")
     rec.add_argument("--mu", type=float, default=0.9, help="zero probability (sparse-sampled)")
-    rec.add_argument("--s", type=int, default=3, help="sparsity cap (sparse-sampled)")
+    rec.add_argument("--s", type=int, default=3, help="sparsity cap, or exact sparsity with --sampler exact")
+    rec.add_argument("--sampler", default="bernoulli", choices=["bernoulli", "exact"],
+                     help="sparse-sampled: Assumption 1 (bernoulli, with --mu) or exactly --s non-zeros")
     rec.add_argument("--epochs", type=int, default=2000, help="gradient-descent epochs")
     rec.add_argument("--rank", type=int, default=None, help="columns of U for gradient descent")
+    rec.add_argument("--lr", type=float, default=None, help="gradient-descent learning rate")
+    rec.add_argument("--batch-size", type=int, default=None, help="gradient-descent batch size (default: all)")
     rec.add_argument("--device", default="auto", help="torch device for gradient descent")
     rec.add_argument("--progress", action="store_true", help="show a progress bar")
     rec.add_argument("--output", help="write the learned matrix to this .npy file")
@@ -143,12 +159,18 @@ def main(argv=None) -> int:
     rec.set_defaults(func=_recover)
 
     bench = sub.add_parser("benchmark", help="print a benchmark table")
-    bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale"])
+    bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling"])
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
     bench.add_argument("--d", type=int, default=512, help="dictionary width for 'scale'")
     bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen"], help="teacher for 'scale'")
     bench.add_argument("--repeat", type=int, default=3)
-    bench.add_argument("--epochs", type=int, default=2000, help="gradient-descent epochs for 'solvers'")
+    bench.add_argument("--epochs", type=int, default=None,
+                       help="gradient-descent epochs ('solvers': 2000, 'sampling': 30)")
+    bench.add_argument("--pairs", nargs="+", default=["1e6", "2e6", "4e6", "1e7"],
+                       help="budgets for 'sampling' (paper: 1e6 2e6 4e6 1e7)")
+    bench.add_argument("--lr", type=float, default=None, help="gradient-descent learning rate for 'sampling'")
+    bench.add_argument("--batch-size", type=int, default=None, help="batch size for 'sampling' (default 32768)")
+    bench.add_argument("--device", default="auto", help="torch device for 'sampling'")
     bench.add_argument("--skip-gd", action="store_true")
     bench.add_argument("--progress", action="store_true", help="show a progress bar")
     bench.add_argument("--seed", type=int, default=0)

@@ -25,6 +25,7 @@ __all__ = [
     "minimal_prefix",
     "success_curve",
     "irreducible_subset",
+    "coverage",
 ]
 
 
@@ -145,3 +146,51 @@ def irreducible_subset(feedback: PairFeedback, *, method: str = "exact", seed=0)
         if not _solve_quiet(feedback[keep], method).identified:
             keep[k] = True
     return np.flatnonzero(keep)
+
+
+def coverage(feedback: PairFeedback) -> dict:
+    """Which entries of Phi the pairs touch at all: where the information runs out.
+
+    Entry (a, b) of Phi enters pair k's equation only if coordinates a and b are both non-zero in
+    ``y_k`` or both in ``z_k``.  An entry that no pair touches is invisible to every linear
+    method; only a prior (low rank, through gradient descent) can fill it in.
+
+    Returns a dict with ``pairs``, ``unknowns`` (p(p+1)/2), ``diagonal`` and ``off_diagonal`` (the
+    fractions of those entries touched by at least one pair) and ``untouched`` (the number of
+    entries no pair touches).  Works for sparse storage in O(non-zeros) time and p^2 bits of
+    memory; dense and basis storage touch every entry with a non-zero coefficient product.
+    """
+    if not isinstance(feedback, PairFeedback):
+        raise TypeError(f"coverage expects a PairFeedback; got {type(feedback).__name__}.")
+    import scipy.sparse as sp
+
+    from .feedback import padded_rows
+
+    p = feedback.p
+    touched = np.zeros((p, p), dtype=bool)
+    if feedback.storage == "sparse":
+        for C in (feedback.y_coef, feedback.z_coef):
+            C = sp.csr_matrix(C)
+            C.eliminate_zeros()
+            step = 1_000_000
+            for start in range(0, C.shape[0], step):
+                idx, val = padded_rows(C[start:start + step])
+                live = val != 0
+                for a in range(idx.shape[1]):
+                    for b in range(a, idx.shape[1]):
+                        keep = live[:, a] & live[:, b]
+                        touched[idx[keep, a], idx[keep, b]] = True
+    else:
+        for C in (feedback.y, feedback.z):
+            support = (np.asarray(C) != 0).astype(np.float64)
+            touched |= (support.T @ support) > 0
+    touched |= touched.T
+    diag = np.diag(touched)
+    off = touched[np.triu_indices(p, 1)]
+    return {
+        "pairs": len(feedback),
+        "unknowns": svec_dim(p),
+        "diagonal": float(diag.mean()),
+        "off_diagonal": float(off.mean()) if off.size else 1.0,
+        "untouched": int((~diag).sum() + (~off).sum()),
+    }

@@ -46,3 +46,12 @@ def test_bad_probabilities():
         bounds.sparse_sampled(10, 4, 0.8, 0.0)
     with pytest.raises(TypeError):
         bounds.sampled(2.5)
+
+
+def test_low_rank_dof():
+    assert bounds.low_rank_dof(4096, 512) == 1_966_335
+    # full rank: every symmetric matrix, less the scale
+    assert bounds.low_rank_dof(10, 10) == 10 * 11 // 2 - 1
+    assert bounds.low_rank_dof(5, 1) == 4
+    with pytest.raises(ValueError, match="cannot exceed"):
+        bounds.low_rank_dof(3, 4)

@@ -63,3 +63,17 @@ def test_benchmark_wrapper_scripts_run():
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert res.returncode == 0, res.stderr
     assert "sparse (peeled)" in res.stdout
+
+
+@needs_torch
+def test_sampling_benchmark_and_sampled_recover(capsys):
+    assert main(["benchmark", "sampling", "--p", "32", "--d", "4", "--pairs", "300", "1500", "--epochs", "150",
+                 "--batch-size", "128", "--lr", "0.03", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "degrees of freedom" in out and "off-diag touched" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("300", "1,500"))]
+    assert len(rows) == 2 and float(rows[1][7]) > 0.99  # PCC column: above the degrees of freedom
+    assert main(["recover", "--p", "16", "--d", "4", "--teacher", "sparse-sampled", "--sampler", "exact",
+                 "--s", "3", "--n", "600", "--method", "gd", "--rank", "4", "--epochs", "50", "--batch-size", "64",
+                 "--lr", "0.03", "--device", "cpu"]) == 0
+    assert "method='gd'" in capsys.readouterr().out

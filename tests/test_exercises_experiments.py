@@ -166,3 +166,23 @@ def test_irreducible_subset_has_the_theorem_count(p, r):
     assert fl.solve(fb[keep]).identified
     with pytest.raises(ValueError, match="does not identify"):
         experiments.irreducible_subset(fb[:2])
+
+
+def test_coverage_matches_brute_force_and_the_expected_fraction():
+    phi = fl.datasets.random_feature_matrix(25, 6, seed=1)
+    fb = fl.teach(phi, "sparse-sampled", n=150, sampler="exact", s=3, seed=2)
+    cov = fl.experiments.coverage(fb)
+    Y = fb.dense_y() != 0
+    Z = fb.dense_z() != 0
+    brute = ((Y.T.astype(int) @ Y) + (Z.T.astype(int) @ Z)) > 0
+    iu = np.triu_indices(25, 1)
+    assert cov["off_diagonal"] == pytest.approx(brute[iu].mean())
+    assert cov["diagonal"] == pytest.approx(np.diag(brute).mean())
+    assert cov["untouched"] == (~brute[np.triu_indices(25)]).sum()
+    assert cov["pairs"] == 150 and cov["unknowns"] == 325
+    # every constructive teacher touches every entry; dense storage is handled too
+    for method in ("sparse", "eigen"):
+        assert fl.experiments.coverage(fl.teach(phi, method))["untouched"] == 0
+    assert fl.experiments.coverage(fb.to_dense()) == cov
+    with pytest.raises(TypeError, match="PairFeedback"):
+        fl.experiments.coverage(phi)

@@ -246,6 +246,27 @@ def test_gd_sparse_batches_basis_storage_and_early_stop():
 
 
 @needs_torch
+def test_gd_float32_cosine_schedule_and_sampled_pairs_above_the_degrees_of_freedom():
+    # 3-sparse sampled pairs, twice the rank-d degrees of freedom, most entries touched:
+    # the low-rank factorisation fills in what the pairs leave out
+    D = fl.datasets.random_dictionary(4, 32, seed=0)
+    phi = D.T @ D
+    n = 12 * fl.bounds.low_rank_dof(32, 4)
+    fb = fl.teach(phi, "sparse-sampled", n=n, sampler="exact", s=3, seed=1)
+    assert fl.experiments.coverage(fb)["off_diagonal"] > 0.9
+    sol = fl.solve(fb, "gd", rank=4, lr=3e-2, batch_size=128, epochs=150, schedule="cosine", dtype="float32",
+                   device="cpu", seed=0)
+    assert sol.info["dtype"] == "float32" and sol.phi.dtype == np.float64
+    assert fl.pcc(sol.phi, phi) > 0.999
+    hist = sol.info["loss_history"]
+    assert hist[-1] < 1e-3 * hist[0]
+    with pytest.raises(fl.UnknownMethodError, match="'constant', 'cosine'"):
+        fl.solve(fb, "gd", schedule="step", device="cpu")
+    with pytest.raises(fl.UnknownMethodError, match="'float64', 'float32'"):
+        fl.solve(fb, "gd", dtype="float16", device="cpu")
+
+
+@needs_torch
 @pytest.mark.skipif(not __import__("importlib").util.find_spec("torch") or not __import__("torch").cuda.is_available(),
                     reason="no CUDA device")
 def test_gd_on_cuda():
