@@ -29,8 +29,8 @@ from .teachers import TEACHERS, teach
 __version__ = "0.1.0"
 
 
-def __getattr__(name):  # plotting and exercises import matplotlib lazily: load them on first use
-    if name in ("plotting", "exercises"):
+def __getattr__(name):  # plotting, exercises (matplotlib) and benchmarks load lazily, on first use
+    if name in ("plotting", "exercises", "benchmarks"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

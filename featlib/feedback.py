@@ -462,7 +462,9 @@ class PairFeedback:
         """(||y_k||^2, ||z_k||^2) for every pair."""
         if self._basis is not None:  # through B^T in chunks, never the b x b Gram matrix
             return self._factor_quads(None)
-        return self._quads(np.eye(self.p))
+        if self.storage == "sparse":  # O(nnz)
+            return tuple(np.asarray(C.multiply(C).sum(axis=1)).ravel() for C in (self._Y, self._Z))
+        return tuple(np.einsum("ij,ij->i", C, C) for C in (self._Y, self._Z))
 
     def constraints(self) -> sp.csr_matrix:
         """The n x p(p+1)/2 sparse matrix with rows ``svec(y_k y_k^T - z_k z_k^T)``.

@@ -273,3 +273,23 @@ def test_gd_on_cuda():
     phi = target(10, 10, seed=3)
     sol = fl.solve(fl.teach(phi, "sparse"), "gd", device="cuda", epochs=3000)
     assert sol.info["device"] == "cuda" and fl.pcc(sol.phi, phi) > 0.999
+
+
+def test_cholesky_psd_certificate(monkeypatch):
+    from featlib.solvers import _result, exact
+
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((300, 40))
+    psd = F @ F.T  # rank 40: singular, PSD
+    assert _result.psd_certificate(psd, 1e-8) is not None
+    assert np.allclose(_result.psd_certificate(-psd, 1e-8), psd)  # oriented to positive trace
+    v = np.linalg.svd(F.T)[2][-1]  # outside the range of psd
+    indefinite = psd - 1e-3 * np.linalg.norm(psd, 2) * np.outer(v, v)
+    assert np.linalg.eigvalsh(indefinite)[0] < -1e-4 * np.linalg.norm(psd, 2)
+    assert _result.psd_certificate(indefinite, 1e-8) is None
+    # the sparse exact path with the Cholesky certificate (used above 1024 unknown coordinates)
+    monkeypatch.setattr(exact, "CHOLESKY_CERTIFICATE_MIN", 0)
+    phi = target(30, 7, seed=3)
+    sol = fl.solve(fl.teach(phi, "sparse"), "exact")
+    assert sol.info["psd_certificate"] == "cholesky"
+    assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
