@@ -16,7 +16,9 @@ import warnings
 import numpy as np
 
 from . import _checks
+from .bounds import low_rank_dof
 from .datasets import random_dictionary, random_feature_matrix
+from .experiments import coverage
 from .linalg import svec_outer_sparse
 from .metrics import pcc, relative_error
 from .solvers import solve
@@ -182,9 +184,6 @@ def sampling_at_scale(p=4096, d=512, pairs=(1_000_000, 2_000_000, 4_000_000, 10_
     of freedom (:func:`featlib.bounds.low_rank_dof`), then the recovery: seconds, peak memory of
     the process so far, PCC and relative error, and the paper's PCC where it reports one.
     """
-    from .bounds import low_rank_dof
-    from .experiments import coverage
-
     k = d if rank is None else rank
     D = random_dictionary(d, p, seed=seed)
     phi = D.T @ D

@@ -9,10 +9,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _checks
 from ._checks import IdentifiabilityWarning
-from .feedback import PairFeedback
+from .feedback import PairFeedback, padded_rows
 from .linalg import svec_dim
 from .metrics import pcc, relative_error
 from .solvers import solve
@@ -162,10 +163,6 @@ def coverage(feedback: PairFeedback) -> dict:
     """
     if not isinstance(feedback, PairFeedback):
         raise TypeError(f"coverage expects a PairFeedback; got {type(feedback).__name__}.")
-    import scipy.sparse as sp
-
-    from .feedback import padded_rows
-
     p = feedback.p
     touched = np.zeros((p, p), dtype=bool)
     if feedback.storage == "sparse":

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 
-from ..linalg import psd_project
+from ..linalg import psd_project, spectral_norm
 
 
 @dataclass
@@ -105,10 +106,6 @@ def psd_certificate(psi, psd_rtol):
     reconstruction).  Rounding-level negative eigenvalues are not clipped: the returned matrix is
     PSD to within ``psd_rtol * lambda_max``.  Returns the oriented matrix, or None if not PSD.
     """
-    import scipy.linalg
-
-    from ..linalg import spectral_norm
-
     psi = (psi + psi.T) / 2
     if np.trace(psi) < 0:
         psi = -psi
