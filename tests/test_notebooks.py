@@ -16,7 +16,7 @@ papermill = pytest.importorskip("papermill")
 
 
 def test_there_are_chapters():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -66,6 +66,15 @@ def test_sparse_sampling_chapter_with_another_mu_and_seed(tmp_path):
     assert curve["mu"] == 0.7 and curve["s"] == 3
     assert all(s == 0.0 for n, s in zip(curve["n"], curve["success"]) if n < P - 1)
     assert curve["success"][-1] == 1.0 and curve["pcc_mean"][-1] > 0.9999
+
+
+def test_rfm_chapter_on_figure_1s_task(tmp_path):
+    res = _rerun(tmp_path, "07_rfm.ipynb", task="z0z1", n_train=600, n_test=300, iters=3,
+                 sampled_configs=[[0.6, 4, 0.1]], multipliers=[0.5, 1, 5], seed=2)
+    assert res["task"] == "z0z1" and res["n_train"] == 600
+    eigen = res["tables"]["eigen"]
+    assert eigen[-1]["pairs"] == res["rank"] * (res["rank"] + 1) // 2 + 10 - res["rank"]
+    assert eigen[-1]["identified"] and abs(eigen[-1]["mse"] / res["target_mse"] - 1) < 1e-6
 
 
 def test_lemma2_and_theorem3_chapters_rerun(tmp_path):
