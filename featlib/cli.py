@@ -1,7 +1,7 @@
 """Command line: ``featlib`` (or ``python -m featlib``).
 
     featlib demo                                   hide a matrix, teach it four ways, recover it
-    featlib recover --p 256 --d 32 --teacher sparse [--dictionary D.npy] [--method exact]
+    featlib recover --p 256 --d 32 --teacher sparse [--dictionary SAE_FOLDER|ae.pt|D.npy] [--method exact]
     featlib benchmark exact-vs-sdp [--p 10 20 30]
     featlib benchmark solvers [--p 10 20 40 80] [--skip-gd]
     featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen]
@@ -50,28 +50,21 @@ def _demo(args) -> int:
     return status
 
 
-def _load_dictionary(path):
-    import featlib as fl
+def _load_dictionary(path, latents=None):
+    from . import sae
+    from ._checks import FeatlibError
 
     try:
-        data = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"featlib recover: cannot read {path!r} as .npy/.npz: {exc}") from None
-    if hasattr(data, "files"):
-        if len(data.files) != 1:
-            raise SystemExit(f"featlib recover: {path!r} holds arrays {data.files}; save exactly one (d x p) array.")
-        data = data[data.files[0]]
-    D = fl._checks.finite_array(data, "dictionary")
-    if D.ndim != 2:
-        raise SystemExit(f"featlib recover: the dictionary must be a 2-D array (d x p, columns are atoms); got {D.shape}.")
-    return D
+        return sae.load_dictionary(path, latents=latents)
+    except (FeatlibError, OSError, ValueError, TypeError, IndexError) as exc:
+        raise SystemExit(f"featlib recover: {exc}") from None
 
 
 def _recover(args) -> int:
     import featlib as fl
 
     if args.dictionary:
-        D = _load_dictionary(args.dictionary)
+        D = _load_dictionary(args.dictionary, args.latents)
         source = f"{args.dictionary} ({D.shape[0]} x {D.shape[1]})"
     else:
         D = fl.datasets.random_dictionary(args.d, args.p, seed=args.seed)
@@ -138,7 +131,9 @@ def main(argv=None) -> int:
     demo.set_defaults(func=_demo)
 
     rec = sub.add_parser("recover", help="recover Phi* = D^T D of a dictionary from a teacher's feedback")
-    rec.add_argument("--dictionary", help="a .npy/.npz file holding D (d x p, columns are atoms); default: random")
+    rec.add_argument("--dictionary", help="an SAE: SAELens folder, dictionary_learning ae.pt, .safetensors, or "
+                     ".npy/.npz holding D (d x p, columns are atoms); default: a random dictionary")
+    rec.add_argument("--latents", type=int, default=None, help="keep the first n latents of --dictionary")
     rec.add_argument("--p", type=int, default=256, help="atoms of the random dictionary (paper: 4096)")
     rec.add_argument("--d", type=int, default=32, help="width of the random dictionary (paper: 512)")
     rec.add_argument("--teacher", default="sparse", choices=["eigen", "sparse", "gaussian", "sparse-sampled"])

@@ -1,0 +1,103 @@
+"""SAE dictionaries: every on-disk layout round-trips through load_dictionary."""
+import json
+
+import numpy as np
+import pytest
+
+import featlib as fl
+from featlib import sae
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+
+@pytest.fixture
+def D():
+    return fl.datasets.random_dictionary(6, 20, seed=0)  # d x p, unit-norm columns
+
+
+def test_saelens_folder_and_file_round_trip(tmp_path, D):
+    folder = sae.save_saelens(tmp_path / "sae", D.T, W_enc=D, b_enc=np.zeros(20), b_dec=np.zeros(6),
+                              cfg={"hook_name": "test"})
+    cfg = json.loads((folder / "cfg.json").read_text())
+    assert cfg["d_in"] == 6 and cfg["d_sae"] == 20 and cfg["hook_name"] == "test"
+    for path in (folder, folder / "sae_weights.safetensors"):
+        got = sae.load_dictionary(path)
+        assert got.shape == (6, 20) and got.dtype == np.float64
+        assert np.allclose(got, D, atol=1e-6)  # stored as float32
+
+
+def test_dictionary_learning_ae_pt(tmp_path, D):
+    state = {"encoder.weight": torch.tensor(D.T), "encoder.bias": torch.zeros(20),
+             "decoder.weight": torch.tensor(D), "bias": torch.zeros(6)}
+    (tmp_path / "dl").mkdir()
+    torch.save(state, tmp_path / "dl" / "ae.pt")
+    for path in (tmp_path / "dl", tmp_path / "dl" / "ae.pt"):
+        assert np.allclose(sae.load_dictionary(path), D)
+
+
+def test_numpy_layouts(tmp_path, D):
+    np.save(tmp_path / "cols.npy", D)
+    np.save(tmp_path / "rows.npy", D.T)
+    np.savez(tmp_path / "wdec.npz", W_dec=D.T, b_dec=np.zeros(6))
+    np.savez(tmp_path / "dec.npz", **{"decoder.weight": D, "other": np.ones(3)})
+    np.savez(tmp_path / "single.npz", D.T)
+    assert np.allclose(sae.load_dictionary(tmp_path / "cols.npy"), D)
+    assert np.allclose(sae.load_dictionary(tmp_path / "rows.npy", atoms="rows"), D)
+    assert np.allclose(sae.load_dictionary(tmp_path / "wdec.npz"), D)
+    assert np.allclose(sae.load_dictionary(tmp_path / "dec.npz"), D)
+    assert np.allclose(sae.load_dictionary(tmp_path / "single.npz", atoms="rows"), D)
+
+
+def test_latent_selection_and_feature_matrix(tmp_path, D):
+    np.save(tmp_path / "cols.npy", D)
+    assert np.allclose(sae.load_dictionary(tmp_path / "cols.npy", latents=5), D[:, :5])
+    alive = np.arange(20) % 3 == 0
+    assert np.allclose(sae.load_dictionary(tmp_path / "cols.npy", latents=alive), D[:, alive])
+    assert np.allclose(sae.load_dictionary(tmp_path / "cols.npy", latents=[4, 2]), D[:, [4, 2]])
+    phi = sae.feature_matrix(D)
+    assert phi.shape == (20, 20) and np.allclose(np.diag(phi), 1.0) and np.allclose(phi, phi.T)
+    with pytest.raises(ValueError, match="only 20"):
+        sae.select_latents(D, 21)
+    with pytest.raises(fl.ShapeError, match="boolean latent mask"):
+        sae.select_latents(D, np.ones(3, dtype=bool))
+    with pytest.raises(IndexError):
+        sae.select_latents(D, [25])
+
+
+def test_unknown_layouts_say_what_was_found_and_what_is_accepted(tmp_path, D):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    with pytest.raises(fl.FeatlibError, match=r"notes.txt(.|\n)*SAELens folder"):
+        sae.load_dictionary(tmp_path / "empty")
+    np.savez(tmp_path / "many.npz", a=D, b=D)
+    with pytest.raises(fl.FeatlibError, match=r"arrays \['a', 'b'\]"):
+        sae.load_dictionary(tmp_path / "many.npz")
+    torch.save({"encoder.weight": torch.zeros(2, 2)}, tmp_path / "enc.pt")
+    with pytest.raises(fl.FeatlibError, match="no decoder.weight"):
+        sae.load_dictionary(tmp_path / "enc.pt")
+    (tmp_path / "weights.bin").write_bytes(b"\0")
+    with pytest.raises(fl.FeatlibError, match="suffix '.bin'"):
+        sae.load_dictionary(tmp_path / "weights.bin")
+    with pytest.raises(FileNotFoundError):
+        sae.load_dictionary(tmp_path / "missing.npy")
+    np.save(tmp_path / "flat.npy", np.ones(4))
+    with pytest.raises(fl.ShapeError, match="2-D"):
+        sae.load_dictionary(tmp_path / "flat.npy")
+    np.save(tmp_path / "nan.npy", np.full((2, 3), np.nan))
+    with pytest.raises(fl.NonFiniteError):
+        sae.load_dictionary(tmp_path / "nan.npy")
+    with pytest.raises(fl.ShapeError, match="W_enc"):
+        sae.save_saelens(tmp_path / "bad", D.T, W_enc=np.ones((2, 2)))
+
+
+def test_cli_recovers_from_an_saelens_folder(tmp_path, D, capsys):
+    from featlib.cli import main
+
+    folder = sae.save_saelens(tmp_path / "sae", D.T)
+    assert main(["recover", "--dictionary", str(folder), "--latents", "12", "--teacher", "sparse",
+                 "--method", "exact"]) == 0
+    out = capsys.readouterr().out
+    assert "(6 x 12)" in out and "PCC 1.000000" in out
+    with pytest.raises(SystemExit, match="Accepted layouts"):
+        main(["recover", "--dictionary", str(tmp_path)])
