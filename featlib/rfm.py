@@ -21,10 +21,16 @@ measures the test MSE of a feature matrix learned from feedback.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 
 from . import _checks
+from .linalg import psd_project
+from .metrics import relative_error
+from .solvers import solve
+from .teachers import teach
 
 __all__ = ["RFM", "agop", "kernel_matrix", "feature_matrix_mse", "recovery_table"]
 
@@ -217,29 +223,22 @@ def recovery_table(phi_star, teacher, counts, data, *, seed=0, method="auto", ra
     ``rel_err`` (to Phi*, or to its rank truncation for "eigen") and ``mse`` (kernel ridge with the
     recovered Phi scaled to Phi*'s trace, :func:`feature_matrix_mse`).
     """
-    import warnings
-
-    from .linalg import psd_project
-    from .metrics import relative_error
-    from .solvers import solve
-    from .teachers import teach
-
     X_train, y_train, X_test, y_test = data
     rows = []
     full = None
     if teacher in ("eigen", "sparse"):
         full = teach(phi_star, teacher, **({"rank": rank} if teacher == "eigen" and rank is not None else {}),
                      **options)
+    target = phi_star
+    if teacher == "eigen" and rank is not None:  # the pairs teach the rank-r truncation
+        w, V = np.linalg.eigh(phi_star)
+        target = psd_project((V[:, -rank:] * w[-rank:]) @ V[:, -rank:].T)
     for n in counts:
         n = int(n)
         fb = full[:n] if full is not None else teach(phi_star, teacher, n=n, seed=seed, **options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", _checks.IdentifiabilityWarning)
             sol = solve(fb, method)
-        target = phi_star
-        if teacher == "eigen" and rank is not None:
-            w, V = np.linalg.eigh(phi_star)
-            target = psd_project((V[:, -rank:] * w[-rank:]) @ V[:, -rank:].T)
         rows.append({
             "teacher": teacher, "pairs": n, "identified": bool(sol.identified),
             "rel_err": relative_error(sol.phi, target),
