@@ -294,8 +294,15 @@ def minilm_activations(texts, *, layer: int = 3, max_tokens: int | None = None, 
     torch = _checks.require("torch", "torch", "running MiniLM")
     transformers = _checks.require("transformers", "sae", "running MiniLM")
     path = minilm_path()
-    tok = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True).eval().to(device)
+    hf_logging = transformers.utils.logging
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" widget in notebooks and the book
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True).eval().to(device)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     n_layers = model.config.num_hidden_layers
     if not 0 <= layer <= n_layers:
         raise ValueError(f"layer must lie in 0..{n_layers} (0: embeddings); got {layer}.")
