@@ -167,8 +167,7 @@ def coverage(feedback: PairFeedback) -> dict:
     touched = np.zeros((p, p), dtype=bool)
     if feedback.storage == "sparse":
         for C in (feedback.y_coef, feedback.z_coef):
-            C = sp.csr_matrix(C)
-            C.eliminate_zeros()
+            C = sp.csr_matrix(C)  # explicit zeros are masked out below ("live")
             step = 1_000_000
             for start in range(0, C.shape[0], step):
                 idx, val = padded_rows(C[start:start + step])

@@ -39,9 +39,7 @@ def _padded(C):
         C = np.asarray(C)
         n, m = C.shape
         return np.broadcast_to(np.arange(m), (n, m)).copy(), C.copy()
-    C = sp.csr_matrix(C)
-    C.eliminate_zeros()
-    return padded_rows(C)
+    return padded_rows(C)  # explicit zeros become zero-weight slots: harmless in the gather
 
 
 def _resolve_device(torch, device):
