@@ -178,15 +178,57 @@ def symmetric_matrix(a, name: str, *, rtol: float = SYM_RTOL) -> np.ndarray:
     return (arr + arr.T) / 2.0
 
 
-def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False, return_eigenvalues: bool = False):
+#: above this size the PSD check is a Cholesky factorisation of ``a + rtol * lambda_max * I``
+#: (lambda_max by Lanczos) instead of all eigenvalues: 2.5 s instead of 11.5 s at p = 4096 on one core
+CHOLESKY_PSD_MIN = 1024
+
+
+def _cholesky_psd(arr, rtol):
+    """Lanczos ``max|eigenvalue|`` and whether ``arr + rtol * max|eigenvalue| * I`` has a Cholesky
+    factor (i.e. the smallest eigenvalue is above ``-rtol * max|eigenvalue|``).  None when Lanczos
+    does not converge or the matrix is zero: the caller falls back to the eigenvalues."""
+    import scipy.linalg
+    import scipy.sparse.linalg as spla
+
+    if not arr.any():
+        return None
+    try:
+        top = float(abs(spla.eigsh(arr, k=1, which="LM", return_eigenvectors=False)[0]))
+    except spla.ArpackError:  # no convergence (or a degenerate start): the eigenvalues decide
+        return None
+    if not top > 0:
+        return None
+    shifted = arr + (rtol * top) * np.eye(arr.shape[0])
+    try:
+        scipy.linalg.cholesky(shifted, lower=True, overwrite_a=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None  # not PSD (or borderline): the eigenvalues decide and word the error
+    return top
+
+
+def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False, return_eigenvalues: bool = False,
+               return_norm: bool = False):
     """Check a symmetric PSD matrix (eigenvalues >= -rtol * largest |eigenvalue|); return it symmetrised
-    (and its eigenvalues, ascending, with ``return_eigenvalues=True``)."""
+    (and its eigenvalues, ascending, with ``return_eigenvalues=True``, or its spectral norm with
+    ``return_norm=True``).
+
+    Above :data:`CHOLESKY_PSD_MIN` rows, unless the eigenvalues are asked for, a PSD matrix is
+    certified by one Cholesky factorisation of ``a + rtol * lambda_max * I``; the eigenvalues are
+    computed only when that fails, to decide and to word the error.
+    """
+    if return_eigenvalues and return_norm:
+        raise ValueError("ask for return_eigenvalues or return_norm, not both.")
     arr = symmetric_matrix(a, name)
+    if arr.shape[0] > CHOLESKY_PSD_MIN and not return_eigenvalues:
+        top = _cholesky_psd(arr, rtol)
+        if top is not None:
+            return (arr, top) if return_norm else arr
     evals = np.linalg.eigvalsh(arr)
     top = float(np.max(np.abs(evals)))
+    extra = (evals,) if return_eigenvalues else (top,) if return_norm else ()
     if top == 0.0:
         if allow_zero:
-            return (arr, evals) if return_eigenvalues else arr
+            return (arr, *extra) if extra else arr
         raise NotPSDError(
             f"{name} is the zero matrix; a feature matrix must be non-zero (every matrix is "
             f"'equivalent' to zero up to scale, so there is nothing to learn)."
@@ -197,7 +239,7 @@ def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False
             f"below the tolerance -{rtol:g} x {top:.3g}. A feature matrix is Phi = D^T D; build it that "
             f"way, or project with featlib.linalg.psd_project if the negative part is rounding error."
         )
-    return (arr, evals) if return_eigenvalues else arr
+    return (arr, *extra) if extra else arr
 
 
 def vectors(a, name: str, p: int | None = None) -> np.ndarray:

@@ -48,10 +48,10 @@ class Agent:
 
     def __init__(self, phi_star, *, psd_rtol: float = _checks.PSD_RTOL, tie_rtol: float = 1e-12,
                  null_rtol: float = 1e-12):
-        phi, evals = _checks.psd_matrix(phi_star, "phi_star", rtol=psd_rtol, return_eigenvalues=True)
+        phi, norm = _checks.psd_matrix(phi_star, "phi_star", rtol=psd_rtol, return_norm=True)
         phi.setflags(write=False)
         self._phi = phi
-        self._norm = float(np.max(np.abs(evals)))  # spectral norm
+        self._norm = norm  # spectral norm
         self.tie_rtol = float(tie_rtol)
         self.null_rtol = float(null_rtol)
 

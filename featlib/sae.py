@@ -213,14 +213,11 @@ def python_corpus(max_chars: int | None = None):
     """
     import hashlib
     import platform
-    import warnings
 
     import pydoc_data.topics
 
     chunks = [pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics)]
-    with warnings.catch_warnings():  # some attributes (typing.io, ...) warn when touched
-        warnings.simplefilter("ignore", DeprecationWarning)
-        chunks += _stdlib_docstrings()
+    chunks += _stdlib_docstrings()
     texts = []
     for chunk in chunks:
         for para in chunk.split("\n\n"):
@@ -241,15 +238,15 @@ def python_corpus(max_chars: int | None = None):
     return texts, info
 
 
-def _stdlib_docstrings():
-    import importlib
-    import inspect
-
-    chunks = []
-    for name in _STDLIB_MODULES:
+_DOCSTRINGS_SCRIPT = """
+import importlib, inspect, json, sys, warnings
+chunks = []
+with warnings.catch_warnings():  # some attributes (typing.io, ...) warn when touched
+    warnings.simplefilter("ignore", DeprecationWarning)
+    for name in sys.argv[1:]:
         try:
             mod = importlib.import_module(name)
-        except ImportError:  # pragma: no cover - a trimmed Python build
+        except ImportError:  # a trimmed Python build
             continue
         chunks.append(inspect.getdoc(mod) or "")
         for attr in sorted(vars(mod)):
@@ -259,7 +256,23 @@ def _stdlib_docstrings():
             doc = inspect.getdoc(obj)
             if doc:
                 chunks.append(doc)
-    return chunks
+json.dump(chunks, sys.stdout)
+"""
+
+
+def _stdlib_docstrings():
+    """Docstrings of :data:`_STDLIB_MODULES`, read in a fresh, isolated interpreter: libraries
+    imported here patch the standard library (torch replaces ``inspect.getfile``, for one), and the
+    corpus must not depend on what the caller happened to import first."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-I", "-c", _DOCSTRINGS_SCRIPT, *_STDLIB_MODULES], capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:  # pragma: no cover - a broken interpreter
+        raise RuntimeError(f"reading the standard library's docstrings failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout)
 
 
 _STDLIB_MODULES = (

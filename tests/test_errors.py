@@ -34,6 +34,23 @@ def test_psd_tolerance_accepts_rounding():
     fl.Agent(phi + 1e-14 * np.eye(5) - 2e-14 * np.eye(5))  # tiny negative eigenvalues: fine
 
 
+def test_large_psd_check_by_cholesky():
+    """Above CHOLESKY_PSD_MIN rows the check is a shifted Cholesky: same verdicts, same messages."""
+    from featlib import _checks
+
+    p = _checks.CHOLESKY_PSD_MIN + 60
+    rng = np.random.default_rng(0)
+    D = rng.standard_normal((40, p))
+    phi = D.T @ D  # rank 40: many eigenvalues zero up to rounding, still accepted
+    agent = fl.Agent(phi)
+    assert np.isclose(agent._norm, np.linalg.eigvalsh(phi)[-1], rtol=1e-10)
+    bad = phi - 1e-3 * np.max(np.linalg.eigvalsh(phi)) * np.outer(np.ones(p), np.ones(p)) / p
+    with pytest.raises(fl.NotPSDError, match="smallest eigenvalue is -"):
+        fl.Agent(bad)
+    with pytest.raises(fl.NotPSDError, match="zero matrix"):
+        fl.Agent(np.zeros((p, p)))
+
+
 def test_unknown_methods_list_valid_ones():
     phi = target(3, 3)
     with pytest.raises(fl.UnknownMethodError, match="'eigen', 'sparse', 'gaussian', 'sparse-sampled'"):

@@ -113,6 +113,20 @@ def test_python_corpus_is_reproducible():
     assert full_info["chars"] > 500_000  # the reference topics alone are ~465k characters
 
 
+def test_python_corpus_ignores_patches_to_the_standard_library(monkeypatch):
+    """torch.package replaces inspect.getfile when torch is imported; the corpus must not change."""
+    import inspect
+
+    before = sae.python_corpus()[1]["sha256"]
+
+    def getfile(obj):  # a stand-in with another __module__, as torch's patch has
+        return "?"
+
+    getfile.__module__ = "somewhere.else"
+    monkeypatch.setattr(inspect, "getfile", getfile)
+    assert sae.python_corpus()[1]["sha256"] == before
+
+
 def test_topk_sae_training_lowers_the_error_and_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     D = fl.datasets.random_dictionary(16, 64, seed=1)  # d_in = 16, 64 true atoms
