@@ -19,7 +19,7 @@ from . import _checks
 from .bounds import low_rank_dof
 from .datasets import random_dictionary, random_feature_matrix
 from .experiments import coverage
-from .linalg import svec_outer_sparse
+from .linalg import numerical_rank, svec_outer_sparse
 from .metrics import pcc, relative_error
 from .solvers import solve
 from .teachers import teach
@@ -87,6 +87,8 @@ def _plain_cvxpy(fb):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prob.solve(solver="CLARABEL")
+    if X.value is None:  # no solution returned (e.g. status "infeasible"): a failure, as a raised error is
+        raise cp.error.SolverError(f"no solution, status {prob.status!r}")
     return (X.value + X.value.T) / 2
 
 
@@ -172,39 +174,76 @@ def exact_at_scale(p=4096, d=512, *, teacher="sparse", seed=0, out=print):
     return [row]
 
 
+def _per_budget(value, pairs, name):
+    """One value per budget: a scalar (or None) repeated, or a sequence as long as ``pairs``."""
+    if value is None or np.isscalar(value):
+        return [value] * len(pairs)
+    value = list(value)
+    if len(value) == 1:
+        return value * len(pairs)
+    if len(value) != len(pairs):
+        raise ValueError(f"{name} must be one number or one per budget ({len(pairs)}); got {len(value)}.")
+    return value
+
+
 def sampling_at_scale(p=4096, d=512, pairs=(1_000_000, 2_000_000, 4_000_000, 10_000_000), *, s=3, rank=None,
                       lr=1e-2, epochs=30, batch_size=8192, schedule="cosine", device="auto", seed=0,
-                      out=print, progress=False):
+                      seconds=None, dictionary=None, label=None, out=print, progress=False):
     """Sparse sampling at scale: exactly ``s``-sparse activations (uniform positions, U(0, 1] values)
-    against ``e_k`` for ``Phi* = D^T D`` of a random unit-norm ``d x p`` dictionary, recovered by
-    gradient descent (Algorithm 3) with ``rank`` columns (default ``d``).
+    against ``e_k`` for ``Phi* = D^T D`` of a random unit-norm ``d x p`` dictionary (or of
+    ``dictionary``, atoms as columns, e.g. an SAE's decoder from :func:`featlib.sae.load_dictionary`;
+    then ``p`` and ``d`` are read from it), recovered by gradient descent (Algorithm 3) with ``rank``
+    columns (default ``d``, or the numerical rank of ``Phi*`` for a given dictionary).
 
     For each budget it prints what the pairs can determine at all, namely the fraction of
     off-diagonal entries of Phi that some pair touches and the budget over the rank-``d`` degrees
     of freedom (:func:`featlib.bounds.low_rank_dof`), then the recovery: seconds, peak memory of
-    the process so far, PCC and relative error, and the paper's PCC where it reports one.
+    the process so far, PCC and relative error, and the paper's PCC where it reports one (its
+    Figure 3b: a ChessGPT SAE, p = 4096, 3-sparse).
+
+    ``epochs`` is one number or one per budget.  With ``seconds`` (one number or one per budget) each
+    run is time-boxed: a 2-epoch calibration run measures the time per epoch (setup included, so
+    the estimate errs on the short side) and the epochs are cut to fit, so the cosine schedule still
+    decays to zero at the last epoch; the table's ``epochs`` column says how many ran.
     """
-    k = d if rank is None else rank
-    D = random_dictionary(d, p, seed=seed)
+    pairs = [int(n) for n in pairs]
+    epochs_for = _per_budget(epochs, pairs, "epochs")
+    seconds_for = _per_budget(seconds, pairs, "seconds")
+    if dictionary is None:
+        D = random_dictionary(d, p, seed=seed)
+        label = label or f"random unit-norm {d} x {p} dictionary"
+    else:
+        D = _checks.finite_array(dictionary, "dictionary")
+        if D.ndim != 2:
+            raise _checks.ShapeError(f"dictionary must be (d, p), atoms as columns; got shape {D.shape}.")
+        label = label or f"given {D.shape[0]} x {D.shape[1]} dictionary"
     phi = D.T @ D
+    p = phi.shape[0]
+    d = numerical_rank(phi) if dictionary is not None else d
+    k = d if rank is None else rank
     dof = low_rank_dof(p, d)
-    out(f"p = {p}, dictionary width d = {d} (rank-{d} degrees of freedom: {dof:,}); gd: rank {k}, lr {lr:g}, "
-        f"batch {batch_size}, {epochs} epochs, schedule {schedule}")
+    out(f"{label}: p = {p}, rank {d} (rank-{d} degrees of freedom: {dof:,}); gd: rank {k}, lr {lr:g}, "
+        f"batch {batch_size}, epochs {epochs}{'' if seconds is None else f' within {seconds} s'}, schedule {schedule}")
     out(f"{'pairs':>11} {'n/dof':>6} {'off-diag touched':>16} {'teach s':>8} {'gd s':>8} {'epochs':>6} {'peak GB':>8} "
         f"{'PCC':>8} {'rel.err':>8} {'paper PCC':>9}")
     rows = []
-    for n in pairs:
-        n = int(n)
+    for n, n_epochs, budget in zip(pairs, epochs_for, seconds_for):
         t = time.perf_counter()
         fb = teach(phi, "sparse-sampled", n=n, sampler="exact", s=s, seed=seed + 1)
         t_teach = time.perf_counter() - t
         cov = coverage(fb)
-        sol = solve(fb, "gd", rank=k, lr=lr, epochs=epochs, batch_size=batch_size, schedule=schedule,
-                    device=device, seed=seed, progress=progress)
-        paper = PAPER_CHESSGPT_PCC.get(n) if (p, d, s) == (4096, 512, 3) else None
-        row = dict(p=p, d=d, pairs=n, n_over_dof=n / dof, off_diagonal_touched=cov["off_diagonal"], teach_s=t_teach,
+        opts = dict(rank=k, lr=lr, batch_size=batch_size, schedule=schedule, device=device, seed=seed)
+        if budget is not None and n_epochs > 3:
+            calib = solve(fb, "gd", epochs=3, tol=0.0, **opts)
+            per_epoch = float(np.median(calib.info["epoch_seconds"][1:]))  # the first one warms up
+            n_epochs = max(1, min(n_epochs, int((budget - (calib.seconds - calib.info["epoch_seconds"].sum()))
+                                                / per_epoch)))
+        sol = solve(fb, "gd", epochs=n_epochs, progress=progress, **opts)
+        paper = PAPER_CHESSGPT_PCC.get(n) if (p, s) == (4096, 3) else None
+        row = dict(target=label, p=p, d=d, pairs=n, n_over_dof=n / dof, off_diagonal_touched=cov["off_diagonal"], teach_s=t_teach,
                    gd_s=sol.seconds, epochs=sol.info["epochs_run"], peak_gb=peak_rss_gb(), pcc=pcc(sol.phi, phi),
-                   rel_err=relative_error(sol.phi, phi), paper_pcc=paper, device=sol.info["device"])
+                   rel_err=relative_error(sol.phi, phi), paper_pcc=paper, device=sol.info["device"],
+                   epochs_planned=n_epochs, final_loss=float(sol.info["loss_history"][-1]))
         rows.append(row)
         out(f"{n:>11,} {row['n_over_dof']:>6.2f} {cov['off_diagonal']:>16.3f} {t_teach:>8.1f} {sol.seconds:>8.1f} "
             f"{row['epochs']:>6} {row['peak_gb']:>8.2f} {row['pcc']:>8.4f} {row['rel_err']:>8.2e} "

@@ -5,7 +5,7 @@
     featlib benchmark exact-vs-sdp [--p 10 20 30]
     featlib benchmark solvers [--p 10 20 40 80] [--skip-gd]
     featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen]
-    featlib benchmark sampling [--p 4096 --d 512 --pairs 1e6 2e6 4e6 1e7 --epochs 30]
+    featlib benchmark sampling [--p 4096 --d 512 --pairs 1e6 2e6 4e6 1e7 --epochs 30] [--dictionary SAE]
 """
 
 from __future__ import annotations
@@ -106,13 +106,16 @@ def _benchmark(args) -> int:
     if args.which == "exact-vs-sdp":
         benchmarks.exact_vs_sdp(args.p or (10, 20, 30), repeat=args.repeat, seed=args.seed, progress=args.progress)
     elif args.which == "solvers":
-        benchmarks.solvers_compare(args.p or (10, 20, 40, 80), gd_epochs=args.epochs or 2000, skip_gd=args.skip_gd,
+        benchmarks.solvers_compare(args.p or (10, 20, 40, 80), gd_epochs=(args.epochs or [2000])[0], skip_gd=args.skip_gd,
                                    seed=args.seed, progress=args.progress)
     elif args.which == "sampling":
-        for p in args.p or (4096,):
+        D = _load_dictionary(args.dictionary, args.latents) if args.dictionary else None
+        for p in (None,) if D is not None else args.p or (4096,):
             benchmarks.sampling_at_scale(p, args.d, [int(float(n)) for n in args.pairs], lr=args.lr or 1e-2,
                                          epochs=args.epochs or 30, batch_size=args.batch_size or 32768,
-                                         device=args.device, seed=args.seed, progress=args.progress)
+                                         seconds=args.seconds,
+                                         rank=args.rank, device=args.device, seed=args.seed, dictionary=D,
+                                         label=args.dictionary, progress=args.progress)
     else:
         for p in args.p or (4096,):
             benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed)
@@ -159,13 +162,20 @@ def main(argv=None) -> int:
     bench.add_argument("--d", type=int, default=512, help="dictionary width for 'scale'")
     bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen"], help="teacher for 'scale'")
     bench.add_argument("--repeat", type=int, default=3)
-    bench.add_argument("--epochs", type=int, default=None,
-                       help="gradient-descent epochs ('solvers': 2000, 'sampling': 30)")
+    bench.add_argument("--epochs", type=int, nargs="+", default=None,
+                       help="gradient-descent epochs ('solvers': 2000, 'sampling': 30; one per budget allowed)")
+    bench.add_argument("--seconds", type=float, nargs="+", default=None,
+                       help="'sampling': time-box each budget's run (one number or one per budget); the epochs "
+                            "are cut to fit after a 3-epoch calibration")
     bench.add_argument("--pairs", nargs="+", default=["1e6", "2e6", "4e6", "1e7"],
                        help="budgets for 'sampling' (paper: 1e6 2e6 4e6 1e7)")
     bench.add_argument("--lr", type=float, default=None, help="gradient-descent learning rate for 'sampling'")
     bench.add_argument("--batch-size", type=int, default=None, help="batch size for 'sampling' (default 32768)")
     bench.add_argument("--device", default="auto", help="torch device for 'sampling'")
+    bench.add_argument("--dictionary", help="'sampling' on this SAE (as for 'recover') instead of a random dictionary")
+    bench.add_argument("--latents", type=int, default=None, help="keep the first n latents of --dictionary")
+    bench.add_argument("--rank", type=int, default=None,
+                       help="columns of U for 'sampling' (default: the dictionary's width or numerical rank)")
     bench.add_argument("--skip-gd", action="store_true")
     bench.add_argument("--progress", action="store_true", help="show a progress bar")
     bench.add_argument("--seed", type=int, default=0)

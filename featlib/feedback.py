@@ -191,10 +191,17 @@ def row_quadratics(C, M, *, chunk_rows: int = 1_000_000) -> np.ndarray:
     if _is_sparse(C):
         C = sp.csr_matrix(C)
         if n and np.diff(C.indptr).max() <= 8:
+            flat, p = np.ascontiguousarray(M).ravel(), M.shape[1]
             for start in range(0, n, chunk_rows):
                 idx, val = padded_rows(C[start:start + chunk_rows])
-                block = M[idx[:, :, None], idx[:, None, :]]  # (rows, k, k)
-                out[start:start + chunk_rows] = np.einsum("ia,iab,ib->i", val, block, val)
+                # sum over slot pairs (a, b) of v_a v_b M[i_a, i_b], each a 1-D gather from the flat
+                # M (2.5x faster than gathering (rows, k, k) blocks by broadcast fancy indexing)
+                rows_p = idx * p
+                q = np.zeros(idx.shape[0])
+                for a in range(idx.shape[1]):
+                    for b in range(idx.shape[1]):
+                        q += val[:, a] * val[:, b] * flat[rows_p[:, a] + idx[:, b]]
+                out[start:start + chunk_rows] = q
             return out
         rows = max(1, 4_000_000 // max(1, M.shape[0]))
         for start in range(0, n, rows):
@@ -435,17 +442,18 @@ class PairFeedback:
         qy, qz = self._quads(self._check_phi(phi))
         return qy - qz
 
-    def relative_residuals(self, phi, *, factor=None) -> np.ndarray:
+    def relative_residuals(self, phi, *, factor=None, norm: float | None = None) -> np.ndarray:
         """Scale-free residuals ``|y^T Phi y - z^T Phi z| / (||Phi||_2 (||y||^2 + ||z||^2))`` in [0, 1].
 
         0 for an exact pair; a trivial pair (y = z = 0) counts as 0.  If ``phi = factor @ factor.T``
         is known, pass ``factor`` (p x k): the forms are then computed through it, without p x p
-        products (what large shared-basis feedback needs).
+        products (what large shared-basis feedback needs).  ``norm``: ``||phi||_2`` when the caller
+        already knows it (saves a Lanczos run at large p).
         """
         phi = self._check_phi(phi)
         if factor is None:
             qy, qz = self._quads(phi)
-            norm = spectral_norm(phi)
+            norm = spectral_norm(phi) if norm is None else float(norm)
         else:
             factor = np.asarray(factor, dtype=float)
             if factor.ndim != 2 or factor.shape[0] != self.p:

@@ -10,6 +10,8 @@ HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 needs_cvxpy = pytest.mark.skipif(not HAVE_CVXPY, reason="cvxpy not installed (pip install 'featlib[sdp]')")
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch not installed (pip install 'featlib[torch]')")
+HAVE_CUDA = HAVE_TORCH and __import__("torch").cuda.is_available()
+needs_cuda = pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import sys
 import numpy as np
 import pytest
 
+import featlib as fl
 from featlib.cli import main
 from conftest import needs_cvxpy, needs_torch
 
@@ -46,6 +47,22 @@ def test_recover_with_gradient_descent(capsys):
     assert main(["recover", "--p", "10", "--d", "10", "--teacher", "sparse", "--method", "gd",
                  "--epochs", "1500", "--device", "cpu", "--progress"]) == 0
     assert "method='gd'" in capsys.readouterr().out
+
+
+@needs_torch
+def test_sampling_benchmark_on_a_given_dictionary(tmp_path, capsys):
+    D = fl.datasets.random_dictionary(3, 24, seed=5)  # rank 3: read from the dictionary, not from --d
+    np.save(tmp_path / "D.npy", D)
+    assert main(["benchmark", "sampling", "--dictionary", str(tmp_path / "D.npy"), "--pairs", "900", "60",
+                 "--epochs", "150", "7", "--seconds", "600", "--batch-size", "128", "--lr", "0.03",
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "D.npy: p = 24, rank 3" in out and "gd: rank 3" in out and "within [600.0] s" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip().startswith(("900", "60 "))}
+    assert float(rows["900"][7]) > 0.99
+    assert int(rows["60"][5]) <= 7  # the per-budget epochs
+    with pytest.raises(ValueError, match="one per budget"):
+        fl.benchmarks.sampling_at_scale(pairs=[10, 20], epochs=[1, 2, 3], dictionary=D, out=lambda *_: None)
 
 
 @needs_cvxpy

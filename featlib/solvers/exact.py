@@ -488,15 +488,16 @@ def _sparse_solution(feedback, v, q, keep, nulls, psd_rtol, info):
     """Solution from the null vector v (svec of the reduced matrix), or None if it is not PSD."""
     p = feedback.p
     if q > CHOLESKY_CERTIFICATE_MIN:  # Cholesky certificate: O(q^3 / 3), no eigendecomposition
-        psi = psd_certificate(smat(v, q), psd_rtol)
+        cert = psd_certificate(smat(v, q), psd_rtol)
         info["psd_certificate"] = "cholesky"
-        if psi is None:
+        if cert is None:
             return None
+        psi, top = cert
     else:  # one eigh: the PSD check and the projection of rounding-level negative eigenvalues
         gen = psd_generator(smat(v, q), psd_rtol)
         if gen is None:
             return None
-        psi = gen[0]
+        psi, top = gen[0], float(np.max(np.abs(gen[1])))
         info["psd_certificate"] = "eigh"
     phi = np.zeros((p, p))
     phi[np.ix_(keep, keep)] = psi / np.trace(psi)
@@ -504,5 +505,6 @@ def _sparse_solution(feedback, v, q, keep, nulls, psd_rtol, info):
     N[np.array(sorted(nulls), dtype=int), np.arange(len(nulls))] = 1.0
     info["null_space"] = N
     return Solution(phi=phi, identified=True, version_space_dim=1,
-                    residual=max_relative_residual(feedback, phi), method="exact", seconds=0.0,
+                    residual=max_relative_residual(feedback, phi, norm=top / np.trace(psi)), method="exact",
+                    seconds=0.0,
                     decided=True, info=info)

@@ -103,7 +103,7 @@ def solve_gd(
     schedule : {"constant", "cosine"}
         Learning rate over the epochs: constant, or cosine decay from ``lr`` to 0 at ``epochs``
         (what the paper-scale runs use: a large early rate finds the basin, the decay settles in
-        it; measured in the solvers chapter and ``featlib benchmark gd-scale``).
+        it; measured in the solvers chapter and ``featlib benchmark sampling``).
     progress : bool
         Show a tqdm progress bar over epochs.
     init : array (p, k), optional
@@ -193,13 +193,21 @@ def solve_gd(
     sched = None
     if schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    history, best, stale = [], np.inf, 0
+    history, epoch_seconds, best, stale = [], [], np.inf, 0
     bar = None
     if progress:
         tqdm = _checks.require("tqdm", "torch", "progress bars")
         bar = tqdm.tqdm(total=epochs, desc="gd", unit="epoch")
+    # batch order: numpy on the CPU; on a GPU a device generator seeded from ``rng`` (a host
+    # permutation of 10M pairs and its copy cost more than the epoch's steps there)
+    on_gpu = torch.device(dev).type != "cpu"
+    gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**62))) if on_gpu else None
     for _ in range(epochs):
-        order = torch.as_tensor(rng.permutation(n), device=dev)
+        t_epoch = time.perf_counter()
+        if on_gpu:
+            order = torch.randperm(n, generator=gen, device=dev)
+        else:
+            order = torch.as_tensor(rng.permutation(n), device=dev)
         for start in range(0, n, bs):
             idx = order[start:start + bs]
             opt.zero_grad()
@@ -210,8 +218,9 @@ def solve_gd(
             if sched is not None:
                 sched.step()
             fix_scale()
-        current = full_loss()
+        current = full_loss()  # a float: the device has finished the epoch
         history.append(current)
+        epoch_seconds.append(time.perf_counter() - t_epoch)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{current:.2e}")
@@ -235,6 +244,7 @@ def solve_gd(
         method="gd",
         seconds=time.perf_counter() - t0,
         decided=False,
-        info={"loss_history": np.array(history), "U": Uf, "epochs_run": len(history), "device": dev,
+        info={"loss_history": np.array(history), "epoch_seconds": np.array(epoch_seconds), "U": Uf,
+              "epochs_run": len(history), "device": dev,
               "dtype": dtype},
     )
