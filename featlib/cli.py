@@ -4,8 +4,9 @@
     featlib recover --p 256 --d 32 --teacher sparse [--dictionary SAE_FOLDER|ae.pt|D.npy] [--method exact]
     featlib benchmark exact-vs-sdp [--p 10 20 30]
     featlib benchmark solvers [--p 10 20 40 80] [--skip-gd]
-    featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen]
+    featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen] [--dictionary SAE]
     featlib benchmark sampling [--p 4096 --d 512 --pairs 1e6 2e6 4e6 1e7 --epochs 30] [--dictionary SAE]
+    featlib benchmark sae --folder DIR [--d-sae 4096 --pairs 1e6 2e6 4e6 1e7 --device cuda]
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _load_dictionary(path, latents=None):
     try:
         return sae.load_dictionary(path, latents=latents)
     except (FeatlibError, OSError, ValueError, TypeError, IndexError) as exc:
-        raise SystemExit(f"featlib recover: {exc}") from None
+        raise SystemExit(f"featlib: cannot read the dictionary {path}: {exc}") from None
 
 
 def _recover(args) -> int:
@@ -116,9 +117,18 @@ def _benchmark(args) -> int:
                                          seconds=args.seconds,
                                          rank=args.rank, device=args.device, seed=args.seed, dictionary=D,
                                          label=args.dictionary, progress=args.progress)
+    elif args.which == "sae":
+        if not args.folder:
+            raise SystemExit("featlib benchmark sae: pass --folder DIR (activations and the SAE are cached there).")
+        benchmarks.sae_at_scale(args.folder, max_chars=args.max_chars, layer=args.layer, d_sae=args.d_sae, k=args.k,
+                                sae_epochs=args.sae_epochs, seed=args.seed,
+                                pairs=[int(float(n)) for n in args.pairs], gd_epochs=args.epochs or 60,
+                                seconds=args.seconds, batch_size=args.batch_size or 65536, lr=args.lr or 1e-2,
+                                device=args.device, progress=args.progress)
     else:
-        for p in args.p or (4096,):
-            benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed)
+        D = _load_dictionary(args.dictionary, args.latents) if args.dictionary else None
+        for p in (None,) if D is not None else args.p or (4096,):
+            benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed, dictionary=D)
     return 0
 
 
@@ -157,7 +167,7 @@ def main(argv=None) -> int:
     rec.set_defaults(func=_recover)
 
     bench = sub.add_parser("benchmark", help="print a benchmark table")
-    bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling"])
+    bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae"])
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
     bench.add_argument("--d", type=int, default=512, help="dictionary width for 'scale'")
     bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen"], help="teacher for 'scale'")
@@ -173,10 +183,17 @@ def main(argv=None) -> int:
     bench.add_argument("--batch-size", type=int, default=None,
                        help="batch size for 'sampling' (default 65536; at p = 4096 a batch of 32768 stalled near PCC 0.75)")
     bench.add_argument("--device", default="auto", help="torch device for 'sampling'")
-    bench.add_argument("--dictionary", help="'sampling' on this SAE (as for 'recover') instead of a random dictionary")
+    bench.add_argument("--dictionary",
+                       help="'scale' and 'sampling' on this SAE (as for 'recover') instead of a random dictionary")
     bench.add_argument("--latents", type=int, default=None, help="keep the first n latents of --dictionary")
     bench.add_argument("--rank", type=int, default=None,
                        help="columns of U for 'sampling' (default: the dictionary's width or numerical rank)")
+    bench.add_argument("--folder", help="'sae': where the activations and the trained SAE are cached")
+    bench.add_argument("--max-chars", type=int, default=None, help="'sae': corpus characters (default: all)")
+    bench.add_argument("--layer", type=int, default=3, help="'sae': MiniLM layer (default 3)")
+    bench.add_argument("--d-sae", type=int, default=4096, help="'sae': SAE latents = p (default 4096, the paper's)")
+    bench.add_argument("--k", type=int, default=32, help="'sae': TopK sparsity (default 32)")
+    bench.add_argument("--sae-epochs", type=int, default=20, help="'sae': SAE training epochs (default 20)")
     bench.add_argument("--skip-gd", action="store_true")
     bench.add_argument("--progress", action="store_true", help="show a progress bar")
     bench.add_argument("--seed", type=int, default=0)

