@@ -128,7 +128,8 @@ def _benchmark(args) -> int:
     else:
         D = _load_dictionary(args.dictionary, args.latents) if args.dictionary else None
         for p in (None,) if D is not None else args.p or (4096,):
-            benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed, dictionary=D)
+            benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed, dictionary=D,
+                                      repeat=args.repeat)
     return 0
 
 
@@ -171,7 +172,8 @@ def main(argv=None) -> int:
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
     bench.add_argument("--d", type=int, default=512, help="dictionary width for 'scale'")
     bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen"], help="teacher for 'scale'")
-    bench.add_argument("--repeat", type=int, default=3)
+    bench.add_argument("--repeat", type=int, default=3,
+                       help="runs per measurement, the median is shown ('exact-vs-sdp', 'scale')")
     bench.add_argument("--epochs", type=int, nargs="+", default=None,
                        help="gradient-descent epochs ('solvers': 2000, 'sampling': 30; one per budget allowed)")
     bench.add_argument("--seconds", type=float, nargs="+", default=None,

@@ -178,6 +178,20 @@ def padded_rows(C, dtype=np.int64):
     return idx, val
 
 
+def _csr_row_sq_norms(C) -> np.ndarray:
+    """Squared norm of every row of a CSR matrix: one reduceat over the stored values (C.multiply(C)
+    builds a whole new matrix first: 1.3 s against 0.1 s for 8.4M two-sparse rows)."""
+    if not C.has_canonical_format:  # duplicates add up before squaring; work on a copy, never in place
+        C = C.copy()
+        C.sum_duplicates()
+    out = np.zeros(C.shape[0])
+    starts = C.indptr[:-1]
+    filled = np.diff(C.indptr) > 0
+    if filled.any():
+        out[filled] = np.add.reduceat(C.data * C.data, starts[filled])
+    return out
+
+
 def row_quadratics(C, M, *, chunk_rows: int = 1_000_000) -> np.ndarray:
     """``c_k^T M c_k`` for every row of C (dense array or CSR, shape (n, p)); M is (p, p).
 
@@ -471,7 +485,7 @@ class PairFeedback:
         if self._basis is not None:  # through B^T in chunks, never the b x b Gram matrix
             return self._factor_quads(None)
         if self.storage == "sparse":  # O(nnz)
-            return tuple(np.asarray(C.multiply(C).sum(axis=1)).ravel() for C in (self._Y, self._Z))
+            return tuple(_csr_row_sq_norms(C) for C in (self._Y, self._Z))
         return tuple(np.einsum("ij,ij->i", C, C) for C in (self._Y, self._Z))
 
     def constraints(self) -> sp.csr_matrix:

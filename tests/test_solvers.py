@@ -307,5 +307,27 @@ def test_cholesky_psd_certificate(monkeypatch):
     sol = fl.solve(fb, "exact")
     assert sol.info["psd_certificate"] == "cholesky"
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
-    # the residual reuses lambda_max from the certificate: the same as computing it afresh
-    assert np.isclose(sol.residual, _result.max_relative_residual(fb, sol.phi), rtol=1e-8, atol=0)
+    # the residual (lambda_max from the certificate, differences from the constraints): the same as
+    # computing it afresh, to rounding
+    assert abs(sol.residual - _result.max_relative_residual(fb, sol.phi)) < 1e-15
+
+
+def test_sparse_exact_residual_read_off_the_constraints():
+    """The sparse exact path computes its residual from the assembled constraints; it must equal
+    max_relative_residual on the returned matrix, with dead coordinates (facial reduction), pairs
+    whose constraint row vanishes (y = z, y = -z: dropped from M) and a trivial pair (0, 0)."""
+    import scipy.sparse as sp
+
+    from featlib.solvers import _result
+
+    D = fl.datasets.random_dictionary(4, 12, seed=1)
+    D[:, [2, 7]] = 0.0  # two dead latents: Phi* vanishes on those coordinates
+    phi = D.T @ D
+    fb = fl.teach(phi, "sparse")
+    e = sp.identity(12, format="csr")
+    odd = fl.PairFeedback(sp.vstack([e[3], e[5], sp.csr_matrix((1, 12))]),
+                          sp.vstack([e[3], -e[5], sp.csr_matrix((1, 12))]))
+    for feedback in (fb, fb + odd):
+        sol = fl.solve(feedback, "exact")
+        assert sol.identified and sol.info["path"] == "sparse" and fl.relative_error(sol.phi, phi) < 1e-10
+        assert abs(sol.residual - _result.max_relative_residual(feedback, sol.phi)) < 1e-15

@@ -416,11 +416,12 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
     nzr = norms > 1e-12 * scale
     M = M[nzr] if not nzr.all() else M
     M.data /= np.repeat(norms[nzr], np.diff(M.indptr))  # unit rows, in place
+    rows = (M, norms, nzr, scale)  # the residual check reuses the constraints (see _constraint_residual)
     info = {"path": "sparse", "null_coordinates": np.array(sorted(nulls), dtype=int), "kept": keep}
     x = _peel(M, dim=q)
     if x is not None:
         info["peeled"] = True
-        return _sparse_solution(feedback, x, q, keep, nulls, psd_rtol, info)
+        return _sparse_solution(feedback, x, q, keep, nulls, psd_rtol, info, rows)
     if not lanczos:
         return None
     G = (M.T @ M).tocsc()
@@ -440,7 +441,7 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
     info["smallest_relative_singular_values"] = sv
     if m != 1:
         return None  # undecided / unidentified / inconsistent: the dense path has the full logic
-    return _sparse_solution(feedback, V[:, 0], q, keep, nulls, psd_rtol, info)
+    return _sparse_solution(feedback, V[:, 0], q, keep, nulls, psd_rtol, info, rows)
 
 
 def _peel(M, dim):
@@ -484,7 +485,25 @@ def _peel(M, dim):
     return x
 
 
-def _sparse_solution(feedback, v, q, keep, nulls, psd_rtol, info):
+def _constraint_residual(feedback, phi, block, norm, rows):
+    """``max_relative_residual(feedback, phi)`` for ``phi`` zero outside the kept coordinates and equal
+    to ``block`` on them (``||phi||_2 = norm``), read off the assembled constraints: row k of the
+    unit-row matrix M times its norm is ``svec(y_k y_k^T - z_k z_k^T)`` on the kept coordinates, so
+    ``M @ svec(block) * norms = y_k^T phi y_k - z_k^T phi z_k``.  One sparse product instead of
+    gathering 8.4M quadratic forms from phi (0.2 s against 2.5 s for the p = 4096 sparse teacher).
+    Rows dropped from M as numerically zero are evaluated directly."""
+    M, norms, nzr, scale = rows
+    diff = np.zeros(len(feedback))
+    diff[nzr] = (M @ svec(block)) * norms[nzr]
+    if not nzr.all():
+        dropped = np.flatnonzero(~nzr)
+        diff[dropped] = feedback[dropped].residuals(phi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(scale > 0, np.abs(diff) / (norm * np.where(scale > 0, scale, 1.0)), 0.0)
+    return float(np.max(rel, initial=0.0))
+
+
+def _sparse_solution(feedback, v, q, keep, nulls, psd_rtol, info, rows=None):
     """Solution from the null vector v (svec of the reduced matrix), or None if it is not PSD."""
     p = feedback.p
     if q > CHOLESKY_CERTIFICATE_MIN:  # Cholesky certificate: O(q^3 / 3), no eigendecomposition
@@ -499,12 +518,16 @@ def _sparse_solution(feedback, v, q, keep, nulls, psd_rtol, info):
             return None
         psi, top = gen[0], float(np.max(np.abs(gen[1])))
         info["psd_certificate"] = "eigh"
+    block = psi / np.trace(psi)
     phi = np.zeros((p, p))
-    phi[np.ix_(keep, keep)] = psi / np.trace(psi)
+    phi[np.ix_(keep, keep)] = block
     N = np.zeros((p, len(nulls)))
     N[np.array(sorted(nulls), dtype=int), np.arange(len(nulls))] = 1.0
     info["null_space"] = N
-    return Solution(phi=phi, identified=True, version_space_dim=1,
-                    residual=max_relative_residual(feedback, phi, norm=top / np.trace(psi)), method="exact",
-                    seconds=0.0,
-                    decided=True, info=info)
+    norm = top / np.trace(psi)
+    if rows is not None:
+        residual = _constraint_residual(feedback, phi, block, norm, rows)
+    else:
+        residual = max_relative_residual(feedback, phi, norm=norm)
+    return Solution(phi=phi, identified=True, version_space_dim=1, residual=residual, method="exact",
+                    seconds=0.0, decided=True, info=info)
