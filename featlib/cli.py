@@ -86,7 +86,7 @@ def _recover(args) -> int:
     solve_opts = {}
     if args.method == "gd":
         solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device,
-                      "batch_size": args.batch_size}
+                      "batch_size": args.batch_size, "schedule": args.schedule}
         if args.lr:
             solve_opts["lr"] = args.lr
         if args.rank:
@@ -161,6 +161,8 @@ def main(argv=None) -> int:
     rec.add_argument("--rank", type=int, default=None, help="columns of U for gradient descent")
     rec.add_argument("--lr", type=float, default=None, help="gradient-descent learning rate")
     rec.add_argument("--batch-size", type=int, default=None, help="gradient-descent batch size (default: all)")
+    rec.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                     help="gradient-descent learning rate: constant, or cosine decay to 0 at the last epoch")
     rec.add_argument("--device", default="auto", help="torch device for gradient descent")
     rec.add_argument("--progress", action="store_true", help="show a progress bar")
     rec.add_argument("--output", help="write the learned matrix to this .npy file")

@@ -92,7 +92,7 @@ def test_sampling_benchmark_and_sampled_recover(capsys):
     assert len(rows) == 2 and float(rows[1][7]) > 0.99  # PCC column: above the degrees of freedom
     assert main(["recover", "--p", "16", "--d", "4", "--teacher", "sparse-sampled", "--sampler", "exact",
                  "--s", "3", "--n", "600", "--method", "gd", "--rank", "4", "--epochs", "50", "--batch-size", "64",
-                 "--lr", "0.03", "--device", "cpu"]) == 0
+                 "--lr", "0.03", "--schedule", "cosine", "--device", "cpu"]) == 0
     assert "method='gd'" in capsys.readouterr().out
 
 
