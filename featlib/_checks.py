@@ -183,10 +183,11 @@ def symmetric_matrix(a, name: str, *, rtol: float = SYM_RTOL) -> np.ndarray:
 CHOLESKY_PSD_MIN = 1024
 
 
-def _cholesky_psd(arr, rtol):
-    """Lanczos ``max|eigenvalue|`` and whether ``arr + rtol * max|eigenvalue| * I`` has a Cholesky
-    factor (i.e. the smallest eigenvalue is above ``-rtol * max|eigenvalue|``).  None when Lanczos
-    does not converge or the matrix is zero: the caller falls back to the eigenvalues."""
+def shifted_cholesky_norm(arr, rtol):
+    """PSD certificate of a symmetric matrix without its eigenvalues: ``max|eigenvalue|`` by Lanczos,
+    returned when ``arr + rtol * max|eigenvalue| * I`` has a Cholesky factor (then the smallest
+    eigenvalue is above ``-rtol * max|eigenvalue|``).  None when the factorisation fails, Lanczos does
+    not converge or the matrix is zero: the caller decides with the eigenvalues (or gives up)."""
     import scipy.linalg
     import scipy.sparse.linalg as spla
 
@@ -220,7 +221,7 @@ def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False
         raise ValueError("ask for return_eigenvalues or return_norm, not both.")
     arr = symmetric_matrix(a, name)
     if arr.shape[0] > CHOLESKY_PSD_MIN and not return_eigenvalues:
-        top = _cholesky_psd(arr, rtol)
+        top = shifted_cholesky_norm(arr, rtol)
         if top is not None:
             return (arr, top) if return_norm else arr
     evals = np.linalg.eigvalsh(arr)

@@ -105,7 +105,7 @@ def _benchmark(args) -> int:
     from . import benchmarks
 
     if args.which == "exact-vs-sdp":
-        benchmarks.exact_vs_sdp(args.p or (10, 20, 30), repeat=args.repeat, seed=args.seed, progress=args.progress)
+        benchmarks.exact_vs_sdp(args.p or (10, 20, 30), repeat=args.repeat or 3, seed=args.seed, progress=args.progress)
     elif args.which == "solvers":
         benchmarks.solvers_compare(args.p or (10, 20, 40, 80), gd_epochs=(args.epochs or [2000])[0], skip_gd=args.skip_gd,
                                    seed=args.seed, progress=args.progress)
@@ -129,7 +129,7 @@ def _benchmark(args) -> int:
         D = _load_dictionary(args.dictionary, args.latents) if args.dictionary else None
         for p in (None,) if D is not None else args.p or (4096,):
             benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed, dictionary=D,
-                                      repeat=args.repeat)
+                                      repeat=args.repeat or 1)
     return 0
 
 
@@ -174,8 +174,8 @@ def main(argv=None) -> int:
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
     bench.add_argument("--d", type=int, default=512, help="dictionary width for 'scale'")
     bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen"], help="teacher for 'scale'")
-    bench.add_argument("--repeat", type=int, default=3,
-                       help="runs per measurement, the median is shown ('exact-vs-sdp', 'scale')")
+    bench.add_argument("--repeat", type=int, default=None,
+                       help="runs per measurement, the median is shown ('exact-vs-sdp': 3, 'scale': 1)")
     bench.add_argument("--epochs", type=int, nargs="+", default=None,
                        help="gradient-descent epochs ('solvers': 2000, 'sampling': 30; one per budget allowed)")
     bench.add_argument("--seconds", type=float, nargs="+", default=None,

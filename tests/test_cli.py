@@ -107,7 +107,7 @@ def test_sae_benchmark_end_to_end_and_cached(tmp_path, capsys):
     assert "held-out FVU" in out and "(cached)" not in out
     assert (tmp_path / "sae" / "sae_weights.safetensors").exists() and (tmp_path / "activations.npy").exists()
     exact = [line.split() for line in out.splitlines() if line.split()[:1] == ["48"]]
-    assert [row[1] for row in exact] == ["eigen", "sparse"] and all(float(row[8]) > 1 - 1e-9 for row in exact)
+    assert [row[1] for row in exact] == ["eigen", "sparse"] and all(float(row[11]) > 1 - 1e-9 for row in exact)
     assert any(line.strip().startswith("1,200") for line in out.splitlines())
     assert main(args) == 0  # the second run reuses the activations and the SAE
     assert capsys.readouterr().out.count("(cached)") == 2

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 
-from ..linalg import psd_project, spectral_norm
+from .._checks import shifted_cholesky_norm
+from ..linalg import psd_project
 
 
 @dataclass
@@ -111,12 +111,5 @@ def psd_certificate(psi, psd_rtol):
     psi = (psi + psi.T) / 2
     if np.trace(psi) < 0:
         psi = -psi
-    top = spectral_norm(psi)
-    if top == 0:
-        return None
-    shifted = psi + (psd_rtol * top) * np.eye(psi.shape[0])
-    try:
-        scipy.linalg.cholesky(shifted, lower=True, overwrite_a=True, check_finite=False)
-    except np.linalg.LinAlgError:
-        return None
-    return psi, top
+    top = shifted_cholesky_norm(psi, psd_rtol)
+    return None if top is None else (psi, top)
