@@ -207,29 +207,24 @@ def shifted_cholesky_norm(arr, rtol):
     return top
 
 
-def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False, return_eigenvalues: bool = False,
-               return_norm: bool = False):
+def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False, return_norm: bool = False):
     """Check a symmetric PSD matrix (eigenvalues >= -rtol * largest |eigenvalue|); return it symmetrised
-    (and its eigenvalues, ascending, with ``return_eigenvalues=True``, or its spectral norm with
-    ``return_norm=True``).
+    (and its spectral norm with ``return_norm=True``).
 
-    Above :data:`CHOLESKY_PSD_MIN` rows, unless the eigenvalues are asked for, a PSD matrix is
-    certified by one Cholesky factorisation of ``a + rtol * lambda_max * I``; the eigenvalues are
-    computed only when that fails, to decide and to word the error.
+    Above :data:`CHOLESKY_PSD_MIN` rows a PSD matrix is certified by one Cholesky factorisation of
+    ``a + rtol * lambda_max * I``; the eigenvalues are computed only when that fails, to decide and
+    to word the error.
     """
-    if return_eigenvalues and return_norm:
-        raise ValueError("ask for return_eigenvalues or return_norm, not both.")
     arr = symmetric_matrix(a, name)
-    if arr.shape[0] > CHOLESKY_PSD_MIN and not return_eigenvalues:
+    if arr.shape[0] > CHOLESKY_PSD_MIN:
         top = shifted_cholesky_norm(arr, rtol)
         if top is not None:
             return (arr, top) if return_norm else arr
     evals = np.linalg.eigvalsh(arr)
     top = float(np.max(np.abs(evals)))
-    extra = (evals,) if return_eigenvalues else (top,) if return_norm else ()
     if top == 0.0:
         if allow_zero:
-            return (arr, *extra) if extra else arr
+            return (arr, top) if return_norm else arr
         raise NotPSDError(
             f"{name} is the zero matrix; a feature matrix must be non-zero (every matrix is "
             f"'equivalent' to zero up to scale, so there is nothing to learn)."
@@ -240,7 +235,7 @@ def psd_matrix(a, name: str, *, rtol: float = PSD_RTOL, allow_zero: bool = False
             f"below the tolerance -{rtol:g} x {top:.3g}. A feature matrix is Phi = D^T D; build it that "
             f"way, or project with featlib.linalg.psd_project if the negative part is rounding error."
         )
-    return (arr, *extra) if extra else arr
+    return (arr, top) if return_norm else arr
 
 
 def vectors(a, name: str, p: int | None = None) -> np.ndarray:

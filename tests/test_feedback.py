@@ -118,11 +118,11 @@ def test_row_quadratics_all_layouts():
 
 
 def test_sparse_squared_norms_with_duplicates_and_empty_rows():
-    from featlib.feedback import _csr_row_sq_norms
+    from featlib.feedback import row_sq_norms
 
     # row 0 stores column 0 twice (1 + 2 = 3), row 1 is empty: the norms are of the summed matrix
     C = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), np.array([0, 0, 1]), np.array([0, 2, 2, 3])), shape=(3, 4))
-    assert np.allclose(_csr_row_sq_norms(C), [9.0, 0.0, 9.0])
+    assert np.allclose(row_sq_norms(C), [9.0, 0.0, 9.0])
     assert np.array_equal(C.data, [1.0, 2.0, 3.0])  # the caller's matrix is left as it was
     R = sp.random(300, 40, density=0.05, random_state=3, format="csr")
-    assert np.allclose(_csr_row_sq_norms(R), (R.toarray() ** 2).sum(1))
+    assert np.allclose(row_sq_norms(R), (R.toarray() ** 2).sum(1))

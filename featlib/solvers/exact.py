@@ -41,7 +41,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .. import _checks
-from ..feedback import PairFeedback, _csr_row_sq_norms
+from ..feedback import PairFeedback, row_sq_norms
 from ..linalg import smat, svec, svec_dim, svec_outer, svec_outer_sparse
 from ._result import (CHOLESKY_CERTIFICATE_MIN, Solution, max_relative_residual, normalise, psd_certificate,
                       psd_generator)
@@ -387,7 +387,7 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
     scale = None
     while True:
         Yr, Zr = (Y, Z) if keep.size == p else (Y[:, keep], Z[:, keep])
-        ny, nz = _csr_row_sq_norms(Yr), _csr_row_sq_norms(Zr)
+        ny, nz = row_sq_norms(Yr), row_sq_norms(Zr)
         if scale is None:
             scale = ny + nz
         yz = np.asarray(Yr.multiply(Zr).sum(axis=1)).ravel()
