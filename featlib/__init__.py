@@ -4,11 +4,12 @@ A companion library to Kumar, "The Complexity of Learning Sparse Superposed Feat
 Feedback" (ICML 2025, arXiv 2502.05407).  A hidden feature matrix ``Phi* = D^T D`` sits behind an
 :class:`Agent` that answers triplet comparisons; Lemma 2 turns answers into equality pairs
 (:class:`PairFeedback`); :func:`teach` builds the paper's four feedback constructions;
-:func:`solve` recovers Phi* up to a positive scale; :mod:`featlib.bounds` holds the theorems'
-counts; :func:`pcc`, :func:`relative_error` and :func:`equivalent` compare matrices up to scale.
+:func:`solve` recovers Phi* up to a positive scale, with a certificate that :func:`verify`
+re-checks (exactly, in rational arithmetic, at small p); :mod:`featlib.bounds` holds the theorems'
+counts and the exact feedback complexity proved here; :func:`pcc`, :func:`relative_error` and :func:`equivalent` compare matrices up to scale.
 """
 
-from . import bounds, datasets, experiments, linalg
+from . import bounds, certificates, datasets, experiments, linalg
 from ._checks import (
     FeatlibError,
     FeedbackError,
@@ -21,6 +22,7 @@ from ._checks import (
     ShapeError,
     UnknownMethodError,
 )
+from .certificates import Certificate, CertificateError, Verification, verify
 from .feedback import Agent, PairFeedback
 from .metrics import equivalent, pcc, relative_error
 from .solvers import METHODS, Solution, solve
@@ -51,7 +53,12 @@ __all__ = [
     "pcc",
     "relative_error",
     "equivalent",
+    "verify",
+    "Certificate",
+    "Verification",
+    "certificates",
     "FeatlibError",
+    "CertificateError",
     "ShapeError",
     "NonFiniteError",
     "NotSymmetricError",

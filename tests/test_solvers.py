@@ -151,12 +151,26 @@ def test_inconsistent_feedback_is_reported():
 
 
 def test_exact_undecided_hidden_face_warns():
-    # a rank-1 target from 12 generic pairs: identified only through the PSD cone (PhaseLift-like)
+    # a rank-1 target from 12 generic pairs: identified only through a PSD *combination* of pairs;
+    # without the combination search the exact solver cannot decide and says so
     phi = target(6, 1, seed=3)
     fb = fl.teach(phi, "gaussian", n=12, seed=0)
     with pytest.warns(fl.IdentifiabilityWarning, match="method='sdp'"):
+        sol = fl.solve(fb, "exact", combinations=False)
+    assert not sol.decided and not sol.identified and sol.certificate is None
+
+
+@needs_cvxpy
+def test_exact_decides_the_hidden_face_by_a_psd_combination():
+    phi = target(6, 1, seed=3)
+    fb = fl.teach(phi, "gaussian", n=12, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fl.IdentifiabilityWarning)
         sol = fl.solve(fb, "exact")
-    assert not sol.decided and not sol.identified
+    assert sol.decided and sol.identified and fl.relative_error(sol.phi, phi) < 1e-5
+    (step,) = [s for s in sol.certificate.steps if s.kind == "combination"]
+    assert step.rank == 5 and sol.certificate.face_dim == 1
+    assert fl.verify(fb, sol).valid
 
 
 @needs_cvxpy
@@ -203,6 +217,10 @@ def test_auto_hands_undecided_and_noisy_problems_to_sdp():
     with warnings.catch_warnings():
         warnings.simplefilter("error", fl.IdentifiabilityWarning)
         sol = fl.solve(fb1)
+    assert sol.method == "exact" and sol.identified  # decided by a PSD combination of pairs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fl.IdentifiabilityWarning)
+        sol = fl.solve(fb1, combinations=False)
     assert sol.method == "sdp" and sol.identified
     phi = target(4, 4, seed=1)
     fb = fl.teach(phi, "gaussian", n=30, seed=0)

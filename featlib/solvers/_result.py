@@ -21,8 +21,12 @@ class Solution:
         matrix has positive trace, so this is always possible; compare with ``featlib.pcc`` or
         ``featlib.relative_error``, which are scale-invariant).
     identified : bool
-        True exactly when every PSD matrix satisfying all pairs is a positive multiple of ``phi``.
-        False when the solver proved the contrary, or could not decide (then ``decided`` is False).
+        The solver's verdict that every PSD matrix satisfying all pairs is a positive multiple of
+        ``phi``.  From ``"exact"`` it comes with a :attr:`certificate` (facial-reduction steps and the
+        rank of the reduced system) that :func:`featlib.verify` re-checks; from ``"sdp"`` it is a
+        numerical test (random linear objectives over the feasible set), evidence rather than a
+        proof; ``"gd"`` never claims it.  False when the solver found the contrary, or could not
+        decide (then ``decided`` is False).
     version_space_dim : int
         Dimension of the linear span of the version space, i.e. of the solutions of the pair
         equalities after the PSD reduction (pairs with a zero side force ``Phi v = 0``).  1 means the
@@ -35,9 +39,12 @@ class Solution:
     seconds : float
         Wall-clock time of the solve.
     decided : bool
-        Whether ``identified`` is a proven answer (True) or the solver could not tell (False).
+        Whether the solver reached a verdict (True) or could not tell (False).  For ``"exact"`` a
+        decided answer carries a certificate; for ``"sdp"`` it means the probes ran.
     info : dict
         Back-end diagnostics (forced null space, singular values, probe spreads, ...).
+    certificate : Certificate or None
+        What backs the verdict (``"exact"`` only): see :mod:`featlib.certificates`.
     """
 
     phi: np.ndarray
@@ -48,6 +55,7 @@ class Solution:
     seconds: float
     decided: bool = True
     info: dict = field(default_factory=dict)
+    certificate: object = None
 
     def __repr__(self) -> str:
         return (

@@ -5,7 +5,10 @@ Each side of a pair is ``B c`` for a sparse coefficient row ``c`` over the colum
 ``B`` (p x b).  Nothing here knows which teacher made the pairs; the structure is found:
 
 1. **Facial reduction.**  A pair with an empty side forces ``Phi (B c) = 0`` for its other side
-   (PSD).  Let P be the orthogonal projector onto the complement of those directions (economic QR).
+   (PSD); a checked hint ``sum_k alpha_k (c_k c_k^T - d_k d_k^T) >= 0`` (in basis coefficients, as
+   ``teach(..., "compact")`` hands over) forces ``Phi B v = 0`` for v in its range.  Let P be the
+   orthogonal projector onto the complement of those directions (economic QR).  Atoms that P
+   sends to zero drop out of every side.
 2. **Atom coordinates.**  Project the atoms that the other pairs use, ``K = P B_J``; pick a basis
    ``A`` among them (pivoted QR).  Every PSD solution is ``Phi = K_A^{+T} G K_A^{+}`` with G
    symmetric PSD (q x q), and a side ``B c`` has quadratic form ``a^T G a`` where a holds its
@@ -27,8 +30,10 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from ..certificates import Certificate, FaceStep
 from ..linalg import svec_dim, svec_outer_sparse
 from ._result import Solution, max_relative_residual, psd_generator
+from .nullspace import peel
 
 __all__ = ["solve_basis"]
 
@@ -53,9 +58,36 @@ def _independent_columns(K, rank_rtol, limit=None):
     return np.sort(piv[:k])
 
 
-def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10):
-    from .exact import _peel  # same back substitution as the sparse path
+def _hint_directions(Yc, Zc, idx, val, b):
+    """Range of the basis-coefficient combination of a hint, as coefficient vectors (b x k), if it is
+    PSD with a clear rank; else None.  Only the rows and columns the combination touches are formed."""
+    Yh = sp.csr_matrix(Yc[idx]).multiply(np.sqrt(np.abs(val))[:, None]).tocsr()
+    Zh = sp.csr_matrix(Zc[idx]).multiply(np.sqrt(np.abs(val))[:, None]).tocsr()
+    sign = sp.diags(np.sign(val))
+    S = (Yh.T @ sign @ Yh - Zh.T @ sign @ Zh).tocsr()
+    S.eliminate_zeros()
+    support = np.unique(S.indices)
+    if support.size == 0:
+        return None
+    block = S[support][:, support].toarray()
+    block = (block + block.T) / 2
+    top = float(np.abs(block).max())
+    try:  # positive definite on its support (the common case): one Cholesky factorisation, shifted down
+        sla.cholesky(block - 1e-9 * top * np.eye(support.size), lower=True, check_finite=False)
+        out = np.zeros((b, support.size))
+        out[support, np.arange(support.size)] = 1.0
+        return out
+    except np.linalg.LinAlgError:
+        w, V = np.linalg.eigh(block)
+        if w[0] < -1e-9 * w[-1] or not w[-1] > 0:
+            return None
+        keep = w > 1e-7 * w[-1]
+        out = np.zeros((b, int(keep.sum())))
+        out[support] = V[:, keep]
+        return out
 
+
+def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10, hints=()):
     B = np.asarray(feedback.basis)
     p, b = B.shape
     Yc, ny = _row_sets(feedback.y_coef)
@@ -65,14 +97,28 @@ def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10):
     null_rows_z = (nz == 0) & (ny > 0)
     Cnull = sp.vstack([Zc[np.flatnonzero(null_rows_y)], Yc[np.flatnonzero(null_rows_z)]]).tocsr()
     info = {"path": "basis"}
+    steps = []
+    blocks = []
     if Cnull.shape[0]:
-        N = np.asarray((Cnull @ B.T).T)  # p x m
-        Qn, R, piv = sla.qr(N, mode="economic", pivoting=True)
+        blocks.append(np.asarray((Cnull @ B.T).T))  # p x m: the non-empty sides of the null pairs
+        rows_null = np.r_[np.flatnonzero(null_rows_y), np.flatnonzero(null_rows_z)]
+        signs = np.r_[-np.ones(int(null_rows_y.sum())), np.ones(int(null_rows_z.sum()))]
+        steps.append(FaceStep(indices=rows_null, values=signs, rank=0, kind="pairs"))
+    for idx, val in hints:
+        dirs = _hint_directions(Yc, Zc, idx, val, b)
+        if dirs is not None:
+            blocks.append(B @ dirs)
+            steps.append(FaceStep(indices=idx, values=val, rank=0, kind="hint"))
+    Qn = np.zeros((p, 0))
+    for t, block in enumerate(blocks):  # one step at a time: its rank on the face the earlier ones left
+        rest = block - Qn @ (Qn.T @ block)
+        Qb, R, _ = sla.qr(rest, mode="economic", pivoting=True)
         d = np.abs(np.diag(R))
-        k = int(np.count_nonzero(d > rank_rtol * d[0])) if d.size else 0
-        Qn = Qn[:, :k]
-    else:
-        Qn = np.zeros((p, 0))
+        k = int(np.count_nonzero(d > rank_rtol * max(float(np.linalg.norm(block, axis=0).max()), 1e-300)))
+        Qn = np.hstack([Qn, Qb[:, :k]])
+        s_ = steps[t]
+        steps[t] = FaceStep(indices=s_.indices, values=s_.values, rank=k, kind=s_.kind)
+    steps = [s_ for s_ in steps if s_.rank > 0]
     q = p - Qn.shape[1]
     info["null_dim"] = Qn.shape[1]
     if q == 0:
@@ -82,6 +128,15 @@ def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10):
     Yl, Zl = Yc[np.flatnonzero(live)], Zc[np.flatnonzero(live)]
     J = np.unique(np.concatenate([Yl.indices, Zl.indices]))
     K = B[:, J] - Qn @ (Qn.T @ B[:, J])
+    if Qn.shape[1] and J.size:
+        # atoms inside the removed directions contribute nothing: drop them from every side
+        cn = np.linalg.norm(K, axis=0)
+        dead = cn <= 1e-10 * max(float(np.linalg.norm(B[:, J], axis=0).max()), np.finfo(float).tiny)
+        if dead.any():
+            drop = np.zeros(b, dtype=bool)
+            drop[J[dead]] = True
+            Yl, Zl = _drop_atoms(Yl, drop), _drop_atoms(Zl, drop)
+            J, K = J[~dead], K[:, ~dead]
     # atoms that occur together with others in one side must be basis atoms; atoms that only
     # occur alone (a shared reference) are the ones to lift, so they are chosen last
     multi = np.zeros(b, dtype=bool)
@@ -161,7 +216,7 @@ def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10):
     keep = norms > 0
     M = (sp.diags(1.0 / norms[keep]) @ M[keep]).tocsr()
     # 4. back substitution
-    x = _peel(M, dim=q)
+    x = peel(M, dim=q)
     if x is None:
         return None
     G = np.zeros((q, q))
@@ -178,6 +233,16 @@ def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10):
     L /= np.linalg.norm(L)  # trace(L L^T) = 1
     phi = L @ L.T
     info.update({"peeled": True, "complement_dim": q, "lifted_atoms": int(others.size), "null_space": Qn})
+    U = svec_dim(q)
+    cert = Certificate(verdict="identified", steps=tuple(steps), face_dim=q, reduced_rank=U - 1, unknowns=U,
+                       face=None, method="back substitution")
     return Solution(phi=phi, identified=True, version_space_dim=1,
                     residual=max_relative_residual(feedback, phi, factor=L), method="exact",
-                    seconds=0.0, decided=True, info=info)
+                    seconds=0.0, decided=True, info=info, certificate=cert)
+
+
+def _drop_atoms(C, drop):
+    C = sp.csr_matrix(C, copy=True)
+    C.data[drop[C.indices]] = 0.0
+    C.eliminate_zeros()
+    return C

@@ -26,7 +26,6 @@ matrix replaces the SDP one when its residual is smaller.
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,7 +34,9 @@ from .. import _checks
 from ..feedback import PairFeedback
 from ..linalg import smat, svec
 from ._result import Solution, max_relative_residual, normalise, psd_generator
-from .exact import _dense_null_space, constraint_rows, reduce_null_space
+from .exact import reduce_null_space
+from .reduce import quiet_solve as _quiet_solve
+from .nullspace import constraint_rows, dense_null_space
 
 __all__ = ["solve_sdp"]
 
@@ -100,7 +101,7 @@ def solve_sdp(
     Yr, Zr = Y @ Q, Z @ Q
     scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
     M = constraint_rows(Yr, Zr, scale)
-    L, s = _dense_null_space(M, rtol)
+    L, s = dense_null_space(M, rtol)
     m = L.shape[1]
     info = {"null_space": N, "complement": Q, "linear_null_dim": m, "singular_values": s}
 
@@ -190,13 +191,6 @@ def solve_sdp(
     )
 
 
-def _quiet_solve(prob, kwargs):
-    """prob.solve without cvxpy's 'may be inaccurate' warning (the status is recorded in info)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-        prob.solve(**kwargs)
-
-
 def _solve_value(cp, prob, kwargs):
     """Optimal value, retrying with SCS when the first solver fails; None if both fail."""
     attempts = [kwargs]
@@ -222,7 +216,7 @@ def _polish(psi, Yr, Zr, scale, rtol, face_rtol=1e-6):
     k = int(np.count_nonzero(w > face_rtol * w[-1]))
     U = V[:, -k:]
     Mf = constraint_rows(Yr @ U, Zr @ U, scale)
-    Lf, _ = _dense_null_space(Mf, rtol)
+    Lf, _ = dense_null_space(Mf, rtol)
     if Lf.shape[1] != 1:
         return None
     gen = psd_generator(smat(Lf[:, 0], k), 1e-8)

@@ -1,0 +1,148 @@
+"""Stage 3 of the exact solver: decide identification from the null space on the final face.
+
+With L the solutions of the pair equalities on the face (svec columns, orthonormal):
+
+* ``dim L == 1``: the version space is the ray of the PSD generator -> identified;
+* ``dim L >= 2`` and L holds a matrix X that is positive *definite* on the face: X and X + eps Y
+  (Y another member of L) are two PSD solutions that are not multiples of each other -> not
+  identified, and the pair (X, X + eps Y) is the witness;
+* ``dim L >= 2`` and no such X: by the theorem of the alternative (Borwein and Wolkowicz), some
+  non-zero PSD combination of the pair matrices exists on the face; facial reduction
+  (:mod:`featlib.solvers.reduce`) removes it and the solve goes on.  If neither is found
+  numerically, the answer is undecided.
+
+The search for X is by alternating projections (no dependency) and, when cvxpy is installed, by
+the SDP ``max t : X in L, trace X = 1, X >= t I``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+from ..linalg import smat, svec
+
+__all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "witnesses", "PD_CERTIFICATE_MIN"]
+
+#: a trace-1 member of the solution space whose smallest eigenvalue exceeds this (far above
+#: rounding) certifies that the feedback does not identify Phi
+PD_CERTIFICATE_MIN = 1e-9
+
+
+def trace_vector(q):
+    """svec(I_q): ``svec(I) @ svec(X) == trace(X)``."""
+    iu, ju = np.triu_indices(q)
+    return (iu == ju).astype(float)
+
+
+def _alternating_projections(B, q, floor, iters, accept):
+    """Alternate between ``span(B) ∩ {trace = 1}`` and ``{X >= floor * I}``.
+
+    ``B`` has orthonormal svec columns.  Returns (X, lambda_min) for the first affine point with
+    ``accept(lambda_min)`` true, else the affine point with the largest smallest eigenvalue seen;
+    (None, -inf) when every member of span(B) has zero trace.
+    """
+    t = trace_vector(q)
+    g = B.T @ t  # trace of smat(B a) is g @ a
+    gg = float(g @ g)
+    if gg == 0:
+        return None, -np.inf
+
+    def to_affine(x):
+        a = B.T @ x
+        return B @ (a - g * ((g @ a - 1.0) / gg))
+
+    x = to_affine(t / q)
+    best, best_min = None, -np.inf
+    for _ in range(iters):
+        X = smat(x, q)
+        w, V = np.linalg.eigh(X)
+        if accept(w[0]):
+            return X, float(w[0])
+        if w[0] > best_min:
+            best, best_min = X, float(w[0])
+        x_new = to_affine(svec((V * np.maximum(w, floor)) @ V.T))
+        if np.linalg.norm(x_new - x) < 1e-15:
+            break
+        x = x_new
+    return best, best_min
+
+
+def find_pd_point(B, q, *, iters=500, floors=(1e-3, 1e-6)):
+    """A trace-1 member of span(B) that is positive definite (lambda_min > PD_CERTIFICATE_MIN).
+
+    Alternating projections towards ``{X >= (floor / q) I}``, for a decreasing floor.  Returns
+    (matrix, lambda_min); lambda_min <= PD_CERTIFICATE_MIN means none was found.
+    """
+    best, best_min = None, -np.inf
+    for floor in floors:
+        X, lam = _alternating_projections(B, q, floor / q, iters, lambda w: w > PD_CERTIFICATE_MIN)
+        if X is None:
+            return None, -np.inf
+        if lam > best_min:
+            best, best_min = X, lam
+        if lam > PD_CERTIFICATE_MIN:
+            break
+    return best, best_min
+
+
+def pd_point_sdp(B, q):
+    """The trace-1 member of span(B) with the largest smallest eigenvalue, by an SDP (cvxpy).
+
+    Returns (matrix, lambda_min), or (None, -inf) when cvxpy is missing or the solver fails.
+    """
+    if importlib.util.find_spec("cvxpy") is None:
+        return None, -np.inf
+    import cvxpy as cp
+
+    from .reduce import quiet_solve, sdp_solver
+
+    c = cp.Variable(B.shape[1])
+    t = cp.Variable()
+    X = _smat_expr(cp, B, c, q)
+    prob = cp.Problem(cp.Maximize(t), [cp.trace(X) == 1, X - t * np.eye(q) >> 0])
+    try:
+        quiet_solve(prob, sdp_solver(cp))
+    except cp.error.SolverError:
+        return None, -np.inf
+    if prob.status not in ("optimal", "optimal_inaccurate") or c.value is None:
+        return None, -np.inf
+    Xv = smat(B @ c.value, q)
+    return Xv, float(np.linalg.eigvalsh(Xv)[0])
+
+
+def _smat_expr(cp, B, c, q):
+    """The symmetric cvxpy expression smat(B c), built entry by entry from the svec columns."""
+    iu, ju = np.triu_indices(q)
+    w = np.where(iu == ju, 1.0, 1.0 / np.sqrt(2.0))
+    # vec_F(smat(v)) = T v with T[(j*q+i), k] = T[(i*q+j), k] = w_k for svec position k = (i, j)
+    import scipy.sparse as sp
+
+    k = np.arange(iu.size)
+    rows = np.concatenate([ju * q + iu, iu * q + ju])
+    cols = np.concatenate([k, k])
+    vals = np.concatenate([w, w])
+    mask = np.concatenate([np.ones(k.size, bool), iu != ju])
+    T = sp.csr_matrix((vals[mask], (rows[mask], cols[mask])), shape=(q * q, iu.size))
+    X = cp.reshape(T @ (B @ c), (q, q), order="F")
+    return (X + X.T) / 2
+
+
+def psd_point(B, q, iters=2000):
+    """Some trace-1 PSD matrix in span(B) (alternating projections onto the PSD cone)."""
+    X, _ = _alternating_projections(B, q, 0.0, iters, lambda w: w >= -1e-12)
+    return X
+
+
+def witnesses(X, L, q):
+    """Two linearly independent members of span(L), both positive definite, from a positive
+    definite member X: (X, X + eps Y) with Y the member of L farthest from X's direction."""
+    x = svec(X)
+    x = x / np.linalg.norm(x)
+    coef = L.T @ x
+    Yv = L @ (np.eye(L.shape[1])[int(np.argmin(np.abs(coef)))] - coef * coef[int(np.argmin(np.abs(coef)))])
+    Y = smat(Yv, q)
+    lam = float(np.linalg.eigvalsh(X)[0])
+    eps = 0.5 * lam / max(float(np.linalg.norm(Y, 2)), np.finfo(float).tiny)
+    return X, X + eps * Y

@@ -1,0 +1,253 @@
+"""Stage 1 of the exact solver: facial reduction, recording its certificate.
+
+If a combination ``S = sum_k alpha_k (y_k y_k^T - z_k z_k^T)`` is PSD and non-zero on the current
+face, then every PSD solution Phi satisfies ``<Phi, S> = 0``, hence ``Phi S = 0``: the version space
+lives on the smaller face ``{Phi >= 0 : range(Phi) is in ker(S)}``.  Repeat until no such
+combination is left (Borwein and Wolkowicz's facial reduction).  Each step is a
+:class:`~featlib.certificates.FaceStep` (the multipliers alpha and the number of directions
+removed); :func:`featlib.verify` re-checks them from the pairs.
+
+Where the combinations come from:
+
+* :func:`pair_step`: single pairs whose matrix is already semidefinite (a zero side, like
+  Theorem 1's ``(0, v)``, or parallel sides of different lengths).  Cheap, no dependency.
+* :func:`hint_step`: multipliers handed over by the teacher (``teach(..., "compact")`` records
+  them), checked before they are used; this is how the compact construction is solved at p = 4096.
+* :func:`combination_step`: the auxiliary SDP ``find S >= 0, trace S = 1, S in span of the pair
+  matrices`` (cvxpy with Clarabel), for combinations that no single pair shows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from fractions import Fraction
+
+import numpy as np
+
+from ..certificates import FaceStep
+from ..linalg import svec, svec_outer
+
+__all__ = ["semidefinite_rows", "pair_step", "hint_step", "combination_step", "quiet_solve", "sdp_solver",
+           "have_sdp"]
+
+#: eigenvalues of a combination below this fraction of its largest count as zero; the next one up must
+#: be at least GAP times larger for the rank decision to be trusted
+RANK_RTOL = 1e-7
+GAP = 1e3
+
+
+def have_sdp() -> bool:
+    return importlib.util.find_spec("cvxpy") is not None
+
+
+def sdp_solver(cp):
+    return {"solver": "CLARABEL"} if "CLARABEL" in cp.installed_solvers() else {}
+
+
+def quiet_solve(prob, kwargs):
+    """prob.solve without cvxpy's 'may be inaccurate' warning (the status is recorded)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+        prob.solve(**kwargs)
+
+
+def semidefinite_rows(ny, nz, yz, zero_rtol, parallel_rtol, scale=None):
+    """Masks: pairs whose matrix y y^T - z z^T is semidefinite and non-zero, and trivial pairs.
+
+    ``scale`` (per pair, e.g. ||y||^2 + ||z||^2 before any reduction): a reduced pair whose sides
+    are both below ``zero_rtol * scale`` is rounding residue and counts as trivial.
+    """
+    big = np.maximum(ny, nz)
+    small = np.minimum(ny, nz)
+    nonzero = big > (0.0 if scale is None else zero_rtol * scale)
+    one_side_zero = nonzero & (small <= zero_rtol * big)
+    gap = ny * nz - yz * yz  # >= 0 by Cauchy-Schwarz; 0 iff parallel
+    parallel = nonzero & (gap <= parallel_rtol * ny * nz)
+    same_length = np.abs(ny - nz) <= parallel_rtol * (big if scale is None else np.maximum(big, scale))
+    trivial = ~nonzero | (parallel & same_length & ~one_side_zero)
+    semidef = (one_side_zero | parallel) & ~trivial
+    return semidef, trivial
+
+
+def pair_step(Yr, Zr, scale, *, zero_rtol=1e-13, parallel_rtol=1e-12, rank_rtol=1e-10):
+    """One round of reduction by single semidefinite pairs on the current face.
+
+    ``Yr, Zr``: the pairs in the face's orthonormal coordinates (n x q).  Returns
+    ``(step, kernel)`` with kernel the orthonormal coordinates (q x q') of the next face, or None.
+    The step's multipliers are ``+-1 / (||y||^2 + ||z||^2)`` on the semidefinite pairs (the sign
+    that makes their matrices PSD), so the combination is PSD with range the span of their
+    longer sides.
+    """
+    ny, nz = np.einsum("ij,ij->i", Yr, Yr), np.einsum("ij,ij->i", Zr, Zr)
+    yz = np.einsum("ij,ij->i", Yr, Zr)
+    semidef, _ = semidefinite_rows(ny, nz, yz, zero_rtol, parallel_rtol, scale)
+    if not np.any(semidef):
+        return None
+    rows = np.flatnonzero(semidef)
+    longer_y = ny[rows] >= nz[rows]
+    dirs = np.where(longer_y[:, None], Yr[rows], Zr[rows])
+    dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    U, s, _ = np.linalg.svd(dirs.T, full_matrices=True)
+    k = int(np.count_nonzero(s > rank_rtol * s[0]))
+    alpha = np.where(longer_y, 1.0, -1.0) / (ny[rows] + nz[rows])
+    step = FaceStep(indices=rows, values=alpha, rank=k, kind="pairs")
+    return step, U[:, k:]
+
+
+def _combination(Yr, Zr, idx, alpha):
+    """sum_k alpha_k (y_k y_k^T - z_k z_k^T) over the given pairs, in the face's coordinates."""
+    Ys, Zs = Yr[idx], Zr[idx]
+    S = (Ys * alpha[:, None]).T @ Ys - (Zs * alpha[:, None]).T @ Zs
+    return (S + S.T) / 2
+
+
+def _kernel_of_psd(S, *, psd_rtol=1e-9):
+    """(rank, kernel basis) of a numerically PSD matrix with a clear eigenvalue gap, or None."""
+    w, V = np.linalg.eigh(S)
+    top = float(w[-1])
+    if not top > 0 or w[0] < -psd_rtol * top:
+        return None
+    small = w <= RANK_RTOL * top
+    k = int(np.count_nonzero(~small))
+    if k < len(w):
+        smallest_big = float(w[~small].min())
+        largest_small = float(np.abs(w[small]).max())
+        if smallest_big < GAP * max(largest_small, psd_rtol * top):
+            return None  # no clear gap: the rank decision would be a guess
+    return k, V[:, small]
+
+
+def hint_step(Yr, Zr, indices, values):
+    """Apply multipliers handed over with the feedback, after checking that their combination is
+    PSD with a clear rank on the current face.  Returns ``(step, kernel)`` or None."""
+    indices = np.asarray(indices, dtype=np.int64)
+    values = np.asarray(values, dtype=float)
+    S = _combination(Yr, Zr, indices, values)
+    out = _kernel_of_psd(S)
+    if out is None or out[0] == 0:
+        return None
+    k, K = out
+    return FaceStep(indices=indices, values=values, rank=k, kind="hint"), K
+
+
+def _newton_polish(Yr, Zr, alpha, V, iters=40):
+    """Refine (alpha, V) towards an exact solution of S(alpha) V = 0 by Gauss-Newton steps of least
+    norm (alpha: multipliers, V: orthonormal basis of the kernel); None if it does not converge."""
+    n, q = Yr.shape
+    f = V.shape[1]
+    alpha = alpha.copy()
+    for _ in range(iters):
+        S = _combination(Yr, Zr, np.arange(n), alpha)
+        R = S @ V
+        if np.linalg.norm(R) <= 1e-14 * np.linalg.norm(S):
+            return alpha / np.max(np.abs(alpha))
+        # d/d alpha_k of S V is A_k V = y_k (y_k^T V) - z_k (z_k^T V); d/dV of S V is S (per column)
+        Ja = (Yr[:, :, None] * (Yr @ V)[:, None, :] - Zr[:, :, None] * (Zr @ V)[:, None, :])
+        Ja = Ja.transpose(2, 1, 0).reshape(q * f, n)  # column-major vec of each q x f matrix
+        Jv = np.kron(np.eye(f), S)
+        delta = np.linalg.lstsq(np.hstack([Ja, Jv]), -R.reshape(-1, order="F"), rcond=None)[0]
+        alpha = alpha + delta[:n]
+        V = np.linalg.qr(V + delta[n:].reshape(q, f, order="F"))[0]
+    S = _combination(Yr, Zr, np.arange(n), alpha)
+    if np.linalg.norm(S @ V) <= 1e-12 * np.linalg.norm(S):
+        return alpha / np.max(np.abs(alpha))
+    return None
+
+
+def _project_on_primal_face(Yr, Zr, alpha, L, q, rank):
+    """Multipliers whose combination vanishes on the range of a maximal-rank PSD solution.
+
+    The range of the interior-point solution of ``find X in L, X >= 0, trace X = 1`` is accurate to
+    first order (unlike the kernel of a nearly PSD dual matrix): project alpha onto the multipliers
+    whose combination annihilates that range.  None if the ranks do not match or cvxpy fails."""
+    import cvxpy as cp
+
+    from .decide import _smat_expr
+
+    c = cp.Variable(L.shape[1])
+    X = _smat_expr(cp, L, c, q)
+    prob = cp.Problem(cp.Minimize(0), [cp.trace(X) == 1, X >> 0])
+    try:
+        quiet_solve(prob, sdp_solver(cp))
+    except cp.error.SolverError:
+        return None
+    if prob.status not in ("optimal", "optimal_inaccurate") or c.value is None:
+        return None
+    from ..linalg import smat
+
+    w, V = np.linalg.eigh(smat(L @ c.value, q))
+    K = V[:, w > 1e-6 * w[-1]]
+    if K.shape[1] != q - rank:
+        return None
+    n = Yr.shape[0]
+    f = K.shape[1]
+    G = (Yr[:, :, None] * (Yr @ K)[:, None, :] - Zr[:, :, None] * (Zr @ K)[:, None, :])
+    G = G.transpose(2, 1, 0).reshape(q * f, n)
+    out = alpha - np.linalg.pinv(G, rcond=1e-6) @ (G @ alpha)
+    return out / np.max(np.abs(out)) if np.any(out) else None
+
+
+def combination_step(Yr, Zr, L):
+    """A PSD combination of the pair matrices on the current face, by an SDP (cvxpy).
+
+    ``L``: orthonormal svec basis of the solutions of the (reduced) pair equalities; a matrix S in
+    the span of the pair matrices is exactly one orthogonal to L.  Solves
+    ``find S >= 0, trace S = 1, L^T svec(S) = 0`` (an interior-point method returns a point of
+    largest rank, so as much as possible is removed in one step), then expresses S in the pairs
+    (least squares for the multipliers) and re-checks the combination they give.  Returns
+    ``(step, kernel, accuracy)`` (accuracy: 1e-12 when rounded rational multipliers give a PSD
+    combination to rounding, else 1e-6: after Newton polishing the combination is PSD to about 1e-12, so its kernel is accurate to about the square root of that), or None when no combination exists (the SDP is infeasible), cvxpy is
+    missing, or the numerical rank is unclear.
+    """
+    if not have_sdp():
+        return None
+    import cvxpy as cp
+
+    q = Yr.shape[1]
+    S = cp.Variable((q, q), PSD=True)
+    iu, ju = np.triu_indices(q)
+    w = np.where(iu == ju, 1.0, np.sqrt(2.0))
+    svec_S = cp.hstack([S[i, j] for i, j in zip(iu, ju)]) if q > 1 else cp.reshape(S, (1,))
+    svec_S = cp.multiply(w, svec_S)
+    cons = [cp.trace(S) == 1]
+    if L.shape[1]:
+        cons.append(L.T @ svec_S == 0)
+    prob = cp.Problem(cp.Minimize(0), cons)
+    try:
+        quiet_solve(prob, sdp_solver(cp))
+    except cp.error.SolverError:
+        return None
+    if prob.status not in ("optimal", "optimal_inaccurate") or S.value is None:
+        return None
+    Sv = (S.value + S.value.T) / 2
+    w, V = np.linalg.eigh(Sv)
+    small = w <= 1e-6 * w[-1]  # interior-point accuracy is about 1e-8
+    if not small.any() or small.all() or w[~small].min() < 1e2 * max(float(np.abs(w[small]).max()), 1e-12):
+        return None  # no reduction, or no clear rank
+    rank = int(np.count_nonzero(~small))
+    A = svec_outer(Yr) - svec_outer(Zr)  # n x q(q+1)/2, one row per pair
+    alpha = np.linalg.lstsq(A.T, svec(Sv), rcond=None)[0]
+    alpha = alpha / np.max(np.abs(alpha))
+    # interior-point solutions are PSD only to about 1e-8, and the kernel of such a matrix can be off
+    # by the square root of that (1e-4): a second-order effect of the coupling between kernel and
+    # range.  Structured feedback has simple rational multipliers: round them (as rational
+    # sum-of-squares certificates do).  Otherwise polish by Newton's method on S(alpha) V = 0.
+    rounded = np.array([float(Fraction(float(a)).limit_denominator(1000)) for a in alpha])
+    out = None
+    for cand, accuracy in ((rounded, 1e-12), (_newton_polish(Yr, Zr, alpha, V[:, small]), 1e-6),
+                           (_project_on_primal_face(Yr, Zr, alpha, L, q, rank), 1e-6)):
+        if cand is None:
+            continue
+        idx = np.flatnonzero(cand)
+        if idx.size == 0:
+            continue
+        out = _kernel_of_psd(_combination(Yr, Zr, idx, cand[idx]), psd_rtol=1e-12 if accuracy < 1e-9 else 1e-9)
+        if out is not None and out[0] == rank:
+            alpha = cand
+            break
+        out = None
+    if out is None:
+        return None
+    k, K = out
+    return FaceStep(indices=idx, values=alpha[idx], rank=k, kind="combination"), K, accuracy
