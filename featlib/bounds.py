@@ -15,8 +15,11 @@ The paper is not consistent about the +-1 in Theorem 1 (digest section 3.3):
 
 featlib follows the experiments: :func:`constructive_low_rank` is r(r+1)/2 + p - r, which is what
 ``teach(..., "eigen")`` returns.  One of those pairs is linearly redundant (the r(r+1)/2 kernel
-pairs span only an r(r+1)/2 - 1 dimensional space), which is the theorem's "-1"; the book's
-Theorem 1 chapter shows it.
+pairs span only an r(r+1)/2 - 1 dimensional space), which is the theorem's "-1".
+
+The theorem's claim that r(r+1)/2 + (p - r) - 1 is *tight* is false for 3 <= r <= p - 2:
+:func:`constructive_minimum` is the exact count (proved in its docstring and in the book), and
+``teach(..., "compact")`` achieves it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from . import _checks
 
 __all__ = [
     "constructive_low_rank",
+    "constructive_paper",
+    "constructive_minimum",
+    "constructive_compact",
     "full_rank_lower",
     "sparse_constructive",
     "sampled",
@@ -55,6 +61,67 @@ def constructive_low_rank(p: int, r: int) -> int:
     return r * (r + 1) // 2 + (p - r)
 
 
+def constructive_paper(p: int, r: int) -> int:
+    """The count Theorem 1 of the paper claims is tight: ``r(r+1)/2 + (p - r) - 1``.
+
+    **False as a lower bound for 3 <= r <= p - 2** (it is right for r <= 2 and r >= p - 1): the
+    compact construction identifies every rank-r target with :func:`constructive_minimum` pairs,
+    fewer than this.  Where the paper's proof breaks: its Lemma 11 concludes that ``v v^T`` lies in
+    the span of the feedback for every null vector v, but a PSD *combination* of pairs can kill the
+    whole null space at once (no single pair need be semidefinite).  Kept to compare with.
+    """
+    p = _p(p)
+    r = _checks.check_positive_int(r, "r", minimum=0)
+    if r > p:
+        raise ValueError(f"the rank r = {r} cannot exceed p = {p}.")
+    return r * (r + 1) // 2 + (p - r) - 1
+
+
+def constructive_minimum(p: int, r: int) -> int:
+    """The exact constructive feedback complexity of a rank-r target (proved here, not in the paper).
+
+    ``p(p+1)/2 - 1`` if r = p; ``p - 1`` if r = 1 < p; ``max(p, r(r+1)/2)`` if 2 <= r < p; 0 for
+    p = 1.  It holds for *every* target of rank r, not only the worst one.
+
+    **Upper bound**: ``teach(phi, "compact")`` sends exactly this many pairs and they identify
+    (:func:`featlib.constructions.compact_canonical`; the solver's certificates are re-checked
+    exactly for every r at p <= 12 in the tests).
+
+    **Lower bounds** (each a short proof; the book's Theorem 1 chapter writes them out):
+
+    * r = p (Proposition 1 of the paper): the pairs' matrices must span the p(p+1)/2 - 1
+      dimensional complement of Phi* (else a small perturbation of Phi* in the missing direction
+      stays PSD and satisfies every pair).
+    * any r, n pairs: choose signs s_k and let U = {w : y_k^T w = s_k z_k^T w for all k}, of
+      dimension >= p - n.  For w, w' in U, ``w^T (y_k y_k^T - z_k z_k^T) w' = 0``, so every PSD
+      matrix with range in U satisfies every pair.  If n <= p - 2, U holds two independent
+      vectors u, u' and u u^T, u' u'^T are non-equivalent solutions; if r >= 2 and n <= p - 1,
+      a rank-one solution w w^T exists, not a multiple of Phi*.  Hence n >= p - 1, and n >= p
+      when r >= 2.
+    * 1 <= r < p: some PSD Phi* + eps Delta with Delta supported on range(Phi*) solves every pair
+      unless the pairs' range blocks span the r(r+1)/2 - 1 dimensional complement of Phi* there;
+      and, since no PD matrix is a solution, the theorem of the alternative gives multipliers
+      alpha != 0 with ``sum_k alpha_k (y_k y_k^T - z_k z_k^T)`` PSD and orthogonal to Phi*, so
+      zero on range(Phi*): a linear dependency among the n range blocks.  So n - 1 >=
+      r(r+1)/2 - 1.
+    """
+    p = _p(p)
+    r = _checks.check_positive_int(r, "r")
+    if r > p:
+        raise ValueError(f"the rank r = {r} cannot exceed p = {p}.")
+    if r == p:
+        return p * (p + 1) // 2 - 1
+    if r == 1:
+        return p - 1
+    return max(p, r * (r + 1) // 2)
+
+
+def constructive_compact(p: int, r: int) -> int:
+    """Number of pairs ``teach(phi, "compact")`` sends for a rank-r target: equal to
+    :func:`constructive_minimum` (the construction is optimal)."""
+    return constructive_minimum(p, r)
+
+
 def full_rank_lower(p: int) -> int:
     """Proposition 1: worst-case constructive lower bound ``p(p+1)/2 - 1`` (full-rank Phi*)."""
     p = _p(p)
@@ -75,11 +142,13 @@ def sparse_constructive(p: int) -> int:
 def low_rank_dof(p: int, r: int) -> int:
     """Degrees of freedom of a rank-r p x p PSD matrix up to scale: ``r p - r(r-1)/2 - 1``.
 
-    Not one of the paper's theorems: the counting argument that says how many generic measurements
-    a learner that *knows the rank* needs at least (the dimension of the manifold of rank-r PSD
-    matrices, ``Phi = U U^T`` with U modulo rotations, less one for the scale).  For p = 4096,
-    r = 512 it is 1,966,335: fewer pairs than that cannot identify the SAE's feature matrix even
-    with the rank known, whatever the solver.
+    Not one of the paper's theorems: the dimension of the manifold of rank-r PSD matrices
+    (``Phi = U U^T`` with U modulo rotations) less one for the scale.  A counting argument, valid
+    for pairs in *general position* (sampled ones): when the n pair equations have independent
+    differentials on that manifold at Phi*, n < dof leaves a manifold of rank-r PSD solutions
+    through Phi*, so such pairs cannot identify it even for a learner that knows the rank.  It is
+    **not** a lower bound for constructed pairs: the compact construction identifies a rank-512
+    target at p = 4096 with 131,328 pairs, far below 1,966,335.
     """
     p = _p(p)
     r = _checks.check_positive_int(r, "r")

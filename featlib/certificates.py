@@ -31,11 +31,13 @@ import numpy as np
 from . import _checks
 
 __all__ = ["FaceStep", "Certificate", "Verification", "verify", "CertificateError", "EXACT_MAX_UNKNOWNS",
-           "FLOAT_MAX_UNKNOWNS"]
+           "FLOAT_MAX_P", "FLOAT_MAX_UNKNOWNS"]
 
 #: exact verification up to this many unknowns p(p+1)/2 (p = 12: 78)
 EXACT_MAX_UNKNOWNS = 78
-#: floating-point verification (dense SVD of the constraint rows) up to this many unknowns
+#: floating-point verification: dense p x p eigendecompositions up to this p, and a dense SVD of the
+#: constraint rows on the final face up to this many unknowns f(f+1)/2
+FLOAT_MAX_P = 2048
 FLOAT_MAX_UNKNOWNS = 5000
 
 
@@ -334,11 +336,12 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
                 f"a facial-reduction step refers to pair {int(np.max(s.indices))}, but the feedback has "
                 f"{len(fb)} pairs: this certificate belongs to other feedback.")
     P = p * (p + 1) // 2
-    if P > FLOAT_MAX_UNKNOWNS:
+    U = cert.face_dim * (cert.face_dim + 1) // 2
+    if p > FLOAT_MAX_P or U > FLOAT_MAX_UNKNOWNS:
         raise CertificateError(
-            f"verify re-checks by dense linear algebra up to {FLOAT_MAX_UNKNOWNS} unknowns p(p+1)/2; this "
-            f"feedback has p = {p} ({P} unknowns). Verify a subproblem, or trust the solver's own checks "
-            f"(Solution.info).")
+            f"verify re-checks by dense linear algebra up to p = {FLOAT_MAX_P} and {FLOAT_MAX_UNKNOWNS} unknowns "
+            f"on the final face; this feedback has p = {p} and a face of dimension {cert.face_dim} ({U} "
+            f"unknowns). Verify a subproblem, or rely on the solver's own checks (Solution.info).")
     Y, Z = fb.dense_y(), fb.dense_z()
     notes = []
     if exact is not False and P <= EXACT_MAX_UNKNOWNS:
@@ -389,7 +392,7 @@ def _verify_float(Y, Z, cert, tol):
                          f"step {t + 1}: rank {k} is not clear (eigenvalues {removed.min():.3g} and {bound:.3g})")
         checks.append(f"step {t + 1} ({step.kind}, {len(step.indices)} pairs): combination PSD "
                       f"(smallest eigenvalue {w[0] / top:.1e} of the largest), rank {k} with gap "
-                      f"{removed.min() / max(bound, np.finfo(float).tiny):.1e}; face {f} -> {f - k}")
+                      f"{(removed.min() / bound if bound > 0 else np.inf):.1e}; face {f} -> {f - k}")
         F = F @ V[:, : f - k]
     f = F.shape[1]
     U = f * (f + 1) // 2

@@ -11,6 +11,10 @@ method             activations                                                  
 =================  ============================================================  =====================
 ``"eigen"``        Theorem 1: eigenvectors v_i, v_i + v_j (i < j <= r) against    r(r+1)/2 + (p - r)
                    y = v_1 + ... + v_r, plus (0, v) for a basis of null(Phi*)
+``"compact"``      proved here: the smallest identifying set, by a PSD           max(p, r(r+1)/2)
+                   *combination* of p pairs that kills null(Phi*) and integer     (p - 1 if r = 1,
+                   vectors of squared norm 25 on the range                        p(p+1)/2 - 1 if r = p)
+                   (:func:`featlib.constructions.compact_canonical`)
 ``"sparse"``       Theorem 2 / Eq. 4: e_i and e_i + e_j against e_k (k with        p(p+1)/2
                    Phi*_kk > 0)
 ``"gaussian"``     Theorem 3: i.i.d. N(0, I_p) activations against one Gaussian   ``n`` (default
@@ -37,7 +41,7 @@ from .linalg import default_rank_rtol
 
 __all__ = ["teach", "TEACHERS"]
 
-TEACHERS = ("eigen", "sparse", "gaussian", "sparse-sampled")
+TEACHERS = ("eigen", "compact", "sparse", "gaussian", "sparse-sampled")
 
 
 def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) -> PairFeedback:
@@ -47,7 +51,7 @@ def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) 
     ----------
     phi_star : array_like (p, p) or Agent
         The target feature matrix (symmetric PSD, non-zero), or an :class:`Agent` holding it.
-    method : {"eigen", "sparse", "gaussian", "sparse-sampled"}
+    method : {"eigen", "compact", "sparse", "gaussian", "sparse-sampled"}
         The construction; see the module docstring.
     n : int, optional
         Number of pairs, for the sampled teachers only (the constructive counts are fixed by the
@@ -59,6 +63,10 @@ def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) 
         rank-``rank`` truncation of Phi*, as the paper's experiments use), ``rtol`` (relative
         eigenvalue threshold of the numerical rank, default ``p * eps``), ``storage`` ("basis",
         the default, or "dense").
+        ``"compact"``: ``rank`` and ``rtol`` as for "eigen"; ``storage`` ("basis", default, or
+        "dense").  ``meta["face_hint"]`` holds the multipliers of the facial-reduction step; pass
+        them to ``solve(fb, "exact", face_hint=fb.meta["face_hint"])`` at large p, where the solver
+        cannot search for them (it checks them before use).
         ``"sparse"``: ``reference`` (index k of the reference e_k; default the k with the largest
         ``Phi*_kk``, for conditioning; the paper uses k = 1), ``storage`` ("sparse", default, or
         "dense").
@@ -82,6 +90,7 @@ def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) 
     agent = phi_star if isinstance(phi_star, Agent) else Agent(phi_star)
     builder = {
         "eigen": _eigen,
+        "compact": _compact,
         "sparse": _sparse,
         "gaussian": _gaussian,
         "sparse-sampled": _sparse_sampled,
@@ -210,6 +219,50 @@ def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
         "kernel_pairs": [(int(i), int(j)) for i, j in zip(iu, ju)],
         "reference": yref,
     }
+    fb = PairFeedback(Yc, Zc, basis=basis, meta=meta)
+    return fb.to_dense() if storage == "dense" else fb
+
+
+# --------------------------------------------------------------------------------------------
+# the compact construction (proved here; beats Theorem 1's count for 3 <= r <= p - 2)
+
+
+def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
+    del seed  # deterministic
+    from .constructions import compact_canonical
+
+    p = agent.p
+    storage = _storage("compact", storage, ("basis", "dense"))
+    w, V = np.linalg.eigh(agent.phi_star)
+    order = np.argsort(w)[::-1]
+    w, V = w[order], V[:, order]
+    if rtol is None:
+        rtol = default_rank_rtol(p)
+    numerical = int(np.count_nonzero(w > rtol * w[0]))
+    if rank is None:
+        r = numerical
+    else:
+        r = _checks.check_positive_int(rank, "rank")
+        if r > p:
+            raise ValueError(f"rank = {r} cannot exceed p = {p}.")
+    Yc, Zc, hint = compact_canonical(p, r, sparse=True)
+    _fixed_count("compact", n, Yc.shape[0])
+    # canonical coordinates, basis [V_r diag(gamma^-1/2), V_null]: a vector with
+    # coefficients (a; n) has quadratic form |a|^2 under the rank-r truncation of Phi*
+    gam = np.clip(w[:r], np.finfo(float).tiny, None)
+    basis = np.column_stack([V[:, :r] / np.sqrt(gam), V[:, r:]])
+    Yc = sp.csr_matrix(Yc, dtype=np.float64)
+    Zc = sp.csr_matrix(Zc, dtype=np.float64)
+    # the agent's answer: rescale the right side so the pair is an equality for Phi* itself
+    G = basis.T @ agent.phi_star @ basis
+    qy, qz = row_quadratics(Yc, G), row_quadratics(Zc, G)
+    nz = row_quadratics(Zc, basis.T @ basis)  # ||z||^2
+    live = qz > agent.null_rtol * np.linalg.norm(agent.phi_star, 2) * nz
+    c = np.ones(len(qz))  # a null-space side (rounding-level form) stays as it is: a pair (0, v)
+    c[live] = np.clip(qy[live], 0.0, None) / qz[live]
+    Zc = sp.csr_matrix(sp.diags(np.sqrt(c)) @ Zc)
+    meta = {"teacher": "compact", "rank": r, "numerical_rank": numerical, "rank_rtol": rtol,
+            "truncated": r < numerical, "eigenvalues": w.copy(), "face_hint": hint}
     fb = PairFeedback(Yc, Zc, basis=basis, meta=meta)
     return fb.to_dense() if storage == "dense" else fb
 
