@@ -26,7 +26,11 @@ __all__ = [
     "minimal_prefix",
     "success_curve",
     "irreducible_subset",
+    "minimum_search",
+    "random_pairs",
     "coverage",
+    "usable_fraction",
+    "pattern_probability",
 ]
 
 
@@ -133,10 +137,11 @@ def irreducible_subset(feedback: PairFeedback, *, method: str = "exact", seed=0)
 
     Visit the pairs in a random order (``seed``) and drop each one whose removal keeps the
     feedback identifying.  Every pair left is then necessary: removing any one of them loses
-    identification.  Its size is an upper bound on the minimal number of pairs *from this set*
-    (for Theorem 1's feedback it equals the theorem's tight count r(r+1)/2 + (p - r) - 1).
-    Raises ``ValueError`` if the whole set does not identify.  Use ``method="auto"`` or
-    ``"sdp"`` where identification may hinge on the PSD cone alone (low-rank targets).
+    identification.  **Irreducible is not minimum**: its size is an upper bound on the smallest
+    identifying set *drawn from these pairs*, and says nothing about sets built from other pairs
+    (for Theorem 1's eigen pairs it is r(r+1)/2 + (p - r) - 1, while other pairs identify with
+    :func:`featlib.bounds.constructive_minimum`).  Raises ``ValueError`` if the whole set does not
+    identify.
     """
     if not _solve_quiet(feedback, method).identified:
         raise ValueError("the feedback does not identify the matrix, so no subset does.")
@@ -147,6 +152,86 @@ def irreducible_subset(feedback: PairFeedback, *, method: str = "exact", seed=0)
         if not _solve_quiet(feedback[keep], method).identified:
             keep[k] = True
     return np.flatnonzero(keep)
+
+
+def random_pairs(phi_star, n: int, *, seed=None) -> PairFeedback:
+    """n equality pairs in general position: Gaussian y and w, with w rescaled by the agent
+    (Lemma 2) so that ``y^T Phi* y = z^T Phi* z``; dense storage."""
+    from .feedback import Agent
+
+    agent = phi_star if isinstance(phi_star, Agent) else Agent(phi_star)
+    n = _checks.check_positive_int(n, "n", minimum=0)
+    rng = _checks.as_generator(seed)
+    Y = rng.standard_normal((n, agent.p))
+    W = rng.standard_normal((n, agent.p))
+    qy, qw = agent.quadratic(Y), agent.quadratic(W)
+    c = np.where(qw > 0, np.clip(qy, 0, None) / np.where(qw > 0, qw, 1.0), 0.0)
+    return PairFeedback(Y, np.sqrt(c)[:, None] * W, meta={"teacher": "random"})
+
+
+def minimum_search(phi_star, *, pool=("eigen", "compact"), n_random: int = 0, restarts: int = 4,
+                   seed=0) -> dict:
+    """Search for small identifying feedback sets: a measurement, not an assumption.
+
+    The candidate pairs are the union of the given teachers' pairs (dense storage) and
+    ``n_random`` pairs in general position (:func:`random_pairs`).  Each restart
+    visits the candidates part by part, in a random order of the parts (restart t keeps part t for
+    last, so each part gets a turn) and a random order within each, and drops every pair whose removal keeps the rest identifying (the exact solver, with its
+    PSD-combination search); the result is irreducible, and the smallest one's certificate is
+    re-checked with :func:`featlib.verify`.  The proved minimum
+    (:func:`featlib.bounds.constructive_minimum`) is reported beside the sizes found: nothing
+    found can be smaller (a test checks it), and a size equal to it is a certified minimum.
+
+    A pair whose removal leaves a problem the solver cannot decide is kept: only certified
+    decisions shrink the set (mixing generic random pairs with structured ones makes that happen).
+
+    Returns a dict: ``sizes`` (one per restart), ``best`` (the smallest identifying PairFeedback
+    found), ``certificate`` and ``verified`` (its :class:`~featlib.certificates.Verification`),
+    ``pool_size``, ``rank``, ``minimum`` (proved) and ``paper`` (the paper's claimed count).
+    """
+    from . import bounds
+    from .certificates import verify
+    from .linalg import numerical_rank
+
+    phi_star = _checks.psd_matrix(phi_star, "phi_star")
+    p = phi_star.shape[0]
+    r = numerical_rank(phi_star)
+    rng = _checks.as_generator(seed)
+    parts = [teach(phi_star, t).to_dense() for t in pool]
+    n_random = _checks.check_positive_int(n_random, "n_random", minimum=0)
+    if n_random:
+        parts.append(random_pairs(phi_star, n_random, seed=rng))
+    cand = PairFeedback.concat(parts)
+    if not _solve_quiet(cand).identified:
+        raise ValueError("the candidate pool does not identify the target, so no subset of it does.")
+    starts = np.cumsum([0] + [len(f) for f in parts])
+    sizes, best = [], None
+    for t in range(restarts):
+        # restart t < number of parts keeps part t for last (a part is only kept if visited last)
+        part_order = rng.permutation(len(parts))
+        if t < len(parts):
+            part_order = np.r_[[i for i in part_order if i != t], t].astype(int)
+        order = np.concatenate([starts[i] + rng.permutation(len(parts[i])) for i in part_order])
+        keep = np.ones(len(cand), dtype=bool)
+        for k in order:
+            keep[k] = False
+            if not _solve_quiet(cand[keep]).identified:
+                keep[k] = True
+        sizes.append(int(keep.sum()))
+        if best is None or keep.sum() < best.sum():
+            best = keep.copy()
+    fb = cand[best]
+    sol = _solve_quiet(fb)
+    return {
+        "sizes": sizes,
+        "best": fb,
+        "certificate": sol.certificate,
+        "verified": verify(fb, sol),
+        "pool_size": len(cand),
+        "rank": r,
+        "minimum": bounds.constructive_minimum(p, r),
+        "paper": bounds.constructive_paper(p, r),
+    }
 
 
 def coverage(feedback: PairFeedback) -> dict:

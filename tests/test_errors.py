@@ -53,7 +53,7 @@ def test_large_psd_check_by_cholesky():
 
 def test_unknown_methods_list_valid_ones():
     phi = target(3, 3)
-    with pytest.raises(fl.UnknownMethodError, match="'eigen', 'sparse', 'gaussian', 'sparse-sampled'"):
+    with pytest.raises(fl.UnknownMethodError, match="'eigen', 'compact', 'sparse', 'gaussian', 'sparse-sampled'"):
         fl.teach(phi, "eigenvalue")
     fb = fl.teach(phi, "sparse")
     with pytest.raises(fl.UnknownMethodError, match="'auto', 'exact', 'sdp', 'gd'"):

@@ -320,7 +320,8 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
             )
         break
     q = F.shape[1]
-    info.update({"complement": F, "null_space": _complement(F, p), "singular_values": s, "facial_steps": len(steps)})
+    info.update({"complement": F, "null_space": _complement(F, p), "singular_values": s, "facial_steps": len(steps),
+                 "face_tol": face_tol})
     identified = verdict == "identified"
     decided = verdict is not None
     cert = None

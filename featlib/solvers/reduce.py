@@ -146,7 +146,12 @@ def _newton_polish(Yr, Zr, alpha, V, iters=40):
         Ja = (Yr[:, :, None] * (Yr @ V)[:, None, :] - Zr[:, :, None] * (Zr @ V)[:, None, :])
         Ja = Ja.transpose(2, 1, 0).reshape(q * f, n)  # column-major vec of each q x f matrix
         Jv = np.kron(np.eye(f), S)
-        delta = np.linalg.lstsq(np.hstack([Ja, Jv]), -R.reshape(-1, order="F"), rcond=None)[0]
+        try:
+            delta = np.linalg.lstsq(np.hstack([Ja, Jv]), -R.reshape(-1, order="F"), rcond=None)[0]
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(delta)):
+            return None
         alpha = alpha + delta[:n]
         V = np.linalg.qr(V + delta[n:].reshape(q, f, order="F"))[0]
     S = _combination(Yr, Zr, np.arange(n), alpha)
