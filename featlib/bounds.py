@@ -38,6 +38,9 @@ __all__ = [
     "sampled",
     "sparse_sampled",
     "sparse_sampled_log_ps",
+    "sparse_usable_probability",
+    "sparse_touch_probability",
+    "sparse_failure_lower",
     "low_rank_dof",
 ]
 
@@ -228,3 +231,51 @@ def sparse_sampled(p: int, s: int, mu: float, delta: float, *, exact: bool = Fal
     if math.isinf(value):
         raise OverflowError(f"the bound is infinite for p={p}, s={s}, mu={mu} (p_s = 0).")
     return int(value)
+
+
+def sparse_usable_probability(p: int, s: int, mu: float) -> float:
+    """Probability that one raw draw of Assumption 1 has at most ``s`` non-zeros (is usable).
+
+    featlib's ``teach(..., "sparse-sampled", s=s)`` draws conditionally on this event, so its ``n``
+    counts *usable* samples; the paper's P1 and P2 include the event, so its N counts *raw* draws:
+    divide featlib's n by this to compare (for p = 10, s = 4, mu = 0.6 it is about 0.63).
+    """
+    p = _p(p)
+    s = _checks.check_positive_int(s, "s", minimum=0)
+    mu = _checks.check_probability(mu, "mu")
+    q = 1.0 - mu
+    return float(sum(math.comb(p, k) * q ** k * mu ** (p - k) for k in range(0, min(s, p) + 1)))
+
+
+def sparse_touch_probability(p: int, s: int, mu: float, *, usable: bool = True) -> float:
+    """Probability that one sample's support contains two given coordinates i != j.
+
+    With ``usable=True`` the sample is drawn conditionally on at most ``s`` non-zeros (featlib's
+    sampler), else it is a raw draw that must also be usable.  If no sample touches (i, j), the
+    entry Phi_ij appears in no pair's equation, and a full-rank target is not identified (a small
+    change of that entry keeps it PSD); hence :func:`sparse_failure_lower`.
+    """
+    p = _p(p)
+    if p < 2:
+        return 0.0
+    s = _checks.check_positive_int(s, "s", minimum=0)
+    mu = _checks.check_probability(mu, "mu")
+    q = 1.0 - mu
+    both = sum(math.comb(p, k) * q ** k * mu ** (p - k) * (k * (k - 1)) / (p * (p - 1))
+               for k in range(2, min(s, p) + 1))
+    if not usable:
+        return float(both)
+    denom = sparse_usable_probability(p, s, mu)
+    return float(both / denom) if denom > 0 else 0.0
+
+
+def sparse_failure_lower(p: int, s: int, mu: float, n: int) -> float:
+    """A lower bound on the probability that n usable samples do not identify a full-rank target:
+    ``(1 - pi)^n`` with pi = :func:`sparse_touch_probability` (the chance that one given entry is
+    touched by a sample).  So n must grow at least like ``log(1/delta) / pi``, linearly in
+    log(1/delta), while the paper's Theorem 4 formula grows like ``(log(2/delta))^(1/P)``: no
+    constant in front of it can make it a valid bound for all delta.
+    """
+    pi = sparse_touch_probability(p, s, mu)
+    n = _checks.check_positive_int(n, "n", minimum=0)
+    return float((1.0 - pi) ** n)

@@ -275,3 +275,40 @@ def coverage(feedback: PairFeedback) -> dict:
         "off_diagonal": float(off.mean()) if off.size else 1.0,
         "untouched": int((~diag).sum() + (~off).sum()),
     }
+
+
+def pattern_probability(p: int, s: int, mu: float, *, trials: int = 2000, seed=0) -> dict:
+    """Monte Carlo estimate of the event the paper's Eq. 28 bounds from below by p_s.
+
+    P = p(p+1)/2 raw draws of Assumption 1 "form the pattern R" when they can be matched one to one
+    with the P slots {i} and {i, j} so that each draw is usable (at most s non-zeros) and its
+    support contains its slot (a perfect bipartite matching, found with
+    scipy.sparse.csgraph.maximum_bipartite_matching).  Eq. 28 claims this probability is at least
+    ``p_s = P! P1^p P2^(P-p)``.  Returns ``{"estimate", "stderr", "p_s", "trials"}``.
+    """
+    import math
+
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    from .bounds import sparse_sampled_log_ps
+
+    p = _checks.check_positive_int(p, "p", minimum=2)
+    s = _checks.check_positive_int(s, "s", minimum=2)
+    mu = _checks.check_probability(mu, "mu", closed_low=False, closed_high=False)
+    trials = _checks.check_positive_int(trials, "trials")
+    rng = _checks.as_generator(seed)
+    P = svec_dim(p)
+    slots = [(i,) for i in range(p)] + [(i, j) for i in range(p) for j in range(i + 1, p)]
+    hits = 0
+    for _ in range(trials):
+        X = rng.random((P, p)) < (1.0 - mu)
+        usable = X.sum(axis=1) <= s
+        A = np.zeros((P, P), dtype=bool)
+        for k, sl in enumerate(slots):
+            A[:, k] = usable & X[:, list(sl)].all(axis=1)
+        match = maximum_bipartite_matching(sp.csr_matrix(A), perm_type="column")
+        hits += bool(np.all(match >= 0))
+    est = hits / trials
+    return {"estimate": est, "stderr": math.sqrt(max(est * (1 - est), 1.0 / trials) / trials),
+            "p_s": math.exp(sparse_sampled_log_ps(p, s, mu)), "trials": trials}

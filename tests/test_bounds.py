@@ -55,3 +55,25 @@ def test_low_rank_dof():
     assert bounds.low_rank_dof(5, 1) == 4
     with pytest.raises(ValueError, match="cannot exceed"):
         bounds.low_rank_dof(3, 4)
+
+
+def test_theorem4_accounting_and_why_no_constant_rescues_the_formula():
+    from featlib import bounds
+
+    # usable draws: featlib's n counts them, the paper's N counts raw draws
+    assert abs(bounds.sparse_usable_probability(10, 4, 0.6) - 0.6331) < 1e-4
+    assert bounds.sparse_usable_probability(10, 10, 0.6) == pytest.approx(1.0)
+    pi = bounds.sparse_touch_probability(10, 4, 0.8)
+    assert 0 < bounds.sparse_touch_probability(10, 4, 0.8, usable=False) < pi < 1
+    # the formula barely moves with delta, the necessary count grows like log(1/delta)
+    assert (bounds.sparse_sampled(10, 4, 0.8, 0.05), bounds.sparse_sampled(10, 4, 0.8, 1e-16)) == (117, 122)
+    assert bounds.sparse_failure_lower(10, 4, 0.8, 122) > 1e-16 * 1e13  # far above the claimed delta
+    assert bounds.sparse_failure_lower(10, 4, 0.8, 0) == 1.0
+
+
+def test_eq28_lower_bound_fails_by_monte_carlo_where_ps_is_below_one():
+    from featlib import experiments
+
+    res = experiments.pattern_probability(3, 2, 0.5, trials=3000, seed=0)
+    assert res["p_s"] < 1
+    assert res["estimate"] + 5 * res["stderr"] < res["p_s"]  # 0.02 against 0.074
