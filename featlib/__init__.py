@@ -9,7 +9,7 @@ re-checks (exactly, in rational arithmetic, at small p); :mod:`featlib.bounds` h
 counts and the exact feedback complexity proved here; :func:`pcc`, :func:`relative_error` and :func:`equivalent` compare matrices up to scale.
 """
 
-from . import bounds, certificates, datasets, experiments, linalg
+from . import bounds, certificates, constructions, datasets, experiments, linalg
 from ._checks import (
     FeatlibError,
     FeedbackError,
@@ -57,6 +57,7 @@ __all__ = [
     "Certificate",
     "Verification",
     "certificates",
+    "constructions",
     "FeatlibError",
     "CertificateError",
     "ShapeError",
