@@ -263,6 +263,18 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
                 f"the feedback (pairs (0, v) should only use null-space vectors of the target)."
             )
         Yr, Zr = Y @ F, Z @ F
+        if q == 1 and steps and face_tol > 1e-12:
+            # a single ray left after an inexact combination step: decide it directly (a further
+            # "semidefinite pair" on it would only be the face's own rounding)
+            res = np.abs(np.einsum("ij,ij->i", Yr, Yr) - np.einsum("ij,ij->i", Zr, Zr)) / np.where(scale > 0, scale, 1)
+            if res.max(initial=0.0) > 100 * face_tol:
+                raise _checks.InconsistentFeedbackError(
+                    f"The pairs leave a single direction, but it violates a pair by {res.max():.2e} (relative): no "
+                    f"non-zero PSD matrix satisfies them. The feedback is inconsistent (noisy answers?); use "
+                    f"solve(..., method='sdp').")
+            m, s, L = 1, np.zeros(0), np.ones((1, 1))
+            verdict, psi = "identified", np.ones((1, 1))
+            break
         out = reduce.pair_step(Yr, Zr, scale, zero_rtol=zero_rtol, parallel_rtol=max(1e-12, face_tol))
         if out is not None:
             steps.append(out[0])
@@ -330,8 +342,47 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
         cert = Certificate(verdict=verdict, steps=tuple(steps), face_dim=q,
                            reduced_rank=U - m, unknowns=U, face=F, witnesses=wit, method="svd")
     phi = normalise(F @ psi @ F.T)
+    if identified and face_tol > 1e-12:
+        phi = _polish_identified(Y, Z, phi, info)
     return Solution(phi=phi, identified=identified, version_space_dim=m, residual=max_relative_residual(feedback, phi),
                     method="exact", seconds=0.0, decided=decided, info=info, certificate=cert)
+
+
+def _polish_identified(Y, Z, phi, info, iters=20):
+    """Gauss-Newton on a factor L (phi = L L^T) of an identified answer whose face came from an
+    SDP-found combination (accurate only to about 1e-6): the pairs pin phi down, so the least-squares
+    problem min sum_k (|L^T y_k|^2 - |L^T z_k|^2)^2 with trace 1 has it as its isolated solution and
+    Gauss-Newton converges to it.  Keeps the refined matrix only when its residual is smaller."""
+    w, V = np.linalg.eigh(phi)
+    keep = w > 1e-9 * w[-1]
+    L = V[:, keep] * np.sqrt(w[keep])
+    scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
+    scale = np.where(scale > 0, scale, 1.0)
+
+    def residual(L):
+        return (np.einsum("ij,ij->i", Y @ L, Y @ L) - np.einsum("ij,ij->i", Z @ L, Z @ L)) / scale
+
+    r0 = float(np.max(np.abs(residual(L))))
+    best, best_r = L, r0
+    for _ in range(iters):
+        res = residual(L)
+        J = 2 * ((Y[:, :, None] * (Y @ L)[:, None, :] - Z[:, :, None] * (Z @ L)[:, None, :]) / scale[:, None, None])
+        J = J.reshape(len(Y), -1)
+        tr = 2 * L.ravel()[None, :]  # keep trace(L L^T) = 1 to first order
+        A = np.vstack([J, tr])
+        b = -np.r_[res, np.sum(L * L) - 1.0]
+        try:
+            step = np.linalg.lstsq(A, b, rcond=None)[0]
+        except np.linalg.LinAlgError:
+            break
+        L = L + step.reshape(L.shape)
+        rr = float(np.max(np.abs(residual(L))))
+        if rr < best_r:
+            best, best_r = L, rr
+        if rr < 1e-15:
+            break
+    info["polished_residual"] = (r0, best_r)
+    return normalise(best @ best.T) if best_r < r0 else phi
 
 
 # ============================================================================================

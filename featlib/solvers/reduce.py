@@ -202,7 +202,9 @@ def combination_step(Yr, Zr, L):
     largest rank, so as much as possible is removed in one step), then expresses S in the pairs
     (least squares for the multipliers) and re-checks the combination they give.  Returns
     ``(step, kernel, accuracy)`` (accuracy: 1e-12 when rounded rational multipliers give a PSD
-    combination to rounding, else 1e-6: after Newton polishing the combination is PSD to about 1e-12, so its kernel is accurate to about the square root of that), or None when no combination exists (the SDP is infeasible), cvxpy is
+    combination to rounding; after Newton polishing the combination is PSD only to about 1e-12 of
+    its norm, and its kernel is accurate to about the square root of that over the eigenvalue gap,
+    which is what is returned), or None when no combination exists (the SDP is infeasible), cvxpy is
     missing, or the numerical rank is unclear.
     """
     if not have_sdp():
@@ -255,4 +257,11 @@ def combination_step(Yr, Zr, L):
     if out is None:
         return None
     k, K = out
+    if accuracy > 1e-12:
+        # the kernel of a matrix that is PSD to eps (relative) is accurate to about sqrt(eps / gap)
+        w = np.linalg.eigvalsh(_combination(Yr, Zr, idx, alpha[idx]))
+        top = float(w[-1])
+        gap = float(w[len(w) - k])
+        eps = max(float(np.abs(w[: len(w) - k]).max()) if k < len(w) else 0.0, 1e-15 * top)
+        accuracy = max(accuracy, 10.0 * float(np.sqrt(eps * top)) / gap)
     return FaceStep(indices=idx, values=alpha[idx], rank=k, kind="combination"), K, accuracy
