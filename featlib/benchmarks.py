@@ -159,7 +159,8 @@ def _dictionary(dictionary, d, p, seed):
 def exact_at_scale(p=4096, d=512, *, teacher="sparse", seed=0, dictionary=None, repeat=1, out=print):
     """Exact recovery of Phi* = D^T D for a random unit-norm d x p dictionary (or ``dictionary``, atoms
     as columns, e.g. an SAE decoder) from constructive feedback ("sparse": p(p+1)/2 pairs; "eigen":
-    rank-r eigen pairs over a shared basis, r the numerical rank).
+    rank-r eigen pairs over a shared basis, r the numerical rank; "compact": max(p, r(r+1)/2) pairs
+    over a shared basis, solved with the teacher's facial-reduction multipliers as a checked hint).
 
     Assembly and solve seconds are wall clock (medians of ``repeat`` runs), with the user CPU
     seconds beside them; peak memory is the process's over all runs.  On the 2-core CI-class VM
@@ -167,7 +168,7 @@ def exact_at_scale(p=4096, d=512, *, teacher="sparse", seed=0, dictionary=None, 
     allocated output), so the wall-clock ratio flatters the solve against the user-CPU ratio; and
     repeats inside one process got slower (solve 5.9 s rising to 9-11 s), so compare separate
     invocations rather than a large ``repeat``."""
-    _checks.check_method(teacher, ("sparse", "eigen"), "teacher")
+    _checks.check_method(teacher, ("sparse", "eigen", "compact"), "teacher")
     D = _dictionary(dictionary, d, p, seed)
     phi = D.T @ D
     p = phi.shape[0]
@@ -184,7 +185,8 @@ def exact_at_scale(p=4096, d=512, *, teacher="sparse", seed=0, dictionary=None, 
     for _ in range(max(1, int(repeat))):
         # constraint assembly alone (over coordinates or basis atoms), benchmark (c)
         assemble.append(timed(lambda: (svec_outer_sparse(fb.y_coef), svec_outer_sparse(fb.z_coef)))[1:])
-        sol, *times = timed(lambda: solve(fb, "exact"))
+        hint = {"face_hint": fb.meta["face_hint"]} if teacher == "compact" else {}
+        sol, *times = timed(lambda: solve(fb, "exact", **hint))
         solves.append(times)
     (t_assemble, cpu_assemble), (t_solve, cpu_solve) = (
         [statistics.median(col) for col in zip(*runs)] for runs in (assemble, solves))

@@ -4,7 +4,7 @@
     featlib recover --p 256 --d 32 --teacher sparse [--dictionary SAE_FOLDER|ae.pt|D.npy] [--method exact]
     featlib benchmark exact-vs-sdp [--p 10 20 30]
     featlib benchmark solvers [--p 10 20 40 80] [--skip-gd]
-    featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen] [--dictionary SAE]
+    featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen|compact] [--dictionary SAE]
     featlib benchmark sampling [--p 4096 --d 512 --pairs 1e6 2e6 4e6 1e7 --epochs 30] [--dictionary SAE]
     featlib benchmark sae --folder DIR [--d-sae 4096 --pairs 1e6 2e6 4e6 1e7 --device cuda]
 """
@@ -83,6 +83,10 @@ def _recover(args) -> int:
     print(f"Phi* = D^T D from {source}: p = {phi.shape[0]}")
     fb = fl.teach(phi, args.teacher, **opts)
     print(f"teacher {args.teacher!r}: {len(fb):,} pairs ({fb.storage} storage)")
+    if args.teacher == "compact" and args.method == "exact":
+        opts_exact = {"face_hint": fb.meta["face_hint"]}
+    else:
+        opts_exact = {}
     solve_opts = {}
     if args.method == "gd":
         solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device,
@@ -91,7 +95,7 @@ def _recover(args) -> int:
             solve_opts["lr"] = args.lr
         if args.rank:
             solve_opts["rank"] = args.rank
-    sol = fl.solve(fb, args.method, **solve_opts)
+    sol = fl.solve(fb, args.method, **solve_opts, **opts_exact)
     print(sol)
     print(f"PCC {fl.pcc(sol.phi, phi):.6f}   relative error {fl.relative_error(sol.phi, phi):.2e}   "
           f"identified {sol.identified} (decided {sol.decided})")
@@ -150,7 +154,7 @@ def main(argv=None) -> int:
     rec.add_argument("--latents", type=int, default=None, help="keep the first n latents of --dictionary")
     rec.add_argument("--p", type=int, default=256, help="atoms of the random dictionary (paper: 4096)")
     rec.add_argument("--d", type=int, default=32, help="width of the random dictionary (paper: 512)")
-    rec.add_argument("--teacher", default="sparse", choices=["eigen", "sparse", "gaussian", "sparse-sampled"])
+    rec.add_argument("--teacher", default="sparse", choices=["eigen", "compact", "sparse", "gaussian", "sparse-sampled"])
     rec.add_argument("--method", default="auto", choices=["auto", "exact", "sdp", "gd"])
     rec.add_argument("--n", type=int, default=None, help="pairs, for the sampled teachers")
     rec.add_argument("--mu", type=float, default=0.9, help="zero probability (sparse-sampled)")
@@ -173,7 +177,7 @@ def main(argv=None) -> int:
     bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae"])
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
     bench.add_argument("--d", type=int, default=512, help="dictionary width for 'scale'")
-    bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen"], help="teacher for 'scale'")
+    bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen", "compact"], help="teacher for 'scale'")
     bench.add_argument("--repeat", type=int, default=None,
                        help="runs per measurement, the median is shown ('exact-vs-sdp': 3, 'scale': 1)")
     bench.add_argument("--epochs", type=int, nargs="+", default=None,
