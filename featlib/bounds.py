@@ -53,8 +53,9 @@ def constructive_low_rank(p: int, r: int) -> int:
     """Theorem 1 (experiments' convention): ``r(r+1)/2 + (p - r)`` constructive pairs for rank r.
 
     The pairs are r(r+1)/2 kernel pairs (Lemma 3's basis against a reference) and p - r null-space
-    pairs ``(0, v)``.  The theorem's tight count is one less, ``r(r+1)/2 + (p - r) - 1``, because one
-    kernel pair is redundant; Table 1 of the paper prints "+1" instead (a typo).
+    pairs ``(0, v)``.  The theorem's count is one less, ``r(r+1)/2 + (p - r) - 1``, because one
+    kernel pair is redundant (:func:`constructive_paper`; the paper calls it tight, which is false
+    for 3 <= r <= p - 2: see :func:`constructive_minimum`); Table 1 of the paper prints "+1".
     ``constructive_low_rank(10, 8) == 38``.
     """
     p = _p(p)
@@ -198,7 +199,7 @@ def sparse_sampled_log_ps(p: int, s: int, mu: float) -> float:
 
 
 def sparse_sampled(p: int, s: int, mu: float, delta: float, *, exact: bool = False):
-    """Theorem 4's sample count as the paper's figures evaluate it.
+    """Theorem 4's sample count as the paper's figures evaluate it (not a valid guarantee; see below).
 
     ``N = p^2 * (log(2/delta) / p_s^2)^(1/P)`` with ``P = p(p+1)/2`` and ``p_s`` from
     :func:`sparse_sampled_log_ps`, computed in log space (``55!`` overflows a float).  Returns
@@ -213,8 +214,12 @@ def sparse_sampled(p: int, s: int, mu: float, delta: float, *, exact: bool = Fal
       settings above), the appendix derives ``(P/e) ((1/p_s^2) log(4/delta^2))^(1/(2P))`` (22.0 and
       15.0), and neither gives the figures' 117 and 54; the formula above, reverse-engineered, does;
     * ``p_s`` contains ``P!`` and exceeds 1 for moderate ``mu`` (about 3.9e7 for mu = 0.6), so
-      it is not a probability there, and the "bound" 54 for mu = 0.6 falls *below* the
-      information-theoretic minimum p(p+1)/2 - 1 = 54 pairs from 55 samples only by luck of rounding.
+      it is not a probability there; the "bound" for mu = 0.6 is 54 raw draws, fewer than the
+      p(p+1)/2 = 55 samples that a full-rank target needs (Theorem 3 and Proposition 1), and about
+      a third of those draws have more than s non-zeros and are not usable
+      (:func:`sparse_usable_probability`);
+    * no constant makes it a guarantee for all delta: n must grow like log(1/delta)
+      (:func:`sparse_failure_lower`), while the formula grows like log(2/delta)^(1/P).
       Treat the number as the paper's heuristic, not a guarantee.
     """
     p = _p(p)

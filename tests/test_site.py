@@ -16,7 +16,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-PAGES = ["book/intro", "book/notation", "book/using", "book/exercises", "book/references"]
+PAGES = ["book/intro", "book/notation", "book/using", "book/exercises", "book/references", "book/claims"]
 
 if not (HTML / "index.html").exists():
     if os.environ.get("CI"):

@@ -242,8 +242,10 @@ def combination_step(Yr, Zr, L):
     # sum-of-squares certificates do).  Otherwise polish by Newton's method on S(alpha) V = 0.
     rounded = np.array([float(Fraction(float(a)).limit_denominator(1000)) for a in alpha])
     out = None
-    for cand, accuracy in ((rounded, 1e-12), (_newton_polish(Yr, Zr, alpha, V[:, small]), 1e-6),
-                           (_project_on_primal_face(Yr, Zr, alpha, L, q, rank), 1e-6)):
+    candidates = ((lambda: rounded, 1e-12), (lambda: _newton_polish(Yr, Zr, alpha, V[:, small]), 1e-6),
+                  (lambda: _project_on_primal_face(Yr, Zr, alpha, L, q, rank), 1e-6))
+    for make, accuracy in candidates:  # cheapest first; each is computed only if the previous failed
+        cand = make()
         if cand is None:
             continue
         idx = np.flatnonzero(cand)
