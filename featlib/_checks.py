@@ -139,7 +139,12 @@ def require(module: str, extra: str, purpose: str = ""):
 
 
 def finite_array(a, name: str) -> np.ndarray:
-    """Convert to a float64 array and check every entry is finite."""
+    """Convert to a float64 array and check every entry is finite (complex input is refused, not
+    silently cast to its real part)."""
+    if np.iscomplexobj(a) or (isinstance(a, (list, tuple)) and any(isinstance(x, complex) for x in np.ravel(
+            np.asarray(a, dtype=object)))):
+        raise TypeError(f"{name} is complex; featlib works with real activations and matrices. Pass the real "
+                        f"part explicitly (np.real) if that is what you mean.")
     try:
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as exc:

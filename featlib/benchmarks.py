@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import resource
 import statistics
+import platform
 import time
 import tracemalloc
 import warnings
@@ -294,7 +295,9 @@ def sae_at_scale(folder, *, max_chars=None, layer=3, d_sae=4096, k=32, sae_epoch
        (:func:`exact_at_scale`), then gradient descent from 3-sparse sampled pairs at each budget
        (:func:`sampling_at_scale`, ``gd_epochs`` and ``seconds`` as there).
 
-    Steps 1 and 2 are skipped when their files exist (delete them to redo).  The paper-size run is
+    Steps 1 and 2 are cached in ``folder``, in entries named by a hash of every parameter that made
+    them (corpus size, layer and Python version; then d_sae, k, epochs and seed) and checked on
+    reuse; an unreadable or half-written entry is rebuilt, and files are written atomically.  The paper-size run is
     the default: 4096 latents on the whole corpus (181,247 tokens on Python 3.11.7); on 2 CPU cores
     the activations take about 2.5 minutes and the SAE about 10.  Returns a dict of everything.
     """
@@ -303,36 +306,56 @@ def sae_at_scale(folder, *, max_chars=None, layer=3, d_sae=4096, k=32, sae_epoch
 
     from . import sae
 
+    from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
+
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    acts_file, acts_info = folder / "activations.npy", folder / "activations.json"
-    if acts_file.exists() and acts_info.exists():
-        acts, corpus = np.load(acts_file), json.loads(acts_info.read_text())
-        out(f"activations: {acts.shape[0]:,} x {acts.shape[1]} from {acts_file} (cached)")
-    else:
+    # cache entries are keyed by every parameter that made them, and checked when reused
+    acts_params = {"max_chars": max_chars, "layer": layer, "python": platform.python_version()}
+    acts_dir = folder / f"activations-{cache_key(acts_params)}"
+    acts_file, acts_info = acts_dir / "activations.npy", acts_dir / "activations.json"
+    acts = corpus = None
+    info = read_json(acts_info)
+    if info is not None and info.get("params") == acts_params and acts_file.exists():
+        try:
+            acts, corpus = np.load(acts_file, allow_pickle=False), info["corpus"]
+            out(f"activations: {acts.shape[0]:,} x {acts.shape[1]} from {acts_file} (cached, {acts_params})")
+        except (OSError, ValueError, KeyError) as exc:
+            out(f"activations cache {acts_file} unreadable ({exc}); rebuilding it")
+            acts = None
+    if acts is None:
         t = time.perf_counter()
         texts, corpus = sae.python_corpus(max_chars=max_chars)
         acts = sae.minilm_activations(texts, layer=layer, progress=progress)
         corpus = {**corpus, "layer": layer, "tokens": int(acts.shape[0]), "seconds": time.perf_counter() - t}
-        np.save(acts_file, acts)
-        acts_info.write_text(json.dumps(corpus, indent=1))
+        save_npy_atomic(acts_file, acts)
+        write_json_atomic(acts_info, {"params": acts_params, "corpus": corpus})  # written last: marks it complete
         out(f"activations: {acts.shape[0]:,} tokens x {acts.shape[1]} (MiniLM layer {layer}) of {corpus['chars']:,} "
             f"characters in {corpus['seconds']:.0f} s")
-    sae_folder, train_info = folder / "sae", folder / "sae_training.json"
-    if (sae_folder / "sae_weights.safetensors").exists() and train_info.exists():
-        training = json.loads(train_info.read_text())
-        out(f"TopK SAE from {sae_folder} (cached): held-out FVU {training['fvu']:.4f}")
-    else:
+    sae_params = {"activations": acts_dir.name, "d_sae": d_sae, "k": k, "epochs": sae_epochs, "seed": seed}
+    sae_dir = folder / f"sae-{cache_key(sae_params)}"
+    sae_folder, train_info = sae_dir / "sae", sae_dir / "sae_training.json"
+    training = read_json(train_info)
+    D = None
+    if training is not None and training.get("params") == sae_params:
+        try:
+            D = sae.load_dictionary(sae_folder)
+            out(f"TopK SAE from {sae_folder} (cached, {sae_params}): held-out FVU {training['fvu']:.4f}")
+        except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt, whatever broke it
+            out(f"SAE cache {sae_folder} unreadable ({exc}); retraining")
+            D = None
+    if D is None:
         t = time.perf_counter()
         res = sae.train_topk_sae(acts, d_sae=d_sae, k=k, epochs=sae_epochs, batch_size=1024, lr=1e-3, seed=seed,
                                  progress=progress)
-        training = {"d_sae": d_sae, "k": k, "epochs": sae_epochs, "fvu": res.fvu, "alive": float(res.alive.mean()),
-                    "seconds": time.perf_counter() - t, "history": [float(h) for h in res.history]}
+        training = {"params": sae_params, "d_sae": d_sae, "k": k, "epochs": sae_epochs, "fvu": res.fvu,
+                    "alive": float(res.alive.mean()), "seconds": time.perf_counter() - t,
+                    "history": [float(h) for h in res.history]}
         res.save(sae_folder, hook=f"minilm.layer{layer}")
-        train_info.write_text(json.dumps(training, indent=1))
+        write_json_atomic(train_info, training)  # written last: marks the entry complete
         out(f"TopK SAE {acts.shape[1]} -> {d_sae}, k = {k}, {sae_epochs} epochs in {training['seconds']:.0f} s: "
             f"held-out FVU {res.fvu:.4f}, alive latents {training['alive']:.2%}")
-    D = sae.load_dictionary(sae_folder)
+        D = sae.load_dictionary(sae_folder)
     exact = [row for teacher in teachers for row in exact_at_scale(teacher=teacher, dictionary=D, out=out)]
     sampled = []
     if pairs:

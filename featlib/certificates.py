@@ -342,6 +342,14 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
             f"verify re-checks by dense linear algebra up to p = {FLOAT_MAX_P} and {FLOAT_MAX_UNKNOWNS} unknowns "
             f"on the final face; this feedback has p = {p} and a face of dimension {cert.face_dim} ({U} "
             f"unknowns). Verify a subproblem, or rely on the solver's own checks (Solution.info).")
+    # the same pairs divided by powers of two (exact, also in rational arithmetic) so that no square
+    # overflows or underflows; a combination of the pair matrices scales by the squares
+    fb, factors = fb._normalized()
+    import dataclasses
+
+    cert = dataclasses.replace(cert, steps=tuple(
+        dataclasses.replace(s, values=np.asarray(s.values, dtype=float) * factors[np.asarray(s.indices, dtype=np.int64)] ** 2)
+        for s in cert.steps))
     Y, Z = fb.dense_y(), fb.dense_z()
     notes = []
     if exact is not False and P <= EXACT_MAX_UNKNOWNS:

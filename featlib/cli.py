@@ -16,6 +16,8 @@ import sys
 
 import numpy as np
 
+from ._checks import FeatlibError
+
 
 def _demo(args) -> int:
     import featlib as fl
@@ -53,12 +55,10 @@ def _demo(args) -> int:
 
 def _load_dictionary(path, latents=None):
     from . import sae
-    from ._checks import FeatlibError
-
     try:
         return sae.load_dictionary(path, latents=latents)
     except (FeatlibError, OSError, ValueError, TypeError, IndexError) as exc:
-        raise SystemExit(f"featlib: cannot read the dictionary {path}: {exc}") from None
+        raise FeatlibError(f"cannot read the dictionary {path}: {exc}") from None
 
 
 def _recover(args) -> int:
@@ -91,16 +91,18 @@ def _recover(args) -> int:
     if args.method == "gd":
         solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device,
                       "batch_size": args.batch_size, "schedule": args.schedule}
-        if args.lr:
+        if args.lr is not None:
             solve_opts["lr"] = args.lr
-        if args.rank:
+        if args.rank is not None:
             solve_opts["rank"] = args.rank
     sol = fl.solve(fb, args.method, **solve_opts, **opts_exact)
     print(sol)
     print(f"PCC {fl.pcc(sol.phi, phi):.6f}   relative error {fl.relative_error(sol.phi, phi):.2e}   "
           f"identified {sol.identified} (decided {sol.decided})")
     if args.output:
-        np.save(args.output, sol.phi)
+        from ._io import save_npy_atomic
+
+        save_npy_atomic(args.output, sol.phi)
         print(f"learned feature matrix (unit trace) written to {args.output}")
     return 0
 
@@ -123,7 +125,7 @@ def _benchmark(args) -> int:
                                          label=args.dictionary, progress=args.progress)
     elif args.which == "sae":
         if not args.folder:
-            raise SystemExit("featlib benchmark sae: pass --folder DIR (activations and the SAE are cached there).")
+            raise FeatlibError("featlib benchmark sae: pass --folder DIR (activations and the SAE are cached there).")
         benchmarks.sae_at_scale(args.folder, max_chars=args.max_chars, layer=args.layer, d_sae=args.d_sae, k=args.k,
                                 sae_epochs=args.sae_epochs, seed=args.seed,
                                 pairs=[int(float(n)) for n in args.pairs], gd_epochs=args.epochs or 60,
@@ -169,7 +171,8 @@ def main(argv=None) -> int:
                      help="gradient-descent learning rate: constant, or cosine decay to 0 at the last epoch")
     rec.add_argument("--device", default="auto", help="torch device for gradient descent")
     rec.add_argument("--progress", action="store_true", help="show a progress bar")
-    rec.add_argument("--output", help="write the learned matrix to this .npy file")
+    rec.add_argument("--output", help="write the learned matrix to this .npy file (the suffix .npy is added if missing)")
+    rec.add_argument("--force", action="store_true", help="overwrite --output if it exists")
     rec.add_argument("--seed", type=int, default=0)
     rec.set_defaults(func=_recover)
 
@@ -207,8 +210,70 @@ def main(argv=None) -> int:
     bench.add_argument("--seed", type=int, default=0)
     bench.set_defaults(func=_benchmark)
 
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        _check_args(parser, args)
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("featlib: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+        if args.debug:
+            raise
+        known = isinstance(exc, (FeatlibError, ValueError, TypeError, OSError, ImportError))
+        what = "" if known else f" ({type(exc).__name__}; rerun with --debug for the traceback)"
+        print(f"featlib: error: {exc}{what}", file=sys.stderr)
+        return 2
+
+
+def _positive(parser, name, value, *, allow_zero=False, integer=True):
+    if value is None:
+        return
+    bad = (value < 0) if allow_zero else (value <= 0)
+    if bad or (not integer and not np.isfinite(value)):
+        parser.error(f"--{name.replace('_', '-')} must be {'>= 0' if allow_zero else 'positive'}"
+                     f"{'' if integer else ' and finite'}; got {value}")
+
+
+def _check_args(parser, args):
+    """Argument checks argparse cannot express: a wrong value is a usage error (exit 2), never a
+    silently replaced default."""
+    for name in ("p", "d", "n", "s", "epochs", "rank", "batch_size", "latents", "repeat", "d_sae", "k",
+                 "sae_epochs", "max_chars"):
+        v = getattr(args, name, None)
+        for x in (v if isinstance(v, list) else [v]):
+            _positive(parser, name, x)
+    for name in ("lr",):
+        _positive(parser, name, getattr(args, name, None), integer=False)
+    for x in getattr(args, "seconds", None) or []:
+        _positive(parser, "seconds", x, integer=False)
+    mu = getattr(args, "mu", None)
+    if mu is not None and not (0 <= mu < 1):
+        parser.error(f"--mu must lie in [0, 1) (the probability that a coordinate is zero); got {mu}")
+    if getattr(args, "latents", None) is not None and not getattr(args, "dictionary", None):
+        parser.error("--latents selects latents of --dictionary; give --dictionary too")
+    if args.command == "demo" and args.rank is not None and args.rank > args.p:
+        parser.error(f"--rank {args.rank} cannot exceed --p {args.p}")
+    if getattr(args, "pairs", None):
+        try:
+            args.pairs = [int(float(x)) for x in args.pairs]
+        except ValueError:
+            parser.error(f"--pairs takes numbers such as 1e6; got {' '.join(map(str, args.pairs))}")
+        for x in args.pairs:
+            _positive(parser, "pairs", x)
+    out = getattr(args, "output", None)
+    if out:
+        import pathlib
+
+        path = pathlib.Path(out)
+        if path.suffix != ".npy":
+            path = path.with_name(path.name + ".npy")  # what numpy.save writes: say it up front
+        if not path.parent.exists():
+            parser.error(f"--output: the folder {path.parent} does not exist")
+        if path.exists() and not args.force:
+            parser.error(f"--output: {path} exists; pass --force to overwrite it")
+        args.output = str(path)
 
 
 if __name__ == "__main__":  # pragma: no cover

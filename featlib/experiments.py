@@ -251,7 +251,7 @@ def coverage(feedback: PairFeedback) -> dict:
     p = feedback.p
     touched = np.zeros((p, p), dtype=bool)
     if feedback.storage == "sparse":
-        for C in (feedback.y_coef, feedback.z_coef):
+        for C in feedback._stored_rows():
             C = sp.csr_matrix(C)  # explicit zeros are masked out below ("live")
             step = 1_000_000
             for start in range(0, C.shape[0], step):

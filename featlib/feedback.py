@@ -90,6 +90,15 @@ class Agent:
         b = self._vecs(b, "b")
         return self.quadratic(a - b)
 
+    @staticmethod
+    def _check_distances(*ds):
+        for d in ds:
+            if not np.all(np.isfinite(d)):
+                raise _checks.NonFiniteError(
+                    "a squared distance overflowed to infinity (activations too large for float64 at this "
+                    "Phi*): the answer would be a guess. Rescale the activations (answers are invariant to a "
+                    "common positive scale).")
+
     def compare(self, x, y, z):
         """Triplet answer ``sign(d(x, y) - d(x, z))`` in {+1, 0, -1}; batched over leading axes.
 
@@ -97,6 +106,7 @@ class Agent:
         """
         dy = np.asarray(self.distance(x, y))
         dz = np.asarray(self.distance(x, z))
+        self._check_distances(dy, dz)
         diff = dy - dz
         tie = np.abs(diff) <= self.tie_rtol * (dy + dz)
         out = np.where(tie, 0, np.sign(diff)).astype(int)
@@ -126,6 +136,7 @@ class Agent:
             raise _checks.ShapeError(f"x, y and z must broadcast to one shape; got {u.shape} and {w.shape}.")
         du, dw = self.quadratic(u), self.quadratic(w)
         du, dw = np.atleast_1d(du), np.atleast_1d(dw)
+        self._check_distances(du, dw)
         zero_u = du <= self.null_rtol * self._norm * np.sum(u * u, axis=1)
         zero_w = dw <= self.null_rtol * self._norm * np.sum(w * w, axis=1)
         tie = (np.abs(du - dw) <= self.tie_rtol * (du + dw)) | (zero_u & zero_w)
@@ -231,15 +242,27 @@ def row_quadratics(C, M, *, chunk_rows: int = 1_000_000) -> np.ndarray:
 
 
 def _as_rows(a, name):
-    """Dense float array (n, m) or CSR matrix (n, m), checked finite."""
+    """Dense float array (n, m) or CSR matrix (n, m), checked finite; always a private copy."""
     if _is_sparse(a):
-        a = sp.csr_matrix(a, dtype=np.float64)
+        if np.iscomplexobj(a.data):
+            raise TypeError(f"{name} is complex; featlib works with real activations.")
+        a = sp.csr_matrix(a, dtype=np.float64, copy=True)
         if a.ndim != 2:
             raise _checks.ShapeError(f"{name} must be 2-D; got shape {a.shape}.")
         if not np.all(np.isfinite(a.data)):
             raise _checks.NonFiniteError(f"{name} holds NaN or infinite values; every entry must be finite.")
         return a
-    return _checks.vectors(a, name)
+    return np.array(_checks.vectors(a, name), copy=True)
+
+
+def _read_only(a):
+    """A read-only view of a stored array (dense) or a copy (sparse: scipy has no read-only flag), so
+    that writing into what a property returns cannot change the feedback."""
+    if _is_sparse(a):
+        return a.copy()
+    view = a.view()
+    view.setflags(write=False)
+    return view
 
 
 class PairFeedback:
@@ -347,17 +370,58 @@ class PairFeedback:
 
     @property
     def y_coef(self):
-        """Stored left-hand rows: activations (dense/sparse storage) or basis coefficients."""
-        return self._Y
+        """Stored left-hand rows: activations (dense/sparse storage) or basis coefficients (read-only
+        view, or a copy for sparse storage)."""
+        return _read_only(self._Y)
 
     @property
     def z_coef(self):
-        """Stored right-hand rows: activations (dense/sparse storage) or basis coefficients."""
-        return self._Z
+        """Stored right-hand rows: activations (dense/sparse storage) or basis coefficients (read-only
+        view, or a copy for sparse storage)."""
+        return _read_only(self._Z)
+
+    def _normalized(self):
+        """The same pairs, each divided by the power of two just above the largest |entry| of its two
+        stored rows (and an extreme basis likewise): pairs are homogeneous, so nothing changes but the
+        floating-point range, and the division is exact.
+        Returns ``(feedback, factors)`` with ``y'_k = y_k / factors[k]`` (up to the basis scale)."""
+        def row_max(C):
+            if _is_sparse(C):
+                C = sp.csr_matrix(C)
+                out = np.zeros(C.shape[0])
+                filled = np.diff(C.indptr) > 0
+                if filled.any():
+                    out[filled] = np.maximum.reduceat(np.abs(C.data), C.indptr[:-1][filled])
+                return out
+            return np.max(np.abs(C), axis=1, initial=0.0)
+
+        m = np.maximum(row_max(self._Y), row_max(self._Z))
+        # a power of two: dividing by it is exact, so the rescaled pairs are the same numbers (and
+        # the same rationals) in another binary exponent range
+        m = np.where(m > 0, np.ldexp(1.0, np.frexp(np.where(m > 0, m, 1.0))[1]), 1.0)
+        if _is_sparse(self._Y):
+            Y = sp.csr_matrix(sp.diags(1.0 / m) @ self._Y)
+            Z = sp.csr_matrix(sp.diags(1.0 / m) @ self._Z)
+        else:
+            Y, Z = self._Y / m[:, None], self._Z / m[:, None]
+        basis = self._basis
+        if basis is not None:
+            bm = float(np.max(np.abs(basis))) if basis.size else 1.0
+            if bm > 0 and not 1e-100 < bm < 1e100:
+                basis = basis / np.ldexp(1.0, np.frexp(bm)[1])
+        out = PairFeedback.__new__(PairFeedback)
+        out._Y, out._Z, out._basis = Y, Z, basis
+        out.meta = dict(self.meta)
+        return out, m
+
+    def _stored_rows(self):
+        """The stored (Y, Z) rows themselves, for featlib's own solvers (never modified there): no
+        copy, unlike the public properties."""
+        return self._Y, self._Z
 
     def _materialise(self, C):
         if self._basis is None:
-            return C
+            return _read_only(C)
         return np.asarray(C @ self._basis.T)
 
     @property

@@ -14,13 +14,20 @@ __all__ = ["pcc", "relative_error", "equivalent", "best_scale"]
 
 
 def _pair(a, b):
+    """Both inputs checked, each divided by its largest |entry| (every comparison here is
+    scale-invariant, and 1e200 * phi must not overflow the norms)."""
     a = _checks.finite_array(a, "a")
     b = _checks.finite_array(b, "b")
     if a.shape != b.shape:
         raise _checks.ShapeError(f"a and b must have the same shape; got {a.shape} and {b.shape}.")
     if a.size == 0:
         raise _checks.ShapeError("a and b are empty.")
-    return a, b
+    return _unit_max(a), _unit_max(b)
+
+
+def _unit_max(a):
+    m = float(np.max(np.abs(a)))
+    return a / m if m > 0 else a
 
 
 def pcc(a, b) -> float:
@@ -40,11 +47,14 @@ def pcc(a, b) -> float:
 
 def best_scale(a, b) -> float:
     """The c >= 0 minimising ``||c a - b||_F`` (0 when a and b are negatively aligned)."""
-    a, b = _pair(a, b)
+    a0 = _checks.finite_array(a, "a")
+    b0 = _checks.finite_array(b, "b")
+    ma, mb = float(np.max(np.abs(a0), initial=0.0)), float(np.max(np.abs(b0), initial=0.0))
+    a, b = _pair(a0, b0)
     na = float(np.vdot(a, a))
-    if na == 0:
+    if na == 0 or ma == 0:
         return 0.0
-    return max(float(np.vdot(a, b)) / na, 0.0)
+    return max(float(np.vdot(a, b)) / na, 0.0) * (mb / ma)
 
 
 def relative_error(a, b) -> float:
@@ -53,11 +63,12 @@ def relative_error(a, b) -> float:
     Scale-invariant in both arguments; 0 exactly when ``a`` is a positive multiple of ``b``, at
     most 1 (reached when they are orthogonal or negatively aligned).
     """
-    a, b = _pair(a, b)
+    a, b = _pair(a, b)  # each scaled to max |entry| = 1: the result is scale-invariant anyway
     nb = np.linalg.norm(b)
     if nb == 0:
         raise ValueError("the reference b is zero; the relative error is undefined.")
-    c = best_scale(a, b)
+    na = float(np.vdot(a, a))
+    c = max(float(np.vdot(a, b)) / na, 0.0) if na > 0 else 0.0
     return float(np.linalg.norm(c * a - b) / nb)
 
 

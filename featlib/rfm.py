@@ -149,6 +149,10 @@ class RFM:
         if y.shape[0] != X.shape[0] or y.ndim > 2:
             raise _checks.ShapeError(f"y must have shape (n,) or (n, c) with n = {X.shape[0]}; got {y.shape}.")
         iters = _checks.check_positive_int(self.iters, "iters", minimum=0)
+        if X.shape[0] < 2:
+            raise _checks.ShapeError(f"an RFM needs at least 2 training rows; got {X.shape[0]}.")
+        if self.agop_samples is not None:
+            _checks.check_positive_int(self.agop_samples, "agop_samples")
         if not self.bandwidth > 0 or not self.reg >= 0:
             raise ValueError(f"bandwidth must be > 0 and reg >= 0; got bandwidth={self.bandwidth}, reg={self.reg}.")
         n, d = X.shape
@@ -165,8 +169,16 @@ class RFM:
                 Xe = X[rng.choice(n, size=self.agop_samples, replace=False)]
             M = agop(X, alpha, Xe, M, kernel=self.kernel, bandwidth=self.bandwidth)
             M = (M + M.T) / 2
+            if not np.all(np.isfinite(M)) or not np.any(M):
+                raise _checks.NonFiniteError(
+                    "the AGOP became non-finite or zero (the kernel distances overflowed or underflowed: the "
+                    f"data's scale is {float(np.max(np.abs(X))):.3g}); standardise X (and y) before fitting.")
             history.append(M)
         alpha, K = self._solve(X, y, M)
+        if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(K))):
+            raise _checks.NonFiniteError(
+                "kernel ridge regression produced non-finite coefficients (the kernel distances overflowed: the "
+                f"data's scale is {float(np.max(np.abs(X))):.3g}); standardise X (and y) before fitting.")
         train_mse.append(float(np.mean((K @ alpha - y) ** 2)))
         self.X_fit_, self.M_, self.alpha_ = X, M, alpha
         self.history_, self.train_mse_ = history, train_mse

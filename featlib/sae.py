@@ -50,19 +50,81 @@ def _unknown(path, found):
     )
 
 
-def _from_safetensors(file):
-    st = _checks.require("safetensors", "sae", "reading SAELens weights")
-    import safetensors.numpy  # noqa: F401  (the numpy flavour needs no torch)
-
-    tensors = st.numpy.load_file(str(file))
-    if "W_dec" not in tensors:
-        raise _unknown(file, f"a safetensors file with tensors {sorted(tensors)} but no W_dec")
-    return np.asarray(tensors["W_dec"], dtype=np.float64).T
+#: refuse to read a dictionary whose data would take more than this many bytes (a hostile header or a
+#: zip bomb would otherwise allocate it up front); load_dictionary(max_bytes=...) raises or lowers it
+MAX_BYTES = 8 * 2**30
 
 
-def _from_torch(file):
+def _regular_file(file, max_bytes):
+    """A regular file (not a FIFO, device or socket, which could block forever) of at most max_bytes."""
+    import stat
+
+    try:
+        st = file.stat()
+    except OSError as exc:
+        raise _checks.FeatlibError(f"cannot read {str(file)!r}: {exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _checks.FeatlibError(f"{str(file)!r} is not a regular file (a FIFO, device or socket?); refusing to read it.")
+    if st.st_size > max_bytes:
+        raise _checks.FeatlibError(
+            f"{str(file)!r} is {st.st_size / 2**30:.1f} GiB, above the limit of {max_bytes / 2**30:.1f} GiB; pass "
+            f"max_bytes= to load_dictionary if it is what you mean to load.")
+    return st.st_size
+
+
+def _safetensors_header(file, size):
+    """The JSON header of a safetensors file, checked against the file's size."""
+    with open(file, "rb") as f:
+        raw = f.read(8)
+        if len(raw) < 8:
+            raise _unknown(file, "a truncated safetensors file (no header)")
+        n = int.from_bytes(raw, "little")
+        if n <= 0 or 8 + n > size:
+            raise _unknown(file, "a safetensors file whose header does not fit in it (truncated or not safetensors)")
+        try:
+            header = json.loads(f.read(n))
+        except ValueError:
+            raise _unknown(file, "a safetensors file with an unreadable header") from None
+    return header, 8 + n
+
+
+_ST_DTYPES = {"F64": (np.float64, 8), "F32": (np.float32, 4), "F16": (np.float16, 2), "BF16": (None, 2)}
+
+
+def _from_safetensors(file, max_bytes=MAX_BYTES):
+    """W_dec from a safetensors file, read by its own header: float64/32/16 and bfloat16 (SAEs are
+    often saved in bf16, which NumPy and safetensors.numpy cannot represent; its bits are the top half
+    of a float32's)."""
+    size = _regular_file(file, max_bytes)
+    header, start = _safetensors_header(file, size)
+    if "W_dec" not in header:
+        names = sorted(k for k in header if k != "__metadata__")
+        raise _unknown(file, f"a safetensors file with tensors {names} but no W_dec")
+    info = header["W_dec"]
+    dtype, shape, (lo, hi) = info.get("dtype"), tuple(info.get("shape", ())), info.get("data_offsets", (0, 0))
+    if dtype not in _ST_DTYPES:
+        raise _unknown(file, f"W_dec of dtype {dtype!r} (readable: {', '.join(_ST_DTYPES)})")
+    np_dtype, width = _ST_DTYPES[dtype]
+    count = int(np.prod(shape)) if shape else 0
+    if len(shape) != 2 or count == 0 or hi - lo != count * width or start + hi > size:
+        raise _unknown(file, f"W_dec of shape {shape} whose data does not fit the file (truncated?)")
+    with open(file, "rb") as f:
+        f.seek(start + lo)
+        buf = f.read(hi - lo)
+    if dtype == "BF16":
+        arr = (np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+    else:
+        arr = np.frombuffer(buf, dtype=np.dtype(np_dtype).newbyteorder("<"))
+    return arr.reshape(shape).astype(np.float64).T
+
+
+def _from_torch(file, max_bytes=MAX_BYTES):
     torch = _checks.require("torch", "torch", "reading dictionary_learning ae.pt files")
-    state = torch.load(str(file), map_location="cpu", weights_only=True)
+    _regular_file(file, max_bytes)
+    try:
+        state = torch.load(str(file), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds on a damaged or hostile file
+        raise _unknown(file, f"a torch file that cannot be loaded safely ({type(exc).__name__}: {str(exc)[:200]})") from None
     if hasattr(state, "state_dict"):
         state = state.state_dict()
     if not isinstance(state, dict):
@@ -74,10 +136,39 @@ def _from_torch(file):
     raise _unknown(file, f"a state dict with keys {sorted(state)} but no decoder.weight or W_dec")
 
 
-def _from_numpy(file, atoms):
+def _npy_needs(file, size):
+    """Bytes an .npy header declares, checked against the file's size (a lying header would make
+    numpy allocate it up front)."""
+    with open(file, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = reader(f)
+        except Exception as exc:  # noqa: BLE001 - numpy's header parser raises several kinds
+            raise _unknown(file, f"a file NumPy cannot read ({exc})") from None
+        need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if need > size - f.tell():
+            raise _unknown(file, f"an .npy file whose header declares {need:,} bytes of data but holds "
+                                 f"{size - f.tell():,} (truncated, or a hostile header)")
+    return need
+
+
+def _from_numpy(file, atoms, max_bytes=MAX_BYTES):
+    import zipfile
+
+    size = _regular_file(file, max_bytes)
+    if zipfile.is_zipfile(file):
+        with zipfile.ZipFile(file) as z:
+            total = sum(i.file_size for i in z.infolist())
+        if total > max_bytes:
+            raise _checks.FeatlibError(
+                f"{str(file)!r} would decompress to {total / 2**30:.1f} GiB, above the limit of "
+                f"{max_bytes / 2**30:.1f} GiB; refusing (pass max_bytes= to load_dictionary if it is genuine).")
+    elif str(file).lower().endswith(".npy"):
+        _npy_needs(file, size)
     try:
         data = np.load(str(file), allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise _unknown(file, f"a file NumPy cannot read ({exc})") from None
     if isinstance(data, np.ndarray):
         arr, rows = data, atoms == "rows"
@@ -94,8 +185,8 @@ def _from_numpy(file, atoms):
             else:
                 raise _unknown(file, f"an .npz archive with arrays {keys}")
     arr = np.asarray(arr, dtype=np.float64)
-    if arr.ndim != 2:
-        raise _checks.ShapeError(f"the dictionary in {str(file)!r} must be 2-D; got shape {arr.shape}.")
+    if arr.ndim != 2 or 0 in arr.shape:
+        raise _checks.ShapeError(f"the dictionary in {str(file)!r} must be a non-empty 2-D array; got shape {arr.shape}.")
     return arr.T if rows else arr
 
 
@@ -122,7 +213,8 @@ def select_latents(D, latents):
     return D[:, idx]
 
 
-def load_dictionary(path, *, latents=None, atoms: str = "columns") -> np.ndarray:
+def load_dictionary(path, *, latents=None, atoms: str = "columns", layout: str | None = None,
+                    max_bytes: int = MAX_BYTES) -> np.ndarray:
     """The decoder dictionary ``D`` (``d x p``, atoms as columns, float64) stored at ``path``.
 
     Parameters
@@ -134,27 +226,40 @@ def load_dictionary(path, *, latents=None, atoms: str = "columns") -> np.ndarray
     atoms : {"columns", "rows"}
         For plain arrays only: whether a bare ``.npy`` (or single-array ``.npz``) holds atoms as
         columns (``d x p``, the default) or as rows (``p x d``, like SAELens' ``W_dec``).
+    layout : {None, "saelens", "dictionary_learning"}
+        For a folder holding both layouts: which one to read (None: refuse, naming both).
+    max_bytes : int
+        Refuse files (or archives decompressing to) larger than this (default 8 GiB): a hostile
+        header or a zip bomb is refused before anything is allocated.
     """
     _checks.check_method(atoms, ("columns", "rows"), "atoms")
+    if layout is not None:
+        _checks.check_method(layout, ("saelens", "dictionary_learning"), "layout")
+    max_bytes = _checks.check_positive_int(max_bytes, "max_bytes")
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No such file or folder: {str(path)!r}.")
     if path.is_dir():
         names = sorted(p.name for p in path.iterdir())
-        if "sae_weights.safetensors" in names:
-            D = _from_safetensors(path / "sae_weights.safetensors")
-        elif "ae.pt" in names:
-            D = _from_torch(path / "ae.pt")
+        both = "sae_weights.safetensors" in names and "ae.pt" in names
+        if both and layout is None:
+            raise _checks.FeatlibError(
+                f"{str(path)!r} holds both a SAELens SAE (sae_weights.safetensors) and a dictionary_learning one "
+                f"(ae.pt); pass layout='saelens' or layout='dictionary_learning' to say which to read.")
+        if "sae_weights.safetensors" in names and layout != "dictionary_learning":
+            D = _from_safetensors(path / "sae_weights.safetensors", max_bytes)
+        elif "ae.pt" in names and layout != "saelens":
+            D = _from_torch(path / "ae.pt", max_bytes)
         else:
             raise _unknown(path, f"a folder holding {names[:20]}{' ...' if len(names) > 20 else ''}")
     else:
         suffix = path.suffix.lower()
         if suffix == ".safetensors":
-            D = _from_safetensors(path)
+            D = _from_safetensors(path, max_bytes)
         elif suffix in (".pt", ".pth"):
-            D = _from_torch(path)
+            D = _from_torch(path, max_bytes)
         elif suffix in (".npy", ".npz"):
-            D = _from_numpy(path, atoms)
+            D = _from_numpy(path, atoms, max_bytes)
         else:
             raise _unknown(path, f"a file with suffix {suffix!r}")
     if not np.all(np.isfinite(D)):
@@ -189,12 +294,15 @@ def save_saelens(folder, W_dec, *, W_enc=None, b_enc=None, b_dec=None, cfg: dict
             if arr.shape != shape:
                 raise _checks.ShapeError(f"{name} must have shape {shape}; got {arr.shape}.")
             tensors[name] = np.ascontiguousarray(arr)
+    from ._io import atomic_path, write_json_atomic
+
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    safetensors.numpy.save_file(tensors, str(folder / "sae_weights.safetensors"))
+    with atomic_path(folder / "sae_weights.safetensors") as tmp:  # never a half-written weights file
+        safetensors.numpy.save_file(tensors, str(tmp))
     meta = {"d_in": d_in, "d_sae": d_sae, "architecture": "topk"}
     meta.update(cfg or {})
-    (folder / "cfg.json").write_text(json.dumps(meta, indent=1, default=str))
+    write_json_atomic(folder / "cfg.json", meta)
     return folder
 
 

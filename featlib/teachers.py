@@ -331,6 +331,10 @@ def _sample_counts(rng, n, p, q, s):
     kmax = p if s is None else min(s, p)
     ks = np.arange(kmax + 1)
     logw = scipy.stats.binom.logpmf(ks, p, q)
+    if not np.any(np.isfinite(logw)):
+        raise _checks.FeedbackError(
+            f"no activation can have at most s = {s} non-zeros when each of the p = {p} coordinates is non-zero "
+            f"with probability {q:g} (mu = {1 - q:g}): raise mu or s.")
     w = np.exp(logw - logw.max())
     return rng.choice(kmax + 1, size=n, p=w / w.sum())
 

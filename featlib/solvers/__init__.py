@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib.util
 import warnings
 
+import numpy as np
+
 from .. import _checks
 from ..feedback import PairFeedback
 from ._result import Solution
@@ -64,6 +66,29 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
             f"solve expects a PairFeedback (e.g. from featlib.teach); got {type(feedback).__name__}. "
             f"Wrap raw arrays with featlib.PairFeedback(y, z)."
         )
+    # pairs are homogeneous: solve the same pairs rescaled to entries of order one, so that 1e-170 or
+    # 1e160 times every activation changes nothing (their squares would underflow or overflow)
+    feedback, factors = feedback._normalized()
+    if options.get("face_hint") is not None:  # a hint's combination is of the pair matrices: rescale
+        from .exact import _hints
+
+        options = dict(options)
+        options["face_hint"] = [(i, v * factors[i] ** 2) for i, v in _hints(options["face_hint"], len(feedback))]
+    return _in_original_scale(_solve(feedback, method, options), factors)
+
+
+def _in_original_scale(sol, factors):
+    """The certificate's multipliers refer to the rescaled pairs: map them back to the caller's."""
+    cert = getattr(sol, "certificate", None)
+    if cert is not None and cert.steps:
+        import dataclasses
+
+        cert.steps = tuple(dataclasses.replace(st, values=np.asarray(st.values) / factors[st.indices] ** 2)
+                           for st in cert.steps)
+    return sol
+
+
+def _solve(feedback, method, options):
     if method == "exact":
         return solve_exact(feedback, **options)
     if method == "sdp":

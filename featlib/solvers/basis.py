@@ -90,8 +90,9 @@ def _hint_directions(Yc, Zc, idx, val, b):
 def solve_basis(feedback, *, psd_rtol: float = 1e-8, rank_rtol: float = 1e-10, hints=()):
     B = np.asarray(feedback.basis)
     p, b = B.shape
-    Yc, ny = _row_sets(feedback.y_coef)
-    Zc, nz = _row_sets(feedback.z_coef)
+    Y0, Z0 = feedback._stored_rows()
+    Yc, ny = _row_sets(Y0)
+    Zc, nz = _row_sets(Z0)
     # 1. facial reduction by pairs with an empty side
     null_rows_y = (ny == 0) & (nz > 0)  # (0, B c): direction B c
     null_rows_z = (nz == 0) & (ny > 0)

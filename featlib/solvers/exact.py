@@ -35,6 +35,7 @@ are checked against the pairs before use, so a wrong hint cannot produce a wrong
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 
@@ -106,15 +107,16 @@ def _complement(Q, p):
     return U[:, Q.shape[1]:]
 
 
-def _check_tolerances(rtol, psd_rtol, zero_rtol):
-    for name, value in (("rtol", rtol), ("psd_rtol", psd_rtol), ("zero_rtol", zero_rtol)):
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number in (0, 1); got {value!r}.") from None
+def _check_tolerances(**tolerances):
+    """Each relative tolerance must be a number in (0, 1): nan, 0, negatives and 5 would turn the
+    rank decisions into false proofs."""
+    for name, value in tolerances.items():
+        if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number in (0, 1); got {value!r}.")
+        v = float(value)
         if not (np.isfinite(v) and 0 < v < 1):
-            raise ValueError(f"{name} must be a number in (0, 1); got {value!r}. Tolerances are relative: "
-                             f"the defaults are rtol=1e-9, psd_rtol=1e-8, zero_rtol=1e-13.")
+            raise ValueError(f"{name} must be a number in (0, 1); got {value!r}. Tolerances are relative "
+                             f"(the exact solver's defaults: rtol=1e-9, psd_rtol=1e-8, zero_rtol=1e-13).")
 
 
 def _hints(face_hint, n):
@@ -191,10 +193,12 @@ def solve_exact(
     """
     if not isinstance(feedback, PairFeedback):
         raise TypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
-    _check_tolerances(rtol, psd_rtol, zero_rtol)
+    _check_tolerances(rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol)
     hints = _hints(face_hint, len(feedback))
     t0 = time.perf_counter()
     p = feedback.p
+    if len(feedback) == 0:
+        return _no_pairs(p, t0)
     use_sparse = sparse
     if use_sparse is None:
         use_sparse = feedback.storage == "sparse" and not hints
@@ -235,9 +239,24 @@ def solve_exact(
             f"so it cannot tell whether the PSD constraint pins Phi down. Use solve(..., method='sdp') for its "
             f"numerical uniqueness test.",
             _checks.IdentifiabilityWarning,
-            stacklevel=3,
+            stacklevel=4,  # solve -> _solve -> solve_exact: point at the caller of solve
         )
     return sol
+
+
+def _no_pairs(p, t0):
+    """No pairs: every PSD matrix is consistent.  Identified only for p = 1 (one ray)."""
+    if p == 1:
+        cert = Certificate(verdict="identified", face_dim=1, reduced_rank=0, unknowns=1, face=np.eye(1))
+        return Solution(phi=np.eye(1), identified=True, version_space_dim=1, residual=0.0, method="exact",
+                        seconds=time.perf_counter() - t0, certificate=cert)
+    W1 = np.eye(p) / p
+    W2 = W1.copy()
+    W2[0, 0] *= 1.5
+    cert = Certificate(verdict="not identified", face_dim=p, reduced_rank=0, unknowns=svec_dim(p), face=np.eye(p),
+                       witnesses=(W1, W2))
+    return Solution(phi=W1, identified=False, version_space_dim=svec_dim(p), residual=0.0, method="exact",
+                    seconds=time.perf_counter() - t0, info={"path": "empty"}, certificate=cert)
 
 
 def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
@@ -392,8 +411,7 @@ def _polish_identified(Y, Z, phi, info, iters=20):
 def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
     """scipy.sparse exact path; returns None when the structure needs the dense path."""
     p = feedback.p
-    Y = sp.csr_matrix(feedback.y)
-    Z = sp.csr_matrix(feedback.z)
+    Y, Z = (sp.csr_matrix(C) for C in feedback._stored_rows())
     keep = np.arange(p)
     nulls = []
     steps = []

@@ -45,6 +45,16 @@ def _padded(C):
 def _resolve_device(torch, device):
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto'; got {device!r}.")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise _checks.FeatlibError(
+            f"device={device!r} but this torch has no CUDA device ({torch.__version__}); use device='cpu' or "
+            f"'auto', or install a CUDA build of torch on a machine with a GPU.")
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as exc:
+        raise _checks.FeatlibError(f"torch cannot use device={device!r}: {exc}") from None
     return device
 
 
@@ -123,6 +133,8 @@ def solve_gd(
         raise _checks.FeedbackError("no pairs to learn from.")
     k = p if rank is None else _checks.check_positive_int(rank, "rank")
     epochs = _checks.check_positive_int(epochs, "epochs")
+    if lr is not None and not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive finite number; got {lr!r}.")
     bs = n if batch_size is None else _checks.check_positive_int(batch_size, "batch_size")
     rng = _checks.as_generator(seed)
     dev = _resolve_device(torch, device)
@@ -134,11 +146,13 @@ def solve_gd(
 
     dense = feedback.storage == "dense"
     if dense:  # a plain matrix product beats the gather when every coordinate is used
-        yi, yv = np.zeros((n, 1), dtype=np.int64), np.asarray(feedback.y_coef)
-        zi, zv = np.zeros((n, 1), dtype=np.int64), np.asarray(feedback.z_coef)
+        Ys, Zs = feedback._stored_rows()
+        yi, yv = np.zeros((n, 1), dtype=np.int64), np.asarray(Ys)
+        zi, zv = np.zeros((n, 1), dtype=np.int64), np.asarray(Zs)
     else:
-        yi, yv = _padded(feedback.y_coef)
-        zi, zv = _padded(feedback.z_coef)
+        Ys, Zs = feedback._stored_rows()
+        yi, yv = _padded(Ys)
+        zi, zv = _padded(Zs)
     sy, sz = feedback.sq_norms()
     s = sy + sz
     s[s == 0] = 1.0

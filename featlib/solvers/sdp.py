@@ -106,6 +106,9 @@ def solve_sdp(
     if not isinstance(feedback, PairFeedback):
         raise TypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
     n_probes = _checks.check_positive_int(n_probes, "n_probes", minimum=0)
+    from .exact import _check_tolerances
+
+    _check_tolerances(spread_tol=spread_tol, consistency_tol=consistency_tol, rtol=rtol)
     rng = _checks.as_generator(seed)
     t0 = time.perf_counter()
     Y, Z = feedback.dense_y(), feedback.dense_z()
