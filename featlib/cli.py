@@ -91,6 +91,8 @@ def _recover(args) -> int:
     if args.method == "gd":
         solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device,
                       "batch_size": args.batch_size, "schedule": args.schedule}
+        if args.checkpoint:
+            solve_opts.update(checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
         if args.lr is not None:
             solve_opts["lr"] = args.lr
         if args.rank is not None:
@@ -171,6 +173,9 @@ def main(argv=None) -> int:
                      help="gradient-descent learning rate: constant, or cosine decay to 0 at the last epoch")
     rec.add_argument("--device", default="auto", help="torch device for gradient descent")
     rec.add_argument("--progress", action="store_true", help="show a progress bar")
+    rec.add_argument("--checkpoint", help="gradient descent: save the run here every --checkpoint-every epochs and "
+                     "resume from it when it exists (same pairs and settings only)")
+    rec.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints (default 10)")
     rec.add_argument("--output", help="write the learned matrix to this .npy file (the suffix .npy is added if missing)")
     rec.add_argument("--force", action="store_true", help="overwrite --output if it exists")
     rec.add_argument("--seed", type=int, default=0)
@@ -216,7 +221,9 @@ def main(argv=None) -> int:
         _check_args(parser, args)
         return args.func(args)
     except KeyboardInterrupt:
-        print("featlib: interrupted", file=sys.stderr)
+        ck = getattr(args, "checkpoint", None)
+        more = f"; run the same command to resume from the last checkpoint in {ck}" if ck else ""
+        print(f"featlib: interrupted{more}", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
         if args.debug:
@@ -240,7 +247,7 @@ def _check_args(parser, args):
     """Argument checks argparse cannot express: a wrong value is a usage error (exit 2), never a
     silently replaced default."""
     for name in ("p", "d", "n", "s", "epochs", "rank", "batch_size", "latents", "repeat", "d_sae", "k",
-                 "sae_epochs", "max_chars"):
+                 "sae_epochs", "max_chars", "checkpoint_every"):
         v = getattr(args, name, None)
         for x in (v if isinstance(v, list) else [v]):
             _positive(parser, name, x)

@@ -238,3 +238,39 @@ def test_cli_output_names_and_overwrites(tmp_path, capsys):
     assert main(["recover", "--p", "8", "--d", "3", "--teacher", "eigen", "--method", "exact",
                  "--output", str(target_file), "--force"]) == 0
     assert not list(tmp_path.glob(".phi.npy.*"))  # no temporary file left behind
+
+
+# ---------------------------------------------------------------------------------------------
+# faults: checkpoints and resume
+
+
+@needs_torch
+def test_gd_resumes_from_a_checkpoint_exactly_after_an_interruption(tmp_path, monkeypatch):
+    import torch
+
+    fb = fl.teach(target(8, 3), "sparse")
+    opts = dict(epochs=40, seed=1, device="cpu", patience=10**6, tol=0.0, batch_size=12, schedule="cosine")
+    full = fl.solve(fb, "gd", **opts)
+    ck = tmp_path / "run.pt"
+    steps = {"n": 0}
+    real_step = torch.optim.Adam.step
+
+    def interrupting_step(self, *a, **k):
+        steps["n"] += 1
+        if steps["n"] == 47:  # in the middle of an epoch (3 steps per epoch)
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", interrupting_step)
+    with pytest.raises(KeyboardInterrupt):
+        fl.solve(fb, "gd", checkpoint=ck, checkpoint_every=5, **opts)
+    monkeypatch.setattr(torch.optim.Adam, "step", real_step)
+    assert ck.exists() and not list(tmp_path.glob(".run.pt.*"))
+    resumed = fl.solve(fb, "gd", checkpoint=ck, checkpoint_every=5, **opts)
+    assert resumed.info["resumed_from"] == 15  # the last completed checkpoint before step 47
+    assert np.abs(resumed.phi - full.phi).max() < 1e-12  # as if never interrupted
+    with pytest.raises(fl.FeatlibError, match="differs in: lr"):
+        fl.solve(fb, "gd", checkpoint=ck, **{**opts, "lr": 0.02})
+    ck.write_bytes(b"not a checkpoint")
+    with pytest.raises(fl.FeatlibError, match="cannot read the checkpoint"):
+        fl.solve(fb, "gd", checkpoint=ck, **opts)

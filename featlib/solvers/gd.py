@@ -76,6 +76,8 @@ def solve_gd(
     schedule: str = "constant",
     progress: bool = False,
     init=None,
+    checkpoint=None,
+    checkpoint_every: int = 10,
 ) -> Solution:
     """Algorithm 3 (see the module docstring).
 
@@ -120,6 +122,15 @@ def solve_gd(
         Show a tqdm progress bar over epochs.
     init : array (p, k), optional
         Initial U (default: Gaussian, scaled to the normalisation).
+    checkpoint : str or Path, optional
+        A file to save the run in (U, the optimiser and schedule, the random state, the loss history),
+        written atomically every ``checkpoint_every`` epochs and at the end (an interrupted run,
+        Ctrl-C, keeps the last one: a checkpoint is only ever of a completed epoch).  If the file
+        exists, the run resumes from it and continues exactly as the uninterrupted run would have,
+        after checking that it was made by the same pairs and settings (else a FeatlibError: delete
+        the file or choose another).
+    checkpoint_every : int
+        Epochs between checkpoints.
     """
     torch = _checks.require("torch", "torch", "solve(..., method='gd')")
     if not isinstance(feedback, PairFeedback):
@@ -218,7 +229,10 @@ def solve_gd(
     # permutation of 10M pairs and its copy cost more than the epoch's steps there)
     on_gpu = torch.device(dev).type != "cpu"
     gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**62))) if on_gpu else None
-    for _ in range(epochs):
+
+    def one_epoch():
+        """One pass over the pairs; True when the run should stop (tolerance or patience)."""
+        nonlocal best, stale
         t_epoch = time.perf_counter()
         if on_gpu:
             order = torch.randperm(n, generator=gen, device=dev)
@@ -241,15 +255,59 @@ def solve_gd(
             bar.update(1)
             bar.set_postfix(loss=f"{current:.2e}")
         if current < tol:
-            break
+            return True
         if current < best * (1 - 1e-3):
             best, stale = current, 0
         else:
             stale += 1
             if stale >= patience:
+                return True
+        return False
+
+    ck, key, start_epoch = None, None, 0
+    if checkpoint is not None:
+        import pathlib
+
+        checkpoint_every = _checks.check_positive_int(checkpoint_every, "checkpoint_every")
+        ck = pathlib.Path(checkpoint)
+        key = _run_key(p, n, k, feedback, dict(lr=lr, epochs=epochs, batch_size=bs, reg=reg, clip=clip,
+                                               normalization=normalization, schedule=schedule, dtype=dtype,
+                                               seed=None if isinstance(seed, np.random.Generator) else seed))
+        if ck.exists():
+            state = _load_checkpoint(torch, ck, key)
+            with torch.no_grad():
+                U.copy_(torch.as_tensor(state["U"], dtype=fdt, device=dev))
+            opt.load_state_dict(state["opt"])
+            if sched is not None and state.get("sched") is not None:
+                sched.load_state_dict(state["sched"])
+            rng.bit_generator.state = state["rng"]
+            if gen is not None and state.get("gen") is not None:
+                gen.set_state(state["gen"])
+            history, epoch_seconds = list(state["history"]), list(state["epoch_seconds"])
+            best, stale, start_epoch = state["best"], state["stale"], state["epoch"]
+            if bar is not None:
+                bar.update(start_epoch)
+
+    def save_checkpoint(epoch):
+        from .._io import atomic_path
+
+        state = {"key": key, "U": U.detach().cpu().numpy(), "opt": opt.state_dict(),
+                 "sched": None if sched is None else sched.state_dict(), "rng": rng.bit_generator.state,
+                 "gen": None if gen is None else gen.get_state(), "history": history,
+                 "epoch_seconds": epoch_seconds, "best": best, "stale": stale, "epoch": epoch}
+        with atomic_path(ck) as tmp:
+            torch.save(state, tmp)
+
+    try:
+        for epoch in range(start_epoch, epochs):
+            stop = one_epoch()
+            if ck is not None and ((epoch + 1) % checkpoint_every == 0 or stop or epoch + 1 == epochs):
+                save_checkpoint(len(history))
+            if stop:
                 break
-    if bar is not None:
-        bar.close()
+    finally:
+        if bar is not None:
+            bar.close()
     Uf = U.detach().cpu().numpy().astype(np.float64)
     phi = normalise(Uf @ Uf.T)
     return Solution(
@@ -262,5 +320,36 @@ def solve_gd(
         decided=False,
         info={"loss_history": np.array(history), "epoch_seconds": np.array(epoch_seconds), "U": Uf,
               "epochs_run": len(history), "device": dev,
-              "dtype": dtype},
+              "dtype": dtype, "resumed_from": start_epoch},
     )
+
+
+def _run_key(p, n, k, feedback, settings):
+    """What made a gradient-descent run: the pairs (their sizes and a hash of their values) and the
+    settings; a checkpoint is resumed only under the same key."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for C in feedback._stored_rows():
+        data = C.data if hasattr(C, "tocsr") else np.asarray(C)
+        h.update(np.ascontiguousarray(data, dtype=np.float64).tobytes())
+        if hasattr(C, "tocsr"):
+            h.update(np.ascontiguousarray(C.indices).tobytes())
+    if feedback.basis is not None:
+        h.update(np.ascontiguousarray(feedback.basis, dtype=np.float64).tobytes())
+    return {"p": p, "n": n, "k": k, "pairs_sha256": h.hexdigest(), **settings}
+
+
+def _load_checkpoint(torch, path, key):
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is refused with its cause
+        raise _checks.FeatlibError(f"cannot read the checkpoint {str(path)!r} ({type(exc).__name__}: {exc}); "
+                                   f"delete it to start afresh.") from None
+    if not isinstance(state, dict) or state.get("key") != key:
+        old = state.get("key") if isinstance(state, dict) else None
+        diff = sorted(k for k in key if not isinstance(old, dict) or old.get(k) != key[k])
+        raise _checks.FeatlibError(
+            f"the checkpoint {str(path)!r} was made by other pairs or settings (differs in: {', '.join(diff)}); "
+            f"delete it or choose another file.")
+    return state
