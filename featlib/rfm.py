@@ -108,13 +108,22 @@ class RFM:
         code does above 20,000); default all.
     seed : int or Generator
         For the AGOP subsample.
+    agop_scale : {"none", "max"}
+        "none" (default): ``M`` is the plain average of gradient outer products, as in the reference
+        ``rfm.py`` of Radhakrishnan et al. that the paper's experiments adapt (its ``get_grads``
+        divides by the number of points and nothing else), so the default reproduces the paper's
+        feature matrices.  Its scale follows the scale of y (M grows like c^2 when y is multiplied
+        by c), and through the kernel bandwidth so do the features.  "max": divide M by its largest
+        entry after every update, as xRFM does; the fit then does not depend on the scale of y.
 
     Attributes after ``fit``: ``M_`` (the learned feature matrix, symmetric PSD), ``alpha_`` (the
     kernel-ridge coefficients for ``M_``), ``history_`` (``M`` after every update, starting with
     the initial one), ``train_mse_`` (training MSE before every update and after the final refit).
     """
 
-    def __init__(self, kernel="laplace", bandwidth=10.0, reg=1e-3, iters=5, M=None, agop_samples=None, seed=0):
+    def __init__(self, kernel="laplace", bandwidth=10.0, reg=1e-3, iters=5, M=None, agop_samples=None, seed=0,
+                 agop_scale="none"):
+        self.agop_scale = agop_scale
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.reg = reg
@@ -144,6 +153,7 @@ class RFM:
     def fit(self, X, y):
         """Fit on X (n, d) and y (n,) or (n, c)."""
         _checks.check_method(self.kernel, KERNELS, "kernel")
+        _checks.check_method(self.agop_scale, ("none", "max"), "agop_scale")
         X = self._check_X(X)
         y = _checks.finite_array(y, "y")
         if y.shape[0] != X.shape[0] or y.ndim > 2:
@@ -169,6 +179,8 @@ class RFM:
                 Xe = X[rng.choice(n, size=self.agop_samples, replace=False)]
             M = agop(X, alpha, Xe, M, kernel=self.kernel, bandwidth=self.bandwidth)
             M = (M + M.T) / 2
+            if self.agop_scale == "max" and np.any(M):
+                M = M / np.max(np.abs(M))
             if not np.all(np.isfinite(M)) or not np.any(M):
                 raise _checks.NonFiniteError(
                     "the AGOP became non-finite or zero (the kernel distances overflowed or underflowed: the "

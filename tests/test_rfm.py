@@ -131,3 +131,18 @@ def test_monomial_tasks():
         fl.datasets.monomial_task("z0z1", 5, p=4)
     with pytest.raises(ValueError, match="sigma"):
         fl.datasets.monomial_task("z0z1", 5, sigma=0)
+
+
+def test_agop_scale_max_makes_the_fit_independent_of_the_scale_of_y():
+    from featlib import rfm
+
+    X, y = fl.datasets.monomial_task("z0z1", 300, sigma=0.5, seed=0)
+    Xt, yt = fl.datasets.monomial_task("z0z1", 200, sigma=0.5, seed=1)
+    rel = {}
+    for scale in ("none", "max"):
+        m1 = rfm.RFM(iters=2, agop_scale=scale).fit(X, y)
+        m100 = rfm.RFM(iters=2, agop_scale=scale).fit(X, 100 * y)
+        rel[scale] = abs(m100.mse(Xt, 100 * yt) / 100**2 - m1.mse(Xt, yt)) / m1.mse(Xt, yt)
+    assert rel["max"] < 1e-6 < rel["none"]  # the reference's plain AGOP depends on the scale of y
+    with pytest.raises(fl.UnknownMethodError):
+        rfm.RFM(agop_scale="trace").fit(X, y)
