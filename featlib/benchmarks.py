@@ -301,7 +301,6 @@ def sae_at_scale(folder, *, max_chars=None, layer=3, d_sae=4096, k=32, sae_epoch
     the default: 4096 latents on the whole corpus (181,247 tokens on Python 3.11.7); on 2 CPU cores
     the activations take about 2.5 minutes and the SAE about 10.  Returns a dict of everything.
     """
-    import json
     import pathlib
 
     from . import sae

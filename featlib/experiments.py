@@ -29,7 +29,6 @@ __all__ = [
     "minimum_search",
     "random_pairs",
     "coverage",
-    "usable_fraction",
     "pattern_probability",
 ]
 

@@ -16,7 +16,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-PAGES = ["book/intro", "book/notation", "book/using", "book/exercises", "book/references", "book/claims"]
+PAGES = ["book/intro", "book/notation", "book/glossary", "book/using", "book/exercises", "book/references",
+         "book/claims"]
 
 if not (HTML / "index.html").exists():
     if os.environ.get("CI"):
@@ -37,6 +38,7 @@ def test_chapter_page_has_figures_math_and_no_errors(chapter):
     assert "_static/mathjax/tex-chtml.js" in html, "MathJax must be served from the site"
     assert "cdn.jsdelivr.net" not in html and "mathjax@3" not in html
     assert "Traceback (most recent call last)" not in html
+    assert "output stderr" not in html, "a warning or stderr output reached the page"
     assert "claim holds" in html, "the claim cell's output is missing"
 
 
