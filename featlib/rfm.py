@@ -141,7 +141,12 @@ class RFM:
         return X
 
     def _solve(self, X, y, M):
-        K = kernel_matrix(X, X, M, kernel=self.kernel, bandwidth=self.bandwidth)
+        with np.errstate(over="ignore", invalid="ignore"):
+            K = kernel_matrix(X, X, M, kernel=self.kernel, bandwidth=self.bandwidth)
+        if not np.all(np.isfinite(K)):
+            raise _checks.NonFiniteError(
+                "the kernel matrix is not finite (the distances overflowed: the data's scale is "
+                f"{float(np.max(np.abs(X))):.3g}); standardise X (and y) before fitting.")
         K[np.diag_indices_from(K)] += self.reg
         try:
             alpha = scipy.linalg.solve(K, y, assume_a="pos", check_finite=False)
