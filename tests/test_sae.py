@@ -18,10 +18,16 @@ def D():
 
 
 def test_saelens_folder_and_file_round_trip(tmp_path, D):
+    with pytest.raises(ValueError, match="needs its k"):  # SAELens would load it with its own default k
+        sae.save_saelens(tmp_path / "sae", D.T, W_enc=D, b_enc=np.zeros(20), b_dec=np.zeros(6))
+    assert not (tmp_path / "sae").exists()  # refused before anything is written
     folder = sae.save_saelens(tmp_path / "sae", D.T, W_enc=D, b_enc=np.zeros(20), b_dec=np.zeros(6),
-                              cfg={"hook_name": "test"})
+                              cfg={"hook_name": "test", "k": 4})
     cfg = json.loads((folder / "cfg.json").read_text())
     assert cfg["d_in"] == 6 and cfg["d_sae"] == 20 and cfg["hook_name"] == "test"
+    assert (cfg["dtype"], cfg["device"], cfg["architecture"], cfg["k"]) == ("float32", "cpu", "topk", 4)
+    decoder_only = json.loads((sae.save_saelens(tmp_path / "dec", D.T) / "cfg.json").read_text())
+    assert decoder_only["architecture"] == "decoder_only"
     for path in (folder, folder / "sae_weights.safetensors"):
         got = sae.load_dictionary(path)
         assert got.shape == (6, 20) and got.dtype == np.float64

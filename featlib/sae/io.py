@@ -258,7 +258,14 @@ def feature_matrix(D) -> np.ndarray:
 def save_saelens(folder, W_dec, *, W_enc=None, b_enc=None, b_dec=None, cfg: dict | None = None) -> pathlib.Path:
     """Write an SAE in the SAELens folder layout: ``cfg.json`` and ``sae_weights.safetensors`` with
     ``W_dec`` ``[d_sae, d_in]`` (rows are atoms) and, when given, ``W_enc`` ``[d_in, d_sae]``,
-    ``b_enc`` ``[d_sae]`` and ``b_dec`` ``[d_in]``.  :func:`load_dictionary` reads it back."""
+    ``b_enc`` ``[d_sae]`` and ``b_dec`` ``[d_in]``.  :func:`load_dictionary` reads it back.
+
+    ``cfg.json`` carries what SAELens' loader reads: ``d_in``, ``d_sae``, ``dtype`` ("float32", the
+    saved precision), ``device`` ("cpu"), ``architecture`` ("topk" by default) and, for a TopK SAE,
+    ``k``, which must be given (SAELens would otherwise assume its own default k without a word).
+    Without ``W_enc`` the folder holds a decoder only: ``architecture`` is then "decoder_only", which
+    featlib reads and SAELens refuses (it needs an encoder), rather than a folder SAELens would load
+    with invented encoder weights.  (Not checked against an installed SAELens here.)"""
     _checks.require("safetensors", "sae", "writing SAELens weights")
     import safetensors.numpy
 
@@ -275,12 +282,16 @@ def save_saelens(folder, W_dec, *, W_enc=None, b_enc=None, b_dec=None, cfg: dict
             tensors[name] = np.ascontiguousarray(arr)
     from .._io import atomic_path, write_json_atomic
 
+    meta = {"d_in": d_in, "d_sae": d_sae, "architecture": "topk" if W_enc is not None else "decoder_only",
+            "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True, "normalize_activations": "none"}
+    meta.update(cfg or {})
+    if meta["architecture"] == "topk" and not isinstance(meta.get("k"), (int, np.integer)):
+        raise ValueError("a TopK SAE needs its k in cfg (cfg={'k': ...}): SAELens would otherwise load it with "
+                         "its own default k.")
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "sae_weights.safetensors") as tmp:  # never a half-written weights file
         safetensors.numpy.save_file(tensors, str(tmp))
-    meta = {"d_in": d_in, "d_sae": d_sae, "architecture": "topk"}
-    meta.update(cfg or {})
     write_json_atomic(folder / "cfg.json", meta)
     return folder
 
