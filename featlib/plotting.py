@@ -54,8 +54,9 @@ def triplet_figure(phi, x, y, z, ax=None):
         ax.scatter(*z_scaled, c="C1", marker="*", s=160, zorder=3, label=r"$x - \sqrt{1+\lambda}\,(x - z)$")
         ax.annotate("", xy=z_scaled, xytext=z, arrowprops=dict(arrowstyle="->", color="C1"))
     ax.set_aspect("equal")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(f"d(x,y) = {dy:.3f}, d(x,z) = {dz:.3f}, λ = {lam:.3f}", fontsize=10)
+    # the legend goes outside the axes, where it cannot cover the ellipse
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=10, borderaxespad=0.0)
+    ax.set_title(f"d(x,y) = {dy:.3f}, d(x,z) = {dz:.3f}, λ = {lam:.3f}", fontsize=11)
     return ax, {"d_xy": float(dy), "d_xz": float(dz), "lam": float(lam), "pair": (u, w)}
 
 
@@ -64,14 +65,14 @@ def explore_triplet(phi, x=(0.0, 0.0), y=(1.5, 0.5), z=(0.3, 0.8), *, interactiv
     ``interactive=True`` returns an ipywidgets panel with sliders for y and z."""
     if not interactive:
         plt = _plt()
-        fig, ax = plt.subplots(figsize=(5, 5))
+        fig, ax = plt.subplots(figsize=(7.5, 5), constrained_layout=True)
         _, info = triplet_figure(phi, x, y, z, ax=ax)
         return fig, info
     widgets = _checks.require("ipywidgets", "book", "the interactive triplet explorer")
     plt = _plt()
 
     def draw(y0, y1, z0, z1):
-        fig, ax = plt.subplots(figsize=(5, 5))
+        fig, ax = plt.subplots(figsize=(7.5, 5), constrained_layout=True)
         triplet_figure(phi, x, (y0, y1), (z0, z1), ax=ax)
         plt.show()
 
