@@ -97,6 +97,22 @@ def test_checkers_reject_wrong_answers(check, wrong, match):
         check(wrong)
 
 
+def test_checkers_accept_reasonable_answers(capsys):
+    # 18.0 is 18; rescaling the longer side down instead of the shorter one up is the same equation
+    assert ex.check_linear_solution_dim(lambda fb: float(experiments.linear_solution_dim(fb)))
+
+    def equalize_other_side(phi, x, y, z):
+        u, w = x - y, x - z
+        du, dw = u @ phi @ u, w @ phi @ w
+        return (np.sqrt(dw / du) * u, w) if du >= dw else (u, np.sqrt(du / dw) * w)
+
+    assert ex.check_equalize(equalize_other_side)
+    with pytest.raises(ex.ExerciseCheckError, match="whole number"):
+        ex.check_linear_solution_dim(lambda fb: 18.5)
+    with pytest.raises(ex.ExerciseCheckError, match="not a multiple"):
+        ex.check_equalize(lambda phi, x, y, z: (x - y + 1e-3, x - y + 1e-3))
+
+
 def test_eigen_checker_catches_missing_identification():
     def duplicate_kernel(phi):  # right count and equalities, but one null pair replaced by a kernel pair
         Y, Z = eigen_ok(phi)

@@ -39,6 +39,13 @@ def test_chapter_page_has_figures_math_and_no_errors(chapter):
     assert "cdn.jsdelivr.net" not in html and "mathjax@3" not in html
     assert "Traceback (most recent call last)" not in html
     assert "output stderr" not in html, "a warning or stderr output reached the page"
+    import re
+
+    imgs = re.findall(r"<img [^>]*>", html)
+    assert "<figcaption" in html, "the chapter's figures have no caption"
+    for img in imgs:  # alt text says what the figure shows, not where the file is
+        alt = re.search(r'alt="([^"]*)"', img)
+        assert alt and not alt.group(1).endswith((".png", ".svg", ".jpg")), img[:200]
     assert "claim holds" in html, "the claim cell's output is missing"
 
 
