@@ -10,7 +10,7 @@ import numpy as np
 from . import _checks
 from .feedback import Agent
 
-__all__ = ["triplet_figure", "explore_triplet", "plot_version_space", "plot_success", "heatmaps"]
+__all__ = ["triplet_figure", "explore_triplet", "plot_version_space", "plot_success", "heatmaps", "Table"]
 
 
 def _plt():
@@ -135,3 +135,44 @@ def heatmaps(mats: dict, axes=None, cmap="RdBu_r"):
         ax.set_xticks([])
         ax.set_yticks([])
     return axes
+
+
+class Table:
+    """A small HTML table for notebooks and the book (no pandas needed): it renders as a real table in
+    Jupyter and on the site, and as aligned text in a terminal.  ``collapsed=True`` puts it in a
+    ``<details>`` block whose summary is the caption (the full data one click away)."""
+
+    def __init__(self, rows, columns, *, formats=None, caption=None, collapsed=False):
+        self.rows = [dict(r) for r in rows]
+        self.columns = list(columns)  # (key, header) pairs or keys
+        self.columns = [c if isinstance(c, tuple) else (c, c) for c in self.columns]
+        self.formats = dict(formats or {})
+        self.caption = caption
+        self.collapsed = collapsed
+
+    def _cell(self, key, row):
+        v = row.get(key, "")
+        fmt = self.formats.get(key)
+        if fmt is None:
+            return str(v)
+        return fmt(v) if callable(fmt) else format(v, fmt)
+
+    def _repr_html_(self):
+        import html
+
+        head = "".join(f"<th>{html.escape(h)}</th>" for _, h in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(self._cell(k, r))}</td>" for k, _ in self.columns)
+                       + "</tr>" for r in self.rows)
+        table = f'<table class="table featlib-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        if self.caption and self.collapsed:
+            return f"<details><summary>{html.escape(self.caption)}</summary>{table}</details>"
+        if self.caption:
+            return f"<p><strong>{html.escape(self.caption)}</strong></p>{table}"
+        return table
+
+    def __repr__(self):
+        cells = [[h for _, h in self.columns]] + [[self._cell(k, r) for k, _ in self.columns] for r in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+        return "\n".join(([self.caption] if self.caption else []) + lines)
+

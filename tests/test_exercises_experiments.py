@@ -202,3 +202,14 @@ def test_coverage_matches_brute_force_and_the_expected_fraction():
     assert fl.experiments.coverage(fb.to_dense()) == cov
     with pytest.raises(TypeError, match="PairFeedback"):
         fl.experiments.coverage(phi)
+
+
+def test_html_table_renders_rows_escaped_and_collapsed():
+    from featlib.plotting import Table
+
+    t = Table([{"a": 1, "b": 0.5}, {"a": 2, "b": "<x>"}], [("a", "n"), ("b", "value")],
+              formats={"a": "d"}, caption="counts", collapsed=True)
+    html = t._repr_html_()
+    assert html.startswith("<details><summary>counts</summary><table")
+    assert "<th>n</th><th>value</th>" in html and "&lt;x&gt;" in html and html.count("<tr>") == 3
+    assert repr(t).splitlines()[0] == "counts" and "value" in repr(t)
