@@ -171,10 +171,10 @@ def _ratios(q_u, q_ref):
 # Theorem 1
 
 
-def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
-    del seed  # deterministic
+def _spectrum(agent: Agent, rank, rtol):
+    """Eigenvalues (descending) and eigenvectors of Phi*, the rank r to teach (``rank``, else the
+    numerical rank at ``rtol``, default p * eps) and the numerical rank itself."""
     p = agent.p
-    storage = _storage("eigen", storage, ("basis", "dense"))
     w, V = np.linalg.eigh(agent.phi_star)
     order = np.argsort(w)[::-1]
     w, V = w[order], V[:, order]
@@ -187,6 +187,14 @@ def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
         r = _checks.check_positive_int(rank, "rank")
         if r > p:
             raise ValueError(f"rank = {r} cannot exceed p = {p}.")
+    return w, V, r, numerical, rtol
+
+
+def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
+    del seed  # deterministic
+    p = agent.p
+    storage = _storage("eigen", storage, ("basis", "dense"))
+    w, V, r, numerical, rtol = _spectrum(agent, rank, rtol)
     count = r * (r + 1) // 2 + (p - r)
     _fixed_count("eigen", n, count)
     gam = np.clip(w[:r], 0.0, None)
@@ -233,18 +241,7 @@ def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
 
     p = agent.p
     storage = _storage("compact", storage, ("basis", "dense"))
-    w, V = np.linalg.eigh(agent.phi_star)
-    order = np.argsort(w)[::-1]
-    w, V = w[order], V[:, order]
-    if rtol is None:
-        rtol = default_rank_rtol(p)
-    numerical = int(np.count_nonzero(w > rtol * w[0]))
-    if rank is None:
-        r = numerical
-    else:
-        r = _checks.check_positive_int(rank, "rank")
-        if r > p:
-            raise ValueError(f"rank = {r} cannot exceed p = {p}.")
+    w, V, r, numerical, rtol = _spectrum(agent, rank, rtol)
     Yc, Zc, hint = compact_canonical(p, r, sparse=True)
     _fixed_count("compact", n, Yc.shape[0])
     # canonical coordinates, basis [V_r diag(gamma^-1/2), V_null]: a vector with
