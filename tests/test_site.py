@@ -84,3 +84,22 @@ def test_math_is_typeset_in_a_real_browser(tmp_path):
     subprocess.run(flags + ["--window-size=1280,2400", f"--screenshot={png}", page],
                    capture_output=True, timeout=120)
     assert png.exists() and png.stat().st_size > 50_000
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="chromium not installed")
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_screenshots_at_desktop_and_phone_width(tmp_path, chapter, width):
+    """A screenshot of every chapter at a desktop and a phone-sized width, kept in
+    _build/screenshots/ as artefacts to look at (the test checks they were rendered)."""
+    assert CHROMIUM, "CI must install Debian's chromium"
+    page = (HTML / "notebooks" / f"{chapter}.html").as_uri()
+    shots = ROOT / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    png = shots / f"{chapter}-{width}px.png"
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+             f"--window-size={width},3000", f"--screenshot={png}", page]
+    subprocess.run(flags, capture_output=True, timeout=120)
+    assert png.exists() and png.stat().st_size > 20_000
