@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 PAGES = ["book/intro", "book/notation", "book/glossary", "book/using", "book/exercises", "book/references",
-         "book/claims"]
+         "book/claims", "book/benchmarks"]
 
 if not (HTML / "index.html").exists():
     if os.environ.get("CI"):
