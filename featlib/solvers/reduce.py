@@ -45,6 +45,15 @@ def sdp_solver(cp):
     return {"solver": "CLARABEL"} if "CLARABEL" in cp.installed_solvers() else {}
 
 
+def _solved(cp, prob, variable) -> bool:
+    """Solve a small SDP with the preferred solver; True when it ends optimal with a value."""
+    try:
+        quiet_solve(prob, sdp_solver(cp))
+    except cp.error.SolverError:
+        return False
+    return prob.status in ("optimal", "optimal_inaccurate") and variable.value is not None
+
+
 def quiet_solve(prob, kwargs):
     """prob.solve without cvxpy's 'may be inaccurate' warning (the status is recorded)."""
     with warnings.catch_warnings():
@@ -173,11 +182,7 @@ def _project_on_primal_face(Yr, Zr, alpha, L, q, rank):
     c = cp.Variable(L.shape[1])
     X = _smat_expr(cp, L, c, q)
     prob = cp.Problem(cp.Minimize(0), [cp.trace(X) == 1, X >> 0])
-    try:
-        quiet_solve(prob, sdp_solver(cp))
-    except cp.error.SolverError:
-        return None
-    if prob.status not in ("optimal", "optimal_inaccurate") or c.value is None:
+    if not _solved(cp, prob, c):
         return None
     from ..linalg import smat
 
@@ -221,11 +226,7 @@ def combination_step(Yr, Zr, L):
     if L.shape[1]:
         cons.append(L.T @ svec_S == 0)
     prob = cp.Problem(cp.Minimize(0), cons)
-    try:
-        quiet_solve(prob, sdp_solver(cp))
-    except cp.error.SolverError:
-        return None
-    if prob.status not in ("optimal", "optimal_inaccurate") or S.value is None:
+    if not _solved(cp, prob, S):
         return None
     Sv = (S.value + S.value.T) / 2
     w, V = np.linalg.eigh(Sv)
