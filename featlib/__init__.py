@@ -11,11 +11,16 @@ counts and the exact feedback complexity proved here; :func:`pcc`, :func:`relati
 
 from . import bounds, certificates, constructions, datasets, experiments, linalg
 from ._checks import (
+    ArgumentError,
+    ArgumentTypeError,
     FeatlibError,
     FeedbackError,
     IdentifiabilityWarning,
     InconsistentFeedbackError,
+    IndexOutOfRangeError,
     MissingDependencyError,
+    MissingFileError,
+    ResourceError,
     NonFiniteError,
     NotPSDError,
     NotSymmetricError,
@@ -59,6 +64,9 @@ __all__ = [
     "certificates",
     "constructions",
     "FeatlibError",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "IndexOutOfRangeError",
     "CertificateError",
     "ShapeError",
     "NonFiniteError",
@@ -68,5 +76,7 @@ __all__ = [
     "InconsistentFeedbackError",
     "UnknownMethodError",
     "MissingDependencyError",
+    "MissingFileError",
+    "ResourceError",
     "IdentifiabilityWarning",
 ]

@@ -66,6 +66,26 @@ class UnknownMethodError(FeatlibError, ValueError):
     """A ``method=`` name that featlib does not know."""
 
 
+class ArgumentError(FeatlibError, ValueError):
+    """An argument has a value featlib cannot use (a rank above p, a negative sparsity, ...)."""
+
+
+class ArgumentTypeError(FeatlibError, TypeError):
+    """An argument has a type featlib cannot use (a string for a number, a complex array, ...)."""
+
+
+class IndexOutOfRangeError(FeatlibError, IndexError):
+    """An index (of a pair, a latent, a coordinate) outside the valid range."""
+
+
+class ResourceError(FeatlibError, MemoryError):
+    """What was asked for would not fit in this machine's memory (refused before allocating)."""
+
+
+class MissingFileError(FeatlibError, FileNotFoundError):
+    """A file or folder that featlib was asked to read does not exist."""
+
+
 class MissingDependencyError(FeatlibError, ImportError):
     """An optional dependency (cvxpy, torch, ...) is not installed."""
 
@@ -82,9 +102,11 @@ def as_generator(seed) -> np.random.Generator:
     """Return a ``numpy.random.Generator`` from ``None``, an int, a SeedSequence or a Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed < 0:
+        raise ArgumentError(f"seed must be a non-negative integer; got {seed}.")
     if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)):
         return np.random.default_rng(seed)
-    raise TypeError(
+    raise ArgumentTypeError(
         f"seed must be None, an int, a numpy SeedSequence or a numpy.random.Generator; "
         f"got {type(seed).__name__}."
     )
@@ -102,23 +124,66 @@ def check_method(method, valid: Iterable[str], what: str = "method") -> str:
 
 def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r}).")
+        raise ArgumentTypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r}).")
     if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+        raise ArgumentError(f"{name} must be an integer >= {minimum}, got {value}.")
     return int(value)
+
+
+def check_real(value, name: str, *, low: float | None = None, low_open: bool = False) -> float:
+    """A finite real number (not a bool, not a string), at least ``low`` (or above it, ``low_open``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise ArgumentTypeError(f"{name} must be a real number; got {type(value).__name__} ({value!r}).")
+    v = float(value)
+    if not np.isfinite(v) or (low is not None and (v <= low if low_open else v < low)):
+        bound = "" if low is None else f" {'>' if low_open else '>='} {low}"
+        raise ArgumentError(f"{name} must be a finite number{bound}; got {value!r}.")
+    return v
+
+
+def check_rtol(value, name: str, *, zero_ok: bool = False) -> float:
+    """A relative tolerance: a finite number in (0, 1) (or [0, 1) with ``zero_ok``)."""
+    v = check_real(value, name)
+    if not ((0 <= v if zero_ok else 0 < v) and v < 1):
+        raise ArgumentError(f"{name} must be a number in {'[' if zero_ok else '('}0, 1); got {value!r}.")
+    return v
+
+
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{name} must be True or False; got {type(value).__name__} ({value!r}).")
+    return bool(value)
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory on this machine (0 when unknown)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 0
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, an array larger than this machine's physical memory."""
+    total = physical_memory()
+    if total and nbytes > total:
+        raise ResourceError(f"{what} would need {nbytes / 2**30:,.1f} GiB, more than this machine's "
+                            f"{total / 2**30:,.1f} GiB of memory; ask for less.")
 
 
 def check_probability(value, name: str, *, closed_low=True, closed_high=True) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}.") from None
+        raise ArgumentTypeError(f"{name} must be a number in [0, 1], got {value!r}.") from None
     lo_ok = v >= 0 if closed_low else v > 0
     hi_ok = v <= 1 if closed_high else v < 1
     if not (np.isfinite(v) and lo_ok and hi_ok):
         lo = "[" if closed_low else "("
         hi = "]" if closed_high else ")"
-        raise ValueError(f"{name} must lie in {lo}0, 1{hi}, got {value!r}.")
+        raise ArgumentError(f"{name} must lie in {lo}0, 1{hi}, got {value!r}.")
     return v
 
 
@@ -143,12 +208,12 @@ def finite_array(a, name: str) -> np.ndarray:
     silently cast to its real part)."""
     if np.iscomplexobj(a) or (isinstance(a, (list, tuple)) and any(isinstance(x, complex) for x in np.ravel(
             np.asarray(a, dtype=object)))):
-        raise TypeError(f"{name} is complex; featlib works with real activations and matrices. Pass the real "
+        raise ArgumentTypeError(f"{name} is complex; featlib works with real activations and matrices. Pass the real "
                         f"part explicitly (np.real) if that is what you mean.")
     try:
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array, could not convert it: {exc}") from None
+        raise ArgumentTypeError(f"{name} must be a numeric array, could not convert it: {exc}") from None
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise NonFiniteError(

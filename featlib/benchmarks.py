@@ -214,7 +214,7 @@ def _per_budget(value, pairs, name):
     if len(value) == 1:
         return value * len(pairs)
     if len(value) != len(pairs):
-        raise ValueError(f"{name} must be one number or one per budget ({len(pairs)}); got {len(value)}.")
+        raise _checks.ArgumentError(f"{name} must be one number or one per budget ({len(pairs)}); got {len(value)}.")
     return value
 
 

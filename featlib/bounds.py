@@ -61,7 +61,7 @@ def constructive_low_rank(p: int, r: int) -> int:
     p = _p(p)
     r = _checks.check_positive_int(r, "r", minimum=0)
     if r > p:
-        raise ValueError(f"the rank r = {r} cannot exceed p = {p}.")
+        raise _checks.ArgumentError(f"the rank r = {r} cannot exceed p = {p}.")
     return r * (r + 1) // 2 + (p - r)
 
 
@@ -77,7 +77,7 @@ def constructive_paper(p: int, r: int) -> int:
     p = _p(p)
     r = _checks.check_positive_int(r, "r", minimum=0)
     if r > p:
-        raise ValueError(f"the rank r = {r} cannot exceed p = {p}.")
+        raise _checks.ArgumentError(f"the rank r = {r} cannot exceed p = {p}.")
     return r * (r + 1) // 2 + (p - r) - 1
 
 
@@ -112,7 +112,7 @@ def constructive_minimum(p: int, r: int) -> int:
     p = _p(p)
     r = _checks.check_positive_int(r, "r")
     if r > p:
-        raise ValueError(f"the rank r = {r} cannot exceed p = {p}.")
+        raise _checks.ArgumentError(f"the rank r = {r} cannot exceed p = {p}.")
     if r == p:
         return p * (p + 1) // 2 - 1
     if r == 1:
@@ -157,7 +157,7 @@ def low_rank_dof(p: int, r: int) -> int:
     p = _p(p)
     r = _checks.check_positive_int(r, "r")
     if r > p:
-        raise ValueError(f"the rank r = {r} cannot exceed p = {p}.")
+        raise _checks.ArgumentError(f"the rank r = {r} cannot exceed p = {p}.")
     return r * p - r * (r - 1) // 2 - 1
 
 
@@ -187,7 +187,7 @@ def sparse_sampled_log_ps(p: int, s: int, mu: float) -> float:
     s = _checks.check_positive_int(s, "s", minimum=2)
     mu = _checks.check_probability(mu, "mu", closed_low=False, closed_high=False)
     if s >= p + 1:
-        raise ValueError(f"the sparsity s = {s} must be at most p = {p}.")
+        raise _checks.ArgumentError(f"the sparsity s = {s} must be at most p = {p}.")
     q = 1.0 - mu
     P = p * (p + 1) // 2
     P1 = sum(math.comb(p - 1, i) * q ** (i + 1) * (1 - q) ** (p - 1 - i) for i in range(0, s))

@@ -285,7 +285,7 @@ def _pairs(feedback):
     from .feedback import PairFeedback
 
     if not isinstance(feedback, PairFeedback):
-        raise TypeError(f"verify expects a PairFeedback; got {type(feedback).__name__}.")
+        raise _checks.ArgumentTypeError(f"verify expects a PairFeedback; got {type(feedback).__name__}.")
     return feedback
 
 
@@ -328,8 +328,9 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
     fb = _pairs(feedback)
     cert = _as_certificate(certificate)
     p = fb.p
-    if not (np.isfinite(tol) and 0 < tol < 1):
-        raise ValueError(f"tol must be a number in (0, 1); got {tol!r}.")
+    tol = _checks.check_rtol(tol, "tol")
+    if exact is not None:
+        exact = _checks.check_bool(exact, "exact")
     for s in cert.steps:
         if len(s.indices) and (np.max(s.indices) >= len(fb) or np.min(s.indices) < 0):
             raise CertificateError(

@@ -53,10 +53,10 @@ def _demo(args) -> int:
     return status
 
 
-def _load_dictionary(path, latents=None):
+def _load_dictionary(path, latents=None, normalize_atoms=False):
     from . import sae
     try:
-        return sae.load_dictionary(path, latents=latents)
+        return sae.load_dictionary(path, latents=latents, normalize_atoms=normalize_atoms)
     except (FeatlibError, OSError, ValueError, TypeError, IndexError) as exc:
         raise FeatlibError(f"cannot read the dictionary {path}: {exc}") from None
 
@@ -65,7 +65,7 @@ def _recover(args) -> int:
     import featlib as fl
 
     if args.dictionary:
-        D = _load_dictionary(args.dictionary, args.latents)
+        D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms)
         source = f"{args.dictionary} ({D.shape[0]} x {D.shape[1]})"
     else:
         D = fl.datasets.random_dictionary(args.d, args.p, seed=args.seed)
@@ -118,7 +118,7 @@ def _benchmark(args) -> int:
         benchmarks.solvers_compare(args.p or (10, 20, 40, 80), gd_epochs=(args.epochs or [2000])[0], skip_gd=args.skip_gd,
                                    seed=args.seed, progress=args.progress)
     elif args.which == "sampling":
-        D = _load_dictionary(args.dictionary, args.latents) if args.dictionary else None
+        D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         for p in (None,) if D is not None else args.p or (4096,):
             benchmarks.sampling_at_scale(p, args.d, [int(float(n)) for n in args.pairs], lr=args.lr or 1e-2,
                                          epochs=args.epochs or 30, batch_size=args.batch_size or 65536,
@@ -134,7 +134,7 @@ def _benchmark(args) -> int:
                                 seconds=args.seconds, batch_size=args.batch_size or 65536, lr=args.lr or 1e-2,
                                 device=args.device, progress=args.progress)
     else:
-        D = _load_dictionary(args.dictionary, args.latents) if args.dictionary else None
+        D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         for p in (None,) if D is not None else args.p or (4096,):
             benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed, dictionary=D,
                                       repeat=args.repeat or 1)
@@ -156,6 +156,8 @@ def main(argv=None) -> int:
     rec.add_argument("--dictionary", help="an SAE: SAELens folder, dictionary_learning ae.pt, .safetensors, or "
                      ".npy/.npz holding D (d x p, columns are atoms); default: a random dictionary")
     rec.add_argument("--latents", type=int, default=None, help="keep the first n latents of --dictionary")
+    rec.add_argument("--normalize-atoms", action="store_true",
+                     help="scale --dictionary's atoms to unit norm (as dictionary_learning's from_pretrained does)")
     rec.add_argument("--p", type=int, default=256, help="atoms of the random dictionary (paper: 4096)")
     rec.add_argument("--d", type=int, default=32, help="width of the random dictionary (paper: 512)")
     rec.add_argument("--teacher", default="sparse", choices=["eigen", "compact", "sparse", "gaussian", "sparse-sampled"])
@@ -202,6 +204,8 @@ def main(argv=None) -> int:
     bench.add_argument("--dictionary",
                        help="'scale' and 'sampling' on this SAE (as for 'recover') instead of a random dictionary")
     bench.add_argument("--latents", type=int, default=None, help="keep the first n latents of --dictionary")
+    bench.add_argument("--normalize-atoms", action="store_true",
+                     help="scale --dictionary's atoms to unit norm (as dictionary_learning's from_pretrained does)")
     bench.add_argument("--rank", type=int, default=None,
                        help="columns of U for 'sampling' (default: the dictionary's width or numerical rank)")
     bench.add_argument("--folder", help="'sae': where the activations and the trained SAE are cached")
@@ -228,7 +232,7 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
         if args.debug:
             raise
-        known = isinstance(exc, (FeatlibError, ValueError, TypeError, OSError, ImportError))
+        known = isinstance(exc, (FeatlibError, OSError))  # anything else is a featlib bug: say so
         what = "" if known else f" ({type(exc).__name__}; rerun with --debug for the traceback)"
         print(f"featlib: error: {exc}{what}", file=sys.stderr)
         return 2
@@ -260,6 +264,8 @@ def _check_args(parser, args):
         parser.error(f"--mu must lie in [0, 1) (the probability that a coordinate is zero); got {mu}")
     if getattr(args, "latents", None) is not None and not getattr(args, "dictionary", None):
         parser.error("--latents selects latents of --dictionary; give --dictionary too")
+    if getattr(args, "normalize_atoms", False) and not getattr(args, "dictionary", None):
+        parser.error("--normalize-atoms applies to --dictionary; give --dictionary too")
     if args.command == "demo" and args.rank is not None and args.rank > args.p:
         parser.error(f"--rank {args.rank} cannot exceed --p {args.p}")
     if getattr(args, "pairs", None):

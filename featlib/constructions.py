@@ -66,7 +66,7 @@ def compact_canonical(p: int, r: int, *, sparse: bool = False):
     p = _checks.check_positive_int(p, "p")
     r = _checks.check_positive_int(r, "r")
     if r > p:
-        raise ValueError(f"the rank r = {r} cannot exceed p = {p}.")
+        raise _checks.ArgumentError(f"the rank r = {r} cannot exceed p = {p}.")
     m = p - r
     hint = []
     if r == 1:
@@ -138,10 +138,12 @@ def rank_one_two_sparse(v):
     for a learner that ignores the PSD constraint.)  Integer v gives integer pairs.
     """
     v = np.asarray(v)
+    if v.dtype.kind not in "iuf":  # integers stay integers (exact pairs); anything else must be a real array
+        v = _checks.finite_array(v, "v")
     if v.ndim != 1 or v.size < 2:
         raise _checks.ShapeError(f"v must be a vector with at least two entries; got shape {v.shape}.")
     if not np.all(np.isfinite(v.astype(float))) or np.any(v == 0):
-        raise ValueError("every entry of v must be finite and non-zero (a zero entry needs a null pair e_i instead).")
+        raise _checks.ArgumentError("every entry of v must be finite and non-zero (a zero entry needs a null pair e_i instead).")
     p = v.size
     Y = np.zeros((p - 1, p), dtype=v.dtype)
     for i in range(p - 1):

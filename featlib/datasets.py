@@ -22,6 +22,7 @@ MONOMIAL_TASKS = {
 def random_orthogonal(p: int, seed=None) -> np.ndarray:
     """A Haar-random p x p orthogonal matrix."""
     p = _checks.check_positive_int(p, "p")
+    _checks.check_allocation(3 * 8 * p * p, f"a {p} x {p} matrix")
     rng = _checks.as_generator(seed)
     Q, R = np.linalg.qr(rng.standard_normal((p, p)))
     return Q * np.sign(np.where(np.diag(R) == 0, 1.0, np.diag(R)))
@@ -35,6 +36,7 @@ def random_feature_matrix(p: int, rank: int | None = None, *, seed=None, eigenva
     non-negative values, e.g. repeated ones; zeros lower the rank).  ``rank`` defaults to ``p``.
     """
     p = _checks.check_positive_int(p, "p")
+    _checks.check_allocation(3 * 8 * p * p, f"a {p} x {p} matrix")
     rng = _checks.as_generator(seed)
     if eigenvalues is not None:
         lam = _checks.finite_array(eigenvalues, "eigenvalues").ravel()
@@ -43,11 +45,11 @@ def random_feature_matrix(p: int, rank: int | None = None, *, seed=None, eigenva
         if lam.size > p or lam.size == 0:
             raise _checks.ShapeError(f"need between 1 and p = {p} eigenvalues; got {lam.size}.")
         if np.any(lam < 0) or not np.any(lam > 0):
-            raise ValueError("eigenvalues must be non-negative and not all zero (Phi must be PSD and non-zero).")
+            raise _checks.ArgumentError("eigenvalues must be non-negative and not all zero (Phi must be PSD and non-zero).")
     else:
         r = p if rank is None else _checks.check_positive_int(rank, "rank")
         if r > p:
-            raise ValueError(f"rank = {r} cannot exceed p = {p}.")
+            raise _checks.ArgumentError(f"rank = {r} cannot exceed p = {p}.")
         lam = rng.uniform(1.0, 2.0, size=r)
     Q = random_orthogonal(p, rng)[:, : lam.size]
     phi = (Q * lam) @ Q.T
@@ -62,6 +64,8 @@ def random_dictionary(d: int, p: int, *, seed=None, unit_norm: bool = True) -> n
     """
     d = _checks.check_positive_int(d, "d")
     p = _checks.check_positive_int(p, "p")
+    unit_norm = _checks.check_bool(unit_norm, "unit_norm")
+    _checks.check_allocation(8 * d * p, f"a {d} x {p} dictionary")
     rng = _checks.as_generator(seed)
     D = rng.standard_normal((d, p))
     if unit_norm:
@@ -92,9 +96,9 @@ def monomial_task(name: str, n: int, *, p: int = 10, sigma: float = 0.5, seed=No
     p = _checks.check_positive_int(p, "p")
     support, gate = MONOMIAL_TASKS[name]
     if p <= max(max(support), gate):
-        raise ValueError(f"task {name!r} uses coordinates up to {max(max(support), gate)}; p = {p} is too small.")
-    if not sigma > 0:
-        raise ValueError(f"sigma must be > 0; got {sigma}.")
+        raise _checks.ArgumentError(f"task {name!r} uses coordinates up to {max(max(support), gate)}; p = {p} is too small.")
+    sigma = _checks.check_real(sigma, "sigma", low=0, low_open=True)
+    _checks.check_allocation(2 * 8 * n * p, f"{n:,} samples in dimension {p}")
     rng = _checks.as_generator(seed)
     X = sigma * rng.standard_normal((n, p))
     y = np.prod(X[:, list(support)], axis=1) * (X[:, gate] > 0)

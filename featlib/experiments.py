@@ -33,9 +33,27 @@ __all__ = [
 ]
 
 
+def _feedback(feedback, what):
+    if not isinstance(feedback, PairFeedback):
+        raise _checks.ArgumentTypeError(f"{what} expects a PairFeedback (e.g. from featlib.teach); got "
+                                        f"{type(feedback).__name__}.")
+    return feedback
+
+
+def _ints(values, name):
+    """A 1-D array of integers from an iterable of integers (refusing floats, strings, bools)."""
+    try:
+        vals = list(values)
+    except TypeError:
+        raise _checks.ArgumentTypeError(f"{name} must be an iterable of integers; got {type(values).__name__}.") from None
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in vals):
+        raise _checks.ArgumentTypeError(f"{name} must hold integers; got {vals[:5]!r}.")
+    return np.asarray(vals, dtype=np.int64)
+
+
 def design_rank(feedback: PairFeedback) -> int:
     """Rank of the n x p(p+1)/2 constraint ("design") matrix of the pairs."""
-    A = feedback.constraints().toarray()
+    A = _feedback(feedback, "design_rank").constraints().toarray()
     if A.size == 0:
         return 0
     return int(np.linalg.matrix_rank(A))
@@ -46,7 +64,7 @@ def linear_solution_dim(feedback: PairFeedback) -> int:
 
     ``p(p+1)/2 - rank``: what plain least squares on the equalities leaves undetermined.
     """
-    return svec_dim(feedback.p) - design_rank(feedback)
+    return svec_dim(_feedback(feedback, "linear_solution_dim").p) - design_rank(feedback)
 
 
 def _solve_quiet(fb, method="exact"):
@@ -62,10 +80,10 @@ def version_space_curve(feedback: PairFeedback, counts=None, *, method: str = "e
     solver sees, the purely linear one, and whether the first k pairs identify the matrix.
     ``counts`` defaults to 0, 1, ..., n.
     """
-    n = len(feedback)
-    counts = np.arange(n + 1) if counts is None else np.asarray(counts, dtype=int)
+    n = len(_feedback(feedback, "version_space_curve"))
+    counts = np.arange(n + 1) if counts is None else _ints(counts, "counts")
     if counts.size and (counts.min() < 0 or counts.max() > n):
-        raise ValueError(f"counts must lie in [0, {n}].")
+        raise _checks.ArgumentError(f"counts must lie in [0, {n}].")
     psd, lin, ident = [], [], []
     for k in counts:
         sub = feedback[: int(k)]
@@ -82,7 +100,7 @@ def minimal_prefix(feedback: PairFeedback, *, method: str = "exact") -> int | No
     Identification is monotone in k (more pairs never enlarge the version space), so this is a
     binary search over prefixes.
     """
-    n = len(feedback)
+    n = len(_feedback(feedback, "minimal_prefix"))
     if not _solve_quiet(feedback, method).identified:
         return None
     lo, hi = 0, n  # the first hi pairs identify; the first lo do not (or lo = 0 untested)
@@ -105,10 +123,15 @@ def success_curve(phi_star, teacher: str, ns, seeds, *, tol: float = 1e-6, metho
     answer with ``phi_star``.  Returns a dict of arrays: ``n``, ``success`` (fraction over seeds),
     ``pcc_mean``, ``pcc_min``, ``rel_err_median`` and the raw ``pcc`` / ``ok`` tables (n x seeds).
     """
-    ns = np.asarray(list(ns), dtype=int)
-    seeds = list(seeds)
+    ns = _ints(ns, "ns")
+    if ns.size and ns.min() < 0:
+        raise _checks.ArgumentError(f"ns must be non-negative numbers of pairs; got {ns.min()}.")
+    try:
+        seeds = list(seeds)
+    except TypeError:
+        raise _checks.ArgumentTypeError(f"seeds must be an iterable of seeds; got {type(seeds).__name__}.") from None
     if not seeds:
-        raise ValueError("need at least one seed.")
+        raise _checks.ArgumentError("need at least one seed.")
     phi_star = _checks.psd_matrix(phi_star, "phi_star")
     ok = np.zeros((ns.size, len(seeds)), dtype=bool)
     pccs = np.zeros((ns.size, len(seeds)))
@@ -143,7 +166,7 @@ def irreducible_subset(feedback: PairFeedback, *, method: str = "exact", seed=0)
     identify.
     """
     if not _solve_quiet(feedback, method).identified:
-        raise ValueError("the feedback does not identify the matrix, so no subset does.")
+        raise _checks.ArgumentError("the feedback does not identify the matrix, so no subset does.")
     rng = _checks.as_generator(seed)
     keep = np.ones(len(feedback), dtype=bool)
     for k in rng.permutation(len(feedback)):
@@ -160,6 +183,7 @@ def random_pairs(phi_star, n: int, *, seed=None) -> PairFeedback:
 
     agent = phi_star if isinstance(phi_star, Agent) else Agent(phi_star)
     n = _checks.check_positive_int(n, "n", minimum=0)
+    _checks.check_allocation(4 * 8 * n * agent.p, f"{n:,} dense pairs in dimension {agent.p}")
     rng = _checks.as_generator(seed)
     Y = rng.standard_normal((n, agent.p))
     W = rng.standard_normal((n, agent.p))
@@ -196,13 +220,22 @@ def minimum_search(phi_star, *, pool=("eigen", "compact"), n_random: int = 0, re
     p = phi_star.shape[0]
     r = numerical_rank(phi_star)
     rng = _checks.as_generator(seed)
-    parts = [teach(phi_star, t).to_dense() for t in pool]
+    if isinstance(pool, str):
+        pool = (pool,)
+    try:
+        pool = tuple(pool)
+    except TypeError:
+        raise _checks.ArgumentTypeError(f"pool must be a list of constructive teacher names; got {pool!r}.") from None
+    for t in pool:
+        _checks.check_method(t, ("eigen", "compact", "sparse"), "pool teacher")
+    restarts = _checks.check_positive_int(restarts, "restarts")
     n_random = _checks.check_positive_int(n_random, "n_random", minimum=0)
+    parts = [teach(phi_star, t).to_dense() for t in pool]
     if n_random:
         parts.append(random_pairs(phi_star, n_random, seed=rng))
     cand = PairFeedback.concat(parts)
     if not _solve_quiet(cand).identified:
-        raise ValueError("the candidate pool does not identify the target, so no subset of it does.")
+        raise _checks.ArgumentError("the candidate pool does not identify the target, so no subset of it does.")
     starts = np.cumsum([0] + [len(f) for f in parts])
     sizes, best = [], None
     for t in range(restarts):
@@ -245,8 +278,7 @@ def coverage(feedback: PairFeedback) -> dict:
     entries no pair touches).  Works for sparse storage in O(non-zeros) time and p^2 bits of
     memory; dense and basis storage touch every entry with a non-zero coefficient product.
     """
-    if not isinstance(feedback, PairFeedback):
-        raise TypeError(f"coverage expects a PairFeedback; got {type(feedback).__name__}.")
+    _feedback(feedback, "coverage")
     p = feedback.p
     touched = np.zeros((p, p), dtype=bool)
     if feedback.storage == "sparse":

@@ -48,6 +48,9 @@ class Agent:
 
     def __init__(self, phi_star, *, psd_rtol: float = _checks.PSD_RTOL, tie_rtol: float = 1e-12,
                  null_rtol: float = 1e-12):
+        psd_rtol = _checks.check_rtol(psd_rtol, "psd_rtol", zero_ok=True)
+        tie_rtol = _checks.check_rtol(tie_rtol, "tie_rtol", zero_ok=True)
+        null_rtol = _checks.check_rtol(null_rtol, "null_rtol", zero_ok=True)
         phi, norm = _checks.psd_matrix(phi_star, "phi_star", rtol=psd_rtol, return_norm=True)
         phi.setflags(write=False)
         self._phi = phi
@@ -245,7 +248,7 @@ def _as_rows(a, name):
     """Dense float array (n, m) or CSR matrix (n, m), checked finite; always a private copy."""
     if _is_sparse(a):
         if np.iscomplexobj(a.data):
-            raise TypeError(f"{name} is complex; featlib works with real activations.")
+            raise _checks.ArgumentTypeError(f"{name} is complex; featlib works with real activations.")
         a = sp.csr_matrix(a, dtype=np.float64, copy=True)
         if a.ndim != 2:
             raise _checks.ShapeError(f"{name} must be 2-D; got shape {a.shape}.")
@@ -305,6 +308,8 @@ class PairFeedback:
                 f"shape (n, {basis.shape[1]}); got {Y.shape}."
             )
         self._Y, self._Z, self._basis = Y, Z, basis
+        if meta is not None and not isinstance(meta, dict):
+            raise _checks.ArgumentTypeError(f"meta must be a dict (or None); got {type(meta).__name__}.")
         self.meta = dict(meta or {})
 
     # ------------------------------------------------------------------ construction helpers
@@ -318,11 +323,11 @@ class PairFeedback:
         """Concatenate feedback sets with the same p (keeps the storage when they share it)."""
         parts = list(parts)
         if not parts:
-            raise ValueError("concat needs at least one PairFeedback.")
+            raise _checks.ArgumentError("concat needs at least one PairFeedback.")
         p = parts[0].p
         for k, f in enumerate(parts):
             if not isinstance(f, PairFeedback):
-                raise TypeError(f"concat expects PairFeedback objects; item {k} is {type(f).__name__}.")
+                raise _checks.ArgumentTypeError(f"concat expects PairFeedback objects; item {k} is {type(f).__name__}.")
             if f.p != p:
                 raise _checks.ShapeError(f"Cannot concatenate feedback with p = {p} and p = {f.p}.")
         kinds = {f.storage for f in parts}
@@ -454,7 +459,7 @@ class PairFeedback:
         if isinstance(key, numbers.Integral) and not isinstance(key, bool):
             k = int(key)
             if not -self.n <= k < self.n:
-                raise IndexError(f"pair index {key} out of range for {self.n} pairs.")
+                raise _checks.IndexOutOfRangeError(f"pair index {key} out of range for {self.n} pairs.")
             k %= self.n
             y, z = self[k:k + 1].dense_y()[0], self[k:k + 1].dense_z()[0]
             return y, z
@@ -464,15 +469,15 @@ class PairFeedback:
             idx = np.asarray(key)
             if idx.dtype == bool:
                 if idx.shape != (self.n,):
-                    raise IndexError(f"boolean mask must have shape ({self.n},); got {idx.shape}.")
+                    raise _checks.IndexOutOfRangeError(f"boolean mask must have shape ({self.n},); got {idx.shape}.")
                 idx = np.flatnonzero(idx)
             elif idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
                 if idx.size == 0:
                     idx = idx.astype(int).reshape(0)
                 else:
-                    raise IndexError("index pairs with an int, a slice, a list/array of ints or a boolean mask.")
+                    raise _checks.IndexOutOfRangeError("index pairs with an int, a slice, a list/array of ints or a boolean mask.")
             if idx.size and (idx.max() >= self.n or idx.min() < -self.n):
-                raise IndexError(f"pair index out of range for {self.n} pairs.")
+                raise _checks.IndexOutOfRangeError(f"pair index out of range for {self.n} pairs.")
         out = PairFeedback.__new__(PairFeedback)
         out._Y, out._Z, out._basis = self._Y[idx], self._Z[idx], self._basis
         out.meta = dict(self.meta)

@@ -35,14 +35,37 @@ SQRT2 = np.sqrt(2.0)
 
 def svec_dim(p: int) -> int:
     """Dimension p(p+1)/2 of the space of symmetric p x p matrices."""
+    p = _checks.check_positive_int(p, "p", minimum=0)
     return p * (p + 1) // 2
+
+
+def _rtol(value, name="rtol"):
+    """A relative tolerance: a finite number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise _checks.ArgumentTypeError(f"{name} must be a number in [0, 1); got {value!r}.")
+    if not (np.isfinite(value) and 0 <= value < 1):
+        raise _checks.ArgumentError(f"{name} must be a finite number in [0, 1); got {value!r}.")
+    return float(value)
+
+
+def _indices(a, name, p):
+    arr = np.asarray(a)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) and not np.issubdtype(arr.dtype, np.bool_)):
+        raise _checks.ArgumentTypeError(f"{name} must be integer indices; got {arr.dtype} values.")
+    if arr.size and (arr.min() < 0 or arr.max() >= p):
+        raise _checks.IndexOutOfRangeError(f"{name} must lie in [0, {p}); got {arr.min()}..{arr.max()}.")
+    return arr
 
 
 def svec_index(i, j, p: int):
     """Position of entry (i, j) (i <= j, vectorised) in ``svec`` of a p x p matrix."""
-    i = np.asarray(i)
-    j = np.asarray(j)
-    lo = np.minimum(i, j)
+    p = _checks.check_positive_int(p, "p")
+    i = _indices(i, "i", p)
+    j = _indices(j, "j", p)
+    try:
+        lo = np.minimum(i, j)
+    except ValueError:
+        raise _checks.ShapeError(f"i and j must have the same (or broadcastable) shapes; got {i.shape} and {j.shape}.") from None
     hi = np.maximum(i, j)
     return lo * p - lo * (lo - 1) // 2 + (hi - lo)
 
@@ -54,7 +77,7 @@ def _weights(p: int) -> np.ndarray:
 
 def svec(S) -> np.ndarray:
     """Isometric vectorisation of a symmetric matrix, or of a stack of them (shape (..., p, p))."""
-    S = np.asarray(S, dtype=float)
+    S = _checks.finite_array(S, "S")
     if S.ndim < 2 or S.shape[-1] != S.shape[-2]:
         raise _checks.ShapeError(f"svec expects square matrices of shape (..., p, p); got {S.shape}.")
     p = S.shape[-1]
@@ -64,10 +87,13 @@ def svec(S) -> np.ndarray:
 
 def smat(v, p: int | None = None) -> np.ndarray:
     """Inverse of :func:`svec`: a vector of length p(p+1)/2 (or a stack) to symmetric matrices."""
-    v = np.asarray(v, dtype=float)
+    v = _checks.finite_array(v, "v")
+    if v.ndim < 1:
+        raise _checks.ShapeError("smat expects a vector of length p(p+1)/2 (or a stack of them); got a scalar.")
     P = v.shape[-1]
     if p is None:
         p = int(round((np.sqrt(8 * P + 1) - 1) / 2))
+    p = _checks.check_positive_int(p, "p", minimum=0)
     if svec_dim(p) != P:
         raise _checks.ShapeError(
             f"smat expects a vector of length p(p+1)/2; got length {P}, which is not of that form"
@@ -83,7 +109,9 @@ def smat(v, p: int | None = None) -> np.ndarray:
 
 def svec_outer(Y) -> np.ndarray:
     """Rows ``svec(y_k y_k^T)`` for the rows y_k of a dense array Y of shape (n, p)."""
-    Y = np.asarray(Y, dtype=float)
+    Y = _checks.finite_array(Y, "Y")
+    if Y.ndim != 2:
+        raise _checks.ShapeError(f"svec_outer expects an (n, p) array of rows; got shape {Y.shape}.")
     p = Y.shape[1]
     iu, ju = np.triu_indices(p)
     return (Y[:, iu] * Y[:, ju]) * _weights(p)
@@ -95,6 +123,12 @@ def svec_outer_sparse(Y) -> sp.csr_matrix:
     Vectorised over rows with equal numbers of non-zeros, so the cost is proportional to the
     number of non-zeros of the output.
     """
+    if not sp.issparse(Y):
+        Y = _checks.finite_array(Y, "Y")
+        if Y.ndim != 2:
+            raise _checks.ShapeError(f"svec_outer_sparse expects an (n, p) matrix; got shape {Y.shape}.")
+    elif np.iscomplexobj(Y.data) or not np.all(np.isfinite(Y.data)):
+        raise _checks.NonFiniteError("Y must hold finite real values.")
     Y = sp.csr_matrix(Y, dtype=float)
     Y.sum_duplicates()
     Y.eliminate_zeros()
@@ -128,7 +162,7 @@ def svec_outer_sparse(Y) -> sp.csr_matrix:
 
 def psd_project(S) -> np.ndarray:
     """Nearest PSD matrix in Frobenius norm (negative eigenvalues set to zero)."""
-    S = np.asarray(S, dtype=float)
+    S = _checks.square_matrix(S, "S")
     S = (S + S.T) / 2
     w, V = np.linalg.eigh(S)
     w = np.clip(w, 0.0, None)
@@ -139,7 +173,7 @@ def psd_project(S) -> np.ndarray:
 def spectral_norm(S) -> float:
     """Largest |eigenvalue| of a symmetric matrix (Lanczos for large ones, so p = 4096 takes
     a fraction of a second instead of a full SVD)."""
-    S = np.asarray(S, dtype=float)
+    S = _checks.square_matrix(S, "S")
     if S.shape[0] <= 256:
         return float(np.max(np.abs(np.linalg.eigvalsh((S + S.T) / 2)))) if S.size else 0.0
     import scipy.sparse.linalg as spla
@@ -149,7 +183,8 @@ def spectral_norm(S) -> float:
 
 def is_psd(S, rtol: float = 1e-10) -> bool:
     """True when the symmetric part of S has no eigenvalue below ``-rtol * max|eigenvalue|``."""
-    S = np.asarray(S, dtype=float)
+    S = _checks.square_matrix(S, "S")
+    rtol = _rtol(rtol)
     w = np.linalg.eigvalsh((S + S.T) / 2)
     top = np.max(np.abs(w)) if w.size else 0.0
     return bool(w.size == 0 or w[0] >= -rtol * top)
@@ -167,17 +202,19 @@ def numerical_rank(phi, rtol: float | None = None) -> int:
     matrices built in floating point get their true rank.  Matrices that are only approximately
     low rank (a trained model's feature matrix) need an explicit, documented ``rtol``.
     """
-    phi = np.asarray(phi, dtype=float)
+    phi = _checks.square_matrix(phi, "phi")
     w = np.linalg.eigvalsh((phi + phi.T) / 2)
-    if rtol is None:
-        rtol = default_rank_rtol(phi.shape[0])
+    rtol = default_rank_rtol(phi.shape[0]) if rtol is None else _rtol(rtol)
     top = float(np.max(np.abs(w))) if w.size else 0.0
     return int(np.count_nonzero(w > rtol * top)) if top > 0 else 0
 
 
 def null_space(A, rtol: float = 1e-12) -> np.ndarray:
     """Orthonormal basis (columns) of the null space of A (singular values <= rtol * largest)."""
-    A = np.atleast_2d(np.asarray(A, dtype=float))
+    A = np.atleast_2d(_checks.finite_array(A, "A"))
+    rtol = _rtol(rtol)
+    if A.ndim != 2:
+        raise _checks.ShapeError(f"null_space expects a 2-D matrix; got shape {A.shape}.")
     if A.size == 0:
         return np.eye(A.shape[1])
     return sla.null_space(A, rcond=rtol)
@@ -185,7 +222,11 @@ def null_space(A, rtol: float = 1e-12) -> np.ndarray:
 
 def orthogonal_complement(N, p: int, rtol: float = 1e-12) -> np.ndarray:
     """Orthonormal basis (columns, p x q) of the orthogonal complement of span(columns of N)."""
-    N = np.asarray(N, dtype=float).reshape(p, -1)
+    p = _checks.check_positive_int(p, "p")
+    N = _checks.finite_array(N, "N")
+    if N.size % p:
+        raise _checks.ShapeError(f"N must have p = {p} rows (columns span the subspace); got shape {N.shape}.")
+    N = N.reshape(p, -1)
     if N.shape[1] == 0:
         return np.eye(p)
     return null_space(N.T, rtol=rtol)

@@ -41,7 +41,7 @@ def pcc(a, b) -> float:
     y = b.ravel() - b.mean()
     nx, ny = np.linalg.norm(x), np.linalg.norm(y)
     if nx == 0 or ny == 0:
-        raise ValueError("PCC is undefined when one input has all entries equal (zero variance).")
+        raise _checks.ArgumentError("PCC is undefined when one input has all entries equal (zero variance).")
     return float(np.clip((x @ y) / (nx * ny), -1.0, 1.0))
 
 
@@ -66,7 +66,7 @@ def relative_error(a, b) -> float:
     a, b = _pair(a, b)  # each scaled to max |entry| = 1: the result is scale-invariant anyway
     nb = np.linalg.norm(b)
     if nb == 0:
-        raise ValueError("the reference b is zero; the relative error is undefined.")
+        raise _checks.ArgumentError("the reference b is zero; the relative error is undefined.")
     na = float(np.vdot(a, a))
     c = max(float(np.vdot(a, b)) / na, 0.0) if na > 0 else 0.0
     return float(np.linalg.norm(c * a - b) / nb)
@@ -74,4 +74,5 @@ def relative_error(a, b) -> float:
 
 def equivalent(a, b, rtol: float = 1e-6) -> bool:
     """True when ``a = c b`` for some ``c > 0`` up to ``relative_error(a, b) <= rtol`` (Definition 2)."""
+    rtol = _checks.check_real(rtol, "rtol", low=0)
     return relative_error(a, b) <= rtol

@@ -30,11 +30,20 @@ from . import _checks
 from .linalg import psd_project
 from .metrics import relative_error
 from .solvers import solve
-from .teachers import teach
+from .teachers import TEACHERS, teach
 
 __all__ = ["RFM", "agop", "kernel_matrix", "feature_matrix_mse", "recovery_table"]
 
 KERNELS = ("laplace", "gaussian")
+
+
+def _points(A, B, M):
+    """Checked float arrays: rows of A and B (n x d, m x d) and a d x d matrix M."""
+    A, B, M = (_checks.finite_array(A, "A"), _checks.finite_array(B, "B"), _checks.finite_array(M, "M"))
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[1] or M.shape != (A.shape[1], A.shape[1]):
+        raise _checks.ShapeError(f"expected points of shape (n, d) and (m, d) and a d x d matrix M; got "
+                                 f"{A.shape}, {B.shape} and {M.shape}.")
+    return A, B, M
 
 
 def _sq_dist(A, B, M):
@@ -49,7 +58,8 @@ def _sq_dist(A, B, M):
 def kernel_matrix(A, B, M, *, kernel="laplace", bandwidth=10.0):
     """``K_M(a_i, b_j)`` for the rows of A and B (shape (len(A), len(B)))."""
     _checks.check_method(kernel, KERNELS, "kernel")
-    d2 = _sq_dist(np.asarray(A, float), np.asarray(B, float), np.asarray(M, float))
+    bandwidth = _checks.check_real(bandwidth, "bandwidth", low=0, low_open=True)
+    d2 = _sq_dist(*_points(A, B, M))
     if kernel == "laplace":
         return np.exp(-np.sqrt(d2) / bandwidth)
     return np.exp(-d2 / (2.0 * bandwidth**2))
@@ -63,11 +73,13 @@ def agop(X_centers, alpha, X_eval, M, *, kernel="laplace", bandwidth=10.0, chunk
     Laplace kernel (0 where x = x_i) and ``k' = -K / L^2`` for the Gaussian one.
     """
     _checks.check_method(kernel, KERNELS, "kernel")
-    Xc = np.asarray(X_centers, float)
-    Xe = np.asarray(X_eval, float)
-    M = np.asarray(M, float)
-    A = np.asarray(alpha, float)
+    bandwidth = _checks.check_real(bandwidth, "bandwidth", low=0, low_open=True)
+    chunk = _checks.check_positive_int(chunk, "chunk")
+    Xc, Xe, M = _points(X_centers, X_eval, M)
+    A = _checks.finite_array(alpha, "alpha")
     A = A[:, None] if A.ndim == 1 else A
+    if A.ndim != 2 or A.shape[0] != Xc.shape[0]:
+        raise _checks.ShapeError(f"alpha must have shape (n,) or (n, c) with n = {Xc.shape[0]} centers; got {A.shape}.")
     d = Xc.shape[1]
     out = np.zeros((d, d))
     for start in range(0, Xe.shape[0], chunk):
@@ -140,6 +152,13 @@ class RFM:
             raise _checks.ShapeError(f"{name} has {X.shape[1]} features; the model was fitted with {d}.")
         return X
 
+    @staticmethod
+    def _check_y(y, pred):
+        y = _checks.finite_array(y, "y")
+        if y.shape != pred.shape:
+            raise _checks.ShapeError(f"y must have shape {pred.shape} (one target per row of X); got {y.shape}.")
+        return y
+
     def _solve(self, X, y, M):
         with np.errstate(over="ignore", invalid="ignore"):
             K = kernel_matrix(X, X, M, kernel=self.kernel, bandwidth=self.bandwidth)
@@ -161,15 +180,15 @@ class RFM:
         _checks.check_method(self.agop_scale, ("none", "max"), "agop_scale")
         X = self._check_X(X)
         y = _checks.finite_array(y, "y")
-        if y.shape[0] != X.shape[0] or y.ndim > 2:
+        if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
             raise _checks.ShapeError(f"y must have shape (n,) or (n, c) with n = {X.shape[0]}; got {y.shape}.")
         iters = _checks.check_positive_int(self.iters, "iters", minimum=0)
         if X.shape[0] < 2:
             raise _checks.ShapeError(f"an RFM needs at least 2 training rows; got {X.shape[0]}.")
         if self.agop_samples is not None:
             _checks.check_positive_int(self.agop_samples, "agop_samples")
-        if not self.bandwidth > 0 or not self.reg >= 0:
-            raise ValueError(f"bandwidth must be > 0 and reg >= 0; got bandwidth={self.bandwidth}, reg={self.reg}.")
+        _checks.check_real(self.bandwidth, "bandwidth", low=0, low_open=True)
+        _checks.check_real(self.reg, "reg", low=0)
         n, d = X.shape
         M = np.eye(d) if self.M is None else _checks.psd_matrix(self.M, "M", allow_zero=False)
         if M.shape != (d, d):
@@ -214,12 +233,14 @@ class RFM:
 
     def mse(self, X, y):
         """Mean squared error on (X, y): the paper's metric."""
-        return float(np.mean((self.predict(X) - np.asarray(y, float)) ** 2))
+        pred = self.predict(X)
+        return float(np.mean((pred - self._check_y(y, pred)) ** 2))
 
     def score(self, X, y):
         """Coefficient of determination R^2 (scikit-learn's convention for regressors)."""
-        y = np.asarray(y, float)
-        resid = np.sum((self.predict(X) - y) ** 2)
+        pred = self.predict(X)
+        y = self._check_y(y, pred)
+        resid = np.sum((pred - y) ** 2)
         total = np.sum((y - y.mean(axis=0)) ** 2)
         return float(1.0 - resid / total) if total > 0 else 0.0
 
@@ -236,8 +257,11 @@ def feature_matrix_mse(phi, X_train, y_train, X_test, y_test, *, scale_to=None, 
     if scale_to is not None:
         t = float(np.trace(phi))
         if t <= 0:
-            raise ValueError("phi has non-positive trace; cannot match its scale.")
-        phi = phi * (float(np.trace(np.asarray(scale_to, float))) / t)
+            raise _checks.ArgumentError("phi has non-positive trace; cannot match its scale.")
+        scale_to = _checks.square_matrix(scale_to, "scale_to")
+        if scale_to.shape != phi.shape:
+            raise _checks.ShapeError(f"scale_to must have phi's shape {phi.shape}; got {scale_to.shape}.")
+        phi = phi * (float(np.trace(scale_to)) / t)
     model = RFM(kernel=kernel, bandwidth=bandwidth, reg=reg, iters=0, M=phi).fit(X_train, y_train)
     return model.mse(X_test, y_test)
 
@@ -252,7 +276,18 @@ def recovery_table(phi_star, teacher, counts, data, *, seed=0, method="auto", ra
     ``rel_err`` (to Phi*, or to its rank truncation for "eigen") and ``mse`` (kernel ridge with the
     recovered Phi scaled to Phi*'s trace, :func:`feature_matrix_mse`).
     """
-    X_train, y_train, X_test, y_test = data
+    try:
+        X_train, y_train, X_test, y_test = data
+    except (TypeError, ValueError):
+        raise _checks.ArgumentTypeError("data must be a tuple (X_train, y_train, X_test, y_test).") from None
+    phi_star = _checks.psd_matrix(phi_star, "phi_star")
+    _checks.check_method(teacher, TEACHERS, "teacher")
+    if rank is not None:
+        rank = _checks.check_positive_int(rank, "rank")
+    try:
+        counts = [_checks.check_positive_int(n, "each count", minimum=0) for n in counts]
+    except TypeError:
+        raise _checks.ArgumentTypeError(f"counts must be an iterable of integers; got {type(counts).__name__}.") from None
     rows = []
     full = None
     if teacher in ("eigen", "sparse"):

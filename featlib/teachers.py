@@ -107,7 +107,7 @@ def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) 
 def _check_options(method, options, allowed):
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise TypeError(
+        raise _checks.ArgumentTypeError(
             f"teach(..., {method!r}) got unknown option(s) {', '.join(unknown)}; "
             f"valid options are: {', '.join(allowed) if allowed else 'none'}."
         )
@@ -115,7 +115,7 @@ def _check_options(method, options, allowed):
 
 def _fixed_count(method, n, count):
     if n is not None:
-        raise ValueError(
+        raise _checks.ArgumentError(
             f"The {method!r} teacher's number of pairs is fixed by the theorem ({count} here); do not "
             f"pass n. Slice the returned feedback (fb[:k]) to use fewer pairs."
         )
@@ -135,10 +135,10 @@ def _index_reference(agent: Agent, reference):
         # target with Phi*_11 = 1e-6 lost 6 digits in the singular values of the design)
         return int(np.argmax(diag))
     if isinstance(reference, bool) or not isinstance(reference, numbers.Integral):
-        raise TypeError(f"reference must be a coordinate index (int) here; got {type(reference).__name__}.")
+        raise _checks.ArgumentTypeError(f"reference must be a coordinate index (int) here; got {type(reference).__name__}.")
     k = int(reference)
     if not 0 <= k < p:
-        raise ValueError(f"reference index {k} is out of range for p = {p}.")
+        raise _checks.ArgumentError(f"reference index {k} is out of range for p = {p}.")
     if diag[k] <= 1e-12 * diag.max():
         good = np.flatnonzero(diag > 1e-12 * diag.max())
         raise _checks.FeedbackError(
@@ -186,7 +186,7 @@ def _spectrum(agent: Agent, rank, rtol):
     else:
         r = _checks.check_positive_int(rank, "rank")
         if r > p:
-            raise ValueError(f"rank = {r} cannot exceed p = {p}.")
+            raise _checks.ArgumentError(f"rank = {r} cannot exceed p = {p}.")
     return w, V, r, numerical, rtol
 
 
@@ -299,6 +299,7 @@ def _gaussian(agent: Agent, *, n, seed, reference=None):
     p = agent.p
     rng = _checks.as_generator(seed)
     n = p * (p + 1) // 2 - 1 if n is None else _checks.check_positive_int(n, "n", minimum=0)
+    _checks.check_allocation(4 * 8 * n * p, f"{n:,} dense pairs in dimension {p}")
     if reference is None:
         for _ in range(100):
             ref = rng.standard_normal(p)
@@ -398,19 +399,20 @@ def _sparse_sampled(agent: Agent, *, n, seed, mu=None, s=None, sampler="bernoull
         s = _checks.check_positive_int(s, "s")
     if sampler == "exact":
         if s is None or mu is not None:
-            raise TypeError(
+            raise _checks.ArgumentTypeError(
                 "teach(..., 'sparse-sampled', sampler='exact') draws exactly s non-zeros per activation: "
                 f"pass s and not mu (got s={s!r}, mu={mu!r})."
             )
     else:
         if mu is None:
-            raise TypeError(
+            raise _checks.ArgumentTypeError(
                 "teach(..., 'sparse-sampled') needs mu, the probability that a coordinate is zero "
                 "(or sampler='exact' with s, for exactly s non-zeros per activation)."
             )
         mu = _checks.check_probability(mu, "mu", closed_high=False)
     rng = _checks.as_generator(seed)
     n = p * (p + 1) // 2 if n is None else _checks.check_positive_int(n, "n", minimum=0)
+    _checks.check_allocation(3 * 8 * n * min(p, 64), f"{n:,} sparse pairs in dimension {p}")
     if reference is None or isinstance(reference, numbers.Integral):
         k = _index_reference(agent, reference)
         ref = np.zeros(p)

@@ -109,7 +109,7 @@ def test_rfm_errors():
         rfm.RFM(M=np.eye(2)).fit(X, y)
     with pytest.raises(fl.UnknownMethodError, match="'laplace', 'gaussian'"):
         rfm.RFM(kernel="cosine").fit(X, y)
-    with pytest.raises(ValueError, match="bandwidth must be > 0"):
+    with pytest.raises(ValueError, match="bandwidth must be a finite number > 0"):
         rfm.RFM(bandwidth=0).fit(X, y)
     with pytest.raises(fl.NonFiniteError):
         rfm.RFM().fit(np.full((5, 3), np.nan), y)

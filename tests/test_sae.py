@@ -56,6 +56,42 @@ def test_numpy_layouts(tmp_path, D):
     assert np.allclose(sae.load_dictionary(tmp_path / "single.npz", atoms="rows"), D)
 
 
+def test_gemma_scope_and_older_saelens_folders(tmp_path, D):
+    # Gemma Scope's JumpReLU release: a folder with params.npz (W_dec [d_sae, d_model], threshold, ...)
+    (tmp_path / "gemma").mkdir()
+    np.savez(tmp_path / "gemma" / "params.npz", W_enc=D, W_dec=D.T, b_enc=np.zeros(20), b_dec=np.zeros(6),
+             threshold=np.full(20, 0.1))
+    assert np.allclose(sae.load_dictionary(tmp_path / "gemma"), D)
+    # SAELens before its folder layout: torch.save({"cfg": {...}, "state_dict": {...}}) in one .pt
+    (tmp_path / "old").mkdir()
+    torch.save({"cfg": {"d_in": 6, "d_sae": 20}, "state_dict": {"W_dec": torch.tensor(D.T), "W_enc": torch.tensor(D)}},
+               tmp_path / "old" / "final_sae.pt")
+    for path in (tmp_path / "old", tmp_path / "old" / "final_sae.pt"):
+        assert np.allclose(sae.load_dictionary(path), D)
+    # two candidate weight files: refused, naming both
+    np.save(tmp_path / "old" / "other.npy", D)
+    with pytest.raises(fl.FeatlibError, match=r"2 weight files \['final_sae.pt', 'other.npy'\]"):
+        sae.load_dictionary(tmp_path / "old")
+
+
+def test_normalize_atoms_matches_dictionary_learning(tmp_path, D):
+    scaled = D * np.linspace(0.5, 3.0, 20)  # decoders are stored with arbitrary column norms
+    np.save(tmp_path / "scaled.npy", scaled)
+    raw = sae.load_dictionary(tmp_path / "scaled.npy")
+    assert np.allclose(raw, scaled)  # the decoder as stored is the default (as SAELens reads it)
+    unit = sae.load_dictionary(tmp_path / "scaled.npy", normalize_atoms=True)
+    assert np.allclose(np.linalg.norm(unit, axis=0), 1.0) and np.allclose(unit, D)
+    assert fl.pcc(sae.feature_matrix(raw), sae.feature_matrix(unit)) < 0.999  # the choice matters for Phi*
+    dead = scaled.copy()
+    dead[:, 3] = 0.0
+    np.save(tmp_path / "dead.npy", dead)
+    with pytest.raises(fl.FeatlibError, match="1 of them are zero"):
+        sae.load_dictionary(tmp_path / "dead.npy", normalize_atoms=True)
+    assert sae.load_dictionary(tmp_path / "dead.npy", normalize_atoms=True, latents=np.arange(20) != 3).shape == (6, 19)
+    with pytest.raises(TypeError, match="normalize_atoms"):
+        sae.load_dictionary(tmp_path / "scaled.npy", normalize_atoms="yes")
+
+
 def test_latent_selection_and_feature_matrix(tmp_path, D):
     np.save(tmp_path / "cols.npy", D)
     assert np.allclose(sae.load_dictionary(tmp_path / "cols.npy", latents=5), D[:, :5])
@@ -106,6 +142,11 @@ def test_cli_recovers_from_an_saelens_folder(tmp_path, D, capsys):
                  "--method", "exact"]) == 0
     out = capsys.readouterr().out
     assert "(6 x 12)" in out and "PCC 1.000000" in out
+    capsys.readouterr()
+    assert main(["recover", "--dictionary", str(folder), "--normalize-atoms", "--teacher", "eigen"]) == 0
+    assert "PCC 1.000000" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # a usage error: --normalize-atoms without --dictionary
+        main(["recover", "--normalize-atoms"])
     capsys.readouterr()
     assert main(["recover", "--dictionary", str(tmp_path)]) == 2
     assert "Accepted layouts" in capsys.readouterr().err

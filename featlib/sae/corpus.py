@@ -80,7 +80,7 @@ def _stdlib_docstrings():
     out = subprocess.run([sys.executable, "-I", "-c", _DOCSTRINGS_SCRIPT, *_STDLIB_MODULES], capture_output=True,
                          text=True, check=False)
     if out.returncode != 0:  # pragma: no cover - a broken interpreter
-        raise RuntimeError(f"reading the standard library's docstrings failed:\n{out.stderr[-2000:]}")
+        raise _checks.FeatlibError(f"reading the standard library's docstrings failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout)
 
 
@@ -111,6 +111,19 @@ def minilm_activations(texts, *, layer: int = 3, max_tokens: int | None = None, 
     """
     import os
 
+    if isinstance(texts, (str, bytes)):
+        raise _checks.ArgumentTypeError("texts must be a list of strings, not one string (wrap it: [text]).")
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise _checks.ArgumentTypeError(f"texts must be an iterable of strings; got {type(texts).__name__}.") from None
+    if not all(isinstance(t, str) for t in texts):
+        raise _checks.ArgumentTypeError("texts must hold strings only.")
+    layer = _checks.check_positive_int(layer, "layer", minimum=0)
+    batch_size = _checks.check_positive_int(batch_size, "batch_size")
+    max_length = _checks.check_positive_int(max_length, "max_length", minimum=2)
+    if max_tokens is not None:
+        max_tokens = _checks.check_positive_int(max_tokens, "max_tokens")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     torch = _checks.require("torch", "torch", "running MiniLM")
@@ -127,7 +140,7 @@ def minilm_activations(texts, *, layer: int = 3, max_tokens: int | None = None, 
             hf_logging.enable_progress_bar()
     n_layers = model.config.num_hidden_layers
     if not 0 <= layer <= n_layers:
-        raise ValueError(f"layer must lie in 0..{n_layers} (0: embeddings); got {layer}.")
+        raise _checks.ArgumentError(f"layer must lie in 0..{n_layers} (0: embeddings); got {layer}.")
     texts = list(texts)
     starts = range(0, len(texts), batch_size)
     if progress:

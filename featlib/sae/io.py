@@ -18,7 +18,9 @@ ACCEPTED_LAYOUTS = (
     "a .safetensors file with W_dec",
     "a dictionary_learning ae.pt (decoder.weight [d_model, dict_size]) or a folder holding it",
     "a .npy array (d x p, atoms as columns; atoms='rows' for p x d)",
-    "a .npz archive with W_dec, decoder.weight, decoder, D or a single array",
+    "a .npz archive with W_dec, decoder.weight, decoder, D or a single array (Gemma Scope's params.npz)",
+    "a folder holding exactly one of these files (e.g. params.npz, or an older SAELens .pt with "
+    "{'cfg', 'state_dict'})",
 )
 
 
@@ -106,6 +108,8 @@ def _from_torch(file, max_bytes=MAX_BYTES):
         raise _unknown(file, f"a torch file that cannot be loaded safely ({type(exc).__name__}: {str(exc)[:200]})") from None
     if hasattr(state, "state_dict"):
         state = state.state_dict()
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):  # older SAELens: {'cfg', 'state_dict'}
+        state = state["state_dict"]
     if not isinstance(state, dict):
         raise _unknown(file, f"a torch file holding a {type(state).__name__}, not a state dict")
     if "decoder.weight" in state:
@@ -169,16 +173,27 @@ def _from_numpy(file, atoms, max_bytes=MAX_BYTES):
     return arr.T if rows else arr
 
 
+def _path(path, name):
+    import os
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise _checks.ArgumentTypeError(f"{name} must be a path (str or pathlib.Path); got {type(path).__name__}.")
+    return pathlib.Path(path)
+
+
 def select_latents(D, latents):
     """Columns of D: ``None`` (all), an int n (the first n), an index array or a boolean mask
     (e.g. the alive latents, ``frequencies > 0``)."""
+    D = _checks.finite_array(D, "D")
+    if D.ndim != 2:
+        raise _checks.ShapeError(f"D must be a 2-D array (d x p, atoms as columns); got shape {D.shape}.")
     if latents is None:
         return D
     p = D.shape[1]
     if isinstance(latents, (int, np.integer)) and not isinstance(latents, bool):
         n = _checks.check_positive_int(latents, "latents")
         if n > p:
-            raise ValueError(f"asked for the first {n} latents, but the dictionary has only {p}.")
+            raise _checks.ArgumentError(f"asked for the first {n} latents, but the dictionary has only {p}.")
         return D[:, :n]
     idx = np.asarray(latents)
     if idx.dtype == bool:
@@ -186,14 +201,14 @@ def select_latents(D, latents):
             raise _checks.ShapeError(f"a boolean latent mask must have shape ({p},); got {idx.shape}.")
         return D[:, idx]
     if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
-        raise TypeError("latents must be None, an int, an integer index array or a boolean mask.")
+        raise _checks.ArgumentTypeError("latents must be None, an int, an integer index array or a boolean mask.")
     if idx.size and (idx.min() < -p or idx.max() >= p):
-        raise IndexError(f"latent indices must lie in [0, {p}); got {idx.min()}..{idx.max()}.")
+        raise _checks.IndexOutOfRangeError(f"latent indices must lie in [0, {p}); got {idx.min()}..{idx.max()}.")
     return D[:, idx]
 
 
 def load_dictionary(path, *, latents=None, atoms: str = "columns", layout: str | None = None,
-                    max_bytes: int = MAX_BYTES) -> np.ndarray:
+                    max_bytes: int = MAX_BYTES, normalize_atoms: bool = False) -> np.ndarray:
     """The decoder dictionary ``D`` (``d x p``, atoms as columns, float64) stored at ``path``.
 
     Parameters
@@ -210,14 +225,23 @@ def load_dictionary(path, *, latents=None, atoms: str = "columns", layout: str |
     max_bytes : int
         Refuse files (or archives decompressing to) larger than this (default 8 GiB): a hostile
         header or a zip bomb is refused before anything is allocated.
+    normalize_atoms : bool
+        Scale every atom (column) to unit norm, as dictionary_learning's
+        ``AutoEncoder.from_pretrained`` does when it loads an ``ae.pt`` (it moves the norms into the
+        encoder, so the SAE computes the same function).  Off by default: featlib returns the decoder
+        as stored, and ``D^T D`` depends on the choice (on random weights, the PCC between the two
+        feature matrices is about 0.99).  SAELens keeps the stored decoder, so raw matches SAELens.
+        Zero atoms (dead latents) cannot be normalised and are refused.
     """
     _checks.check_method(atoms, ("columns", "rows"), "atoms")
     if layout is not None:
         _checks.check_method(layout, ("saelens", "dictionary_learning"), "layout")
     max_bytes = _checks.check_positive_int(max_bytes, "max_bytes")
-    path = pathlib.Path(path)
+    if not isinstance(normalize_atoms, (bool, np.bool_)):
+        raise _checks.ArgumentTypeError(f"normalize_atoms must be True or False; got {normalize_atoms!r}.")
+    path = _path(path, "path")
     if not path.exists():
-        raise FileNotFoundError(f"No such file or folder: {str(path)!r}.")
+        raise _checks.MissingFileError(f"No such file or folder: {str(path)!r}.")
     if path.is_dir():
         names = sorted(p.name for p in path.iterdir())
         both = "sae_weights.safetensors" in names and "ae.pt" in names
@@ -230,20 +254,39 @@ def load_dictionary(path, *, latents=None, atoms: str = "columns", layout: str |
         elif "ae.pt" in names and layout != "saelens":
             D = _from_torch(path / "ae.pt", max_bytes)
         else:
-            raise _unknown(path, f"a folder holding {names[:20]}{' ...' if len(names) > 20 else ''}")
+            weights = [n for n in names if pathlib.Path(n).suffix.lower() in _WEIGHT_SUFFIXES]
+            if len(weights) != 1:
+                found = (f"{len(weights)} weight files {weights[:10]}; pass the one to read"
+                         if weights else f"a folder holding {names[:20]}{' ...' if len(names) > 20 else ''}")
+                raise _unknown(path, found)
+            D = _read_file(path / weights[0], atoms, max_bytes)
     else:
-        suffix = path.suffix.lower()
-        if suffix == ".safetensors":
-            D = _from_safetensors(path, max_bytes)
-        elif suffix in (".pt", ".pth"):
-            D = _from_torch(path, max_bytes)
-        elif suffix in (".npy", ".npz"):
-            D = _from_numpy(path, atoms, max_bytes)
-        else:
-            raise _unknown(path, f"a file with suffix {suffix!r}")
+        D = _read_file(path, atoms, max_bytes)
     if not np.all(np.isfinite(D)):
         raise _checks.NonFiniteError(f"the dictionary in {str(path)!r} holds NaN or infinite values.")
-    return np.ascontiguousarray(select_latents(D, latents))
+    D = select_latents(D, latents)
+    if normalize_atoms:
+        norms = np.linalg.norm(D, axis=0)
+        if np.any(norms == 0):
+            raise _checks.FeatlibError(
+                f"cannot normalise the atoms of {str(path)!r}: {int(np.sum(norms == 0))} of them are zero "
+                f"(dead latents?); select the others with latents=.")
+        D = D / norms
+    return np.ascontiguousarray(D)
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".npy", ".npz")
+
+
+def _read_file(path, atoms, max_bytes):
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        return _from_safetensors(path, max_bytes)
+    if suffix in (".pt", ".pth"):
+        return _from_torch(path, max_bytes)
+    if suffix in (".npy", ".npz"):
+        return _from_numpy(path, atoms, max_bytes)
+    raise _unknown(path, f"a file with suffix {suffix!r}")
 
 
 def feature_matrix(D) -> np.ndarray:
@@ -270,7 +313,7 @@ def save_saelens(folder, W_dec, *, W_enc=None, b_enc=None, b_dec=None, cfg: dict
     import safetensors.numpy
 
     W_dec = _checks.finite_array(W_dec, "W_dec").astype(np.float32)
-    if W_dec.ndim != 2:
+    if W_dec.ndim != 2 or 0 in W_dec.shape:
         raise _checks.ShapeError(f"W_dec must be [d_sae, d_in]; got shape {W_dec.shape}.")
     d_sae, d_in = W_dec.shape
     tensors = {"W_dec": np.ascontiguousarray(W_dec)}
@@ -286,10 +329,13 @@ def save_saelens(folder, W_dec, *, W_enc=None, b_enc=None, b_dec=None, cfg: dict
             "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True, "normalize_activations": "none"}
     meta.update(cfg or {})
     if meta["architecture"] == "topk" and not isinstance(meta.get("k"), (int, np.integer)):
-        raise ValueError("a TopK SAE needs its k in cfg (cfg={'k': ...}): SAELens would otherwise load it with "
+        raise _checks.ArgumentError("a TopK SAE needs its k in cfg (cfg={'k': ...}): SAELens would otherwise load it with "
                          "its own default k.")
-    folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _path(folder, "folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _checks.FeatlibError(f"cannot write the SAE into {str(folder)!r}: {exc}") from None
     with atomic_path(folder / "sae_weights.safetensors") as tmp:  # never a half-written weights file
         safetensors.numpy.save_file(tensors, str(tmp))
     write_json_atomic(folder / "cfg.json", meta)

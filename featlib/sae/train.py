@@ -47,8 +47,13 @@ class TopKSAEResult:
 
 def fvu(X, X_hat) -> float:
     """Fraction of variance unexplained: ``||X - X_hat||^2 / ||X - mean(X)||^2``."""
-    X = np.asarray(X, np.float64)
-    return float(np.sum((X - X_hat) ** 2) / np.sum((X - X.mean(axis=0)) ** 2))
+    X, X_hat = _checks.finite_array(X, "X"), _checks.finite_array(X_hat, "X_hat")
+    if X.ndim != 2 or X.shape != X_hat.shape:
+        raise _checks.ShapeError(f"X and X_hat must be 2-D arrays of the same shape; got {X.shape} and {X_hat.shape}.")
+    total = np.sum((X - X.mean(axis=0)) ** 2)
+    if not total > 0:
+        raise _checks.ArgumentError("X has no variance (every row is the same); the FVU is undefined.")
+    return float(np.sum((X - X_hat) ** 2) / total)
 
 
 def train_topk_sae(X, *, d_sae: int = 4096, k: int = 32, epochs: int = 10, batch_size: int = 4096,
@@ -68,14 +73,25 @@ def train_topk_sae(X, *, d_sae: int = 4096, k: int = 32, epochs: int = 10, batch
     d_sae = _checks.check_positive_int(d_sae, "d_sae")
     k = _checks.check_positive_int(k, "k")
     if k > d_sae:
-        raise ValueError(f"k = {k} cannot exceed d_sae = {d_sae}.")
+        raise _checks.ArgumentError(f"k = {k} cannot exceed d_sae = {d_sae}.")
+    epochs = _checks.check_positive_int(epochs, "epochs", minimum=0)
+    batch_size = _checks.check_positive_int(batch_size, "batch_size")
+    lr = _checks.check_real(lr, "lr", low=0, low_open=True)
+    if lr > 1e6:
+        raise _checks.ArgumentError(f"lr = {lr:g} is not a usable Adam learning rate (typical: 1e-4 to 1e-2).")
+    progress = _checks.check_bool(progress, "progress")
+    holdout = _checks.check_probability(holdout, "holdout", closed_high=False)
+    from ..solvers.gd import _resolve_device
+
+    device = _resolve_device(torch, device)
+    _checks.check_allocation(4 * 8 * d_sae * X.shape[1], f"an SAE with {d_sae:,} latents on width {X.shape[1]}")
     rng = _checks.as_generator(seed)
     n, d_in = X.shape
     order = rng.permutation(n)
-    n_hold = max(1, int(round(holdout * n)))
+    n_hold = max(2, int(round(holdout * n)))  # the FVU needs the variance of at least two rows
     X_hold, X_train = X[order[:n_hold]], X[order[n_hold:]]
     if X_train.shape[0] == 0:
-        raise ValueError("no rows left to train on; pass more activations or a smaller holdout.")
+        raise _checks.ArgumentError("no rows left to train on; pass more activations or a smaller holdout.")
     torch.manual_seed(int(rng.integers(2**31)))
     W_dec = torch.randn(d_sae, d_in, device=device)
     W_dec = W_dec / W_dec.norm(dim=1, keepdim=True)
@@ -88,6 +104,9 @@ def train_topk_sae(X, *, d_sae: int = 4096, k: int = 32, epochs: int = 10, batch
     opt = torch.optim.Adam(params.values(), lr=lr)
     Xt = torch.tensor(X_train, device=device)
     var = float(((Xt - Xt.mean(0)) ** 2).sum(1).mean())
+    if not var > 0:
+        raise _checks.ArgumentError("the training rows have no variance (every row is the same); an SAE cannot "
+                                    "be trained on them.")
 
     def forward(xb):
         pre = torch.relu((xb - params["b_dec"]) @ params["W_enc"] + params["b_enc"])

@@ -62,7 +62,7 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
     """
     _checks.check_method(method, METHODS)
     if not isinstance(feedback, PairFeedback):
-        raise TypeError(
+        raise _checks.ArgumentTypeError(
             f"solve expects a PairFeedback (e.g. from featlib.teach); got {type(feedback).__name__}. "
             f"Wrap raw arrays with featlib.PairFeedback(y, z)."
         )
@@ -88,14 +88,28 @@ def _in_original_scale(sol, factors):
     return sol
 
 
+def _check_options(fn, options, method):
+    """Options a back end does not take are refused by name (not Python's bare TypeError)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    known = [k for k, v in params.items() if v.kind == v.KEYWORD_ONLY or (v.kind == v.POSITIONAL_OR_KEYWORD and k != "feedback")]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise _checks.ArgumentTypeError(
+            f"method={method!r} takes no option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; its options are: "
+            f"{', '.join(known)}.")
+
+
 def _solve(feedback, method, options):
+    from .gd import solve_gd
+
+    _check_options({"exact": solve_exact, "auto": solve_exact, "sdp": solve_sdp, "gd": solve_gd}[method], options, method)
     if method == "exact":
         return solve_exact(feedback, **options)
     if method == "sdp":
         return solve_sdp(feedback, **options)
     if method == "gd":
-        from .gd import solve_gd
-
         return solve_gd(feedback, **options)
     # auto
     sdp_ok = _have("cvxpy") and feedback.p <= AUTO_SDP_MAX_P

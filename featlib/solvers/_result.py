@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _checks
 from .._checks import shifted_cholesky_norm
 from ..linalg import psd_project
 
@@ -71,7 +72,7 @@ def normalise(phi) -> np.ndarray:
     phi = psd_project(phi)
     t = float(np.trace(phi))
     if t <= 0:
-        raise ValueError("cannot normalise a matrix with no positive eigenvalue")
+        raise _checks.ArgumentError("cannot normalise a matrix with no positive eigenvalue")
     return phi / t
 
 

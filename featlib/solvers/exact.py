@@ -112,10 +112,10 @@ def _check_tolerances(**tolerances):
     rank decisions into false proofs."""
     for name, value in tolerances.items():
         if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a number in (0, 1); got {value!r}.")
+            raise _checks.ArgumentTypeError(f"{name} must be a number in (0, 1); got {value!r}.")
         v = float(value)
         if not (np.isfinite(v) and 0 < v < 1):
-            raise ValueError(f"{name} must be a number in (0, 1); got {value!r}. Tolerances are relative "
+            raise _checks.ArgumentError(f"{name} must be a number in (0, 1); got {value!r}. Tolerances are relative "
                              f"(the exact solver's defaults: rtol=1e-9, psd_rtol=1e-8, zero_rtol=1e-13).")
 
 
@@ -123,13 +123,15 @@ def _hints(face_hint, n):
     if face_hint is None:
         return []
     out = []
+    if isinstance(face_hint, (str, bytes)) or not hasattr(face_hint, "__iter__"):
+        raise _checks.ArgumentTypeError(f"face_hint must be a list of (indices, values) pairs; got {type(face_hint).__name__}.")
     for k, h in enumerate(face_hint):
         try:
             idx, val = h
             idx = np.asarray(idx, dtype=np.int64).ravel()
             val = np.asarray(val, dtype=float).ravel()
         except (TypeError, ValueError):
-            raise TypeError(f"face_hint[{k}] must be a pair (indices, values) of equal-length arrays.") from None
+            raise _checks.ArgumentTypeError(f"face_hint[{k}] must be a pair (indices, values) of equal-length arrays.") from None
         if idx.shape != val.shape or (idx.size and (idx.min() < 0 or idx.max() >= n)) or not np.all(np.isfinite(val)):
             raise _checks.FeedbackError(
                 f"face_hint[{k}] does not fit this feedback ({n} pairs): indices must lie in [0, {n}) and values "
@@ -192,7 +194,7 @@ def solve_exact(
         ``method="sdp"``, which minimises the residual under the PSD constraint).
     """
     if not isinstance(feedback, PairFeedback):
-        raise TypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
+        raise _checks.ArgumentTypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
     _check_tolerances(rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol)
     hints = _hints(face_hint, len(feedback))
     t0 = time.perf_counter()

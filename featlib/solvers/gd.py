@@ -43,17 +43,17 @@ def _padded(C):
 
 
 def _resolve_device(torch, device):
+    if not isinstance(device, str):
+        raise _checks.ArgumentTypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto'; got {device!r}.")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto'; got {device!r}.")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise _checks.FeatlibError(
             f"device={device!r} but this torch has no CUDA device ({torch.__version__}); use device='cpu' or "
             f"'auto', or install a CUDA build of torch on a machine with a GPU.")
     try:
         torch.empty(1, device=device)
-    except (RuntimeError, AssertionError) as exc:
+    except (RuntimeError, AssertionError, ValueError) as exc:
         raise _checks.FeatlibError(f"torch cannot use device={device!r}: {exc}") from None
     return device
 
@@ -134,18 +134,23 @@ def solve_gd(
     """
     torch = _checks.require("torch", "torch", "solve(..., method='gd')")
     if not isinstance(feedback, PairFeedback):
-        raise TypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
+        raise _checks.ArgumentTypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
     _checks.check_method(normalization, ("trace", "entry"), "normalization")
     t0 = time.perf_counter()
     if reg is None:
         reg = 0.0 if normalization == "trace" else 1e-4
+    reg = _checks.check_real(reg, "reg", low=0)
+    clip = _checks.check_real(clip, "clip", low=0, low_open=True)
+    tol = _checks.check_real(tol, "tol", low=0)
+    patience = _checks.check_positive_int(patience, "patience")
+    progress = _checks.check_bool(progress, "progress")
     p, n = feedback.p, len(feedback)
     if n == 0:
         raise _checks.FeedbackError("no pairs to learn from.")
     k = p if rank is None else _checks.check_positive_int(rank, "rank")
+    _checks.check_allocation(8 * p * k * 4, f"a {p} x {k} factor U with its gradient and Adam's moments")
     epochs = _checks.check_positive_int(epochs, "epochs")
-    if lr is not None and not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number; got {lr!r}.")
+    lr = _checks.check_real(lr, "lr", low=0, low_open=True)
     bs = n if batch_size is None else _checks.check_positive_int(batch_size, "batch_size")
     rng = _checks.as_generator(seed)
     dev = _resolve_device(torch, device)
@@ -269,6 +274,8 @@ def solve_gd(
         import pathlib
 
         checkpoint_every = _checks.check_positive_int(checkpoint_every, "checkpoint_every")
+        if not isinstance(checkpoint, (str, pathlib.PurePath)):
+            raise _checks.ArgumentTypeError(f"checkpoint must be a path (str or pathlib.Path); got {type(checkpoint).__name__}.")
         ck = pathlib.Path(checkpoint)
         key = _run_key(p, n, k, feedback, dict(lr=lr, epochs=epochs, batch_size=bs, reg=reg, clip=clip,
                                                normalization=normalization, schedule=schedule, dtype=dtype,

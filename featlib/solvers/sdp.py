@@ -104,11 +104,16 @@ def solve_sdp(
     """
     cp = _checks.require("cvxpy", "sdp", "solve(..., method='sdp')")
     if not isinstance(feedback, PairFeedback):
-        raise TypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
+        raise _checks.ArgumentTypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
     n_probes = _checks.check_positive_int(n_probes, "n_probes", minimum=0)
     from .exact import _check_tolerances
 
     _check_tolerances(spread_tol=spread_tol, consistency_tol=consistency_tol, rtol=rtol)
+    if solver is not None:
+        _checks.check_method(solver, tuple(cp.installed_solvers()), "cvxpy solver (installed)")
+    if solver_options is not None and not isinstance(solver_options, dict):
+        raise _checks.ArgumentTypeError(f"solver_options must be a dict; got {type(solver_options).__name__}.")
+    polish = _checks.check_bool(polish, "polish")
     rng = _checks.as_generator(seed)
     t0 = time.perf_counter()
     Y, Z = feedback.dense_y(), feedback.dense_z()
