@@ -7,6 +7,31 @@ Feedback" (ICML 2025, arXiv 2502.05407).  A hidden feature matrix ``Phi* = D^T D
 :func:`solve` recovers Phi* up to a positive scale, with a certificate that :func:`verify`
 re-checks (exactly, in rational arithmetic, at small p); :mod:`featlib.bounds` holds the theorems'
 counts and the exact feedback complexity proved here; :func:`pcc`, :func:`relative_error` and :func:`equivalent` compare matrices up to scale.
+
+Examples
+--------
+Hide a rank-2 feature matrix, teach it with the fewest pairs that can identify it, recover it, and
+re-check the solver's certificate from the pairs alone:
+
+>>> import featlib as fl
+>>> phi = fl.datasets.random_feature_matrix(6, rank=2, seed=0)
+>>> fb = fl.teach(phi, "compact")
+>>> len(fb) == fl.bounds.constructive_minimum(6, 2)
+True
+>>> sol = fl.solve(fb)
+>>> sol.identified, round(fl.pcc(sol.phi, phi), 6)
+(True, 1.0)
+>>> fl.verify(fb, sol.certificate).valid
+True
+
+Each answer of the agent becomes an equality pair (Lemma 2):
+
+>>> import numpy as np
+>>> agent = fl.Agent(phi)
+>>> x, y, z = np.eye(6)[:3]
+>>> u, w = agent.equalize(x, y, z)
+>>> bool(np.isclose(u @ phi @ u, w @ phi @ w))
+True
 """
 
 from . import bounds, certificates, constructions, datasets, experiments, linalg

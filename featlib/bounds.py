@@ -108,6 +108,14 @@ def constructive_minimum(p: int, r: int) -> int:
       alpha != 0 with ``sum_k alpha_k (y_k y_k^T - z_k z_k^T)`` PSD and orthogonal to Phi*, so
       zero on range(Phi*): a linear dependency among the n range blocks.  So n - 1 >=
       r(r+1)/2 - 1.
+
+    Examples
+    --------
+    Below the paper's count for 2 <= r < p, equal to it at r = 1 and r = p:
+
+    >>> from featlib import bounds
+    >>> [(r, bounds.constructive_minimum(10, r), bounds.constructive_paper(10, r)) for r in (1, 3, 5, 10)]
+    [(1, 9, 9), (3, 10, 12), (5, 15, 19), (10, 54, 54)]
     """
     p = _p(p)
     r = _checks.check_positive_int(r, "r")

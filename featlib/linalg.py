@@ -171,7 +171,7 @@ def psd_project(S) -> np.ndarray:
 
 
 def spectral_norm(S) -> float:
-    """Largest |eigenvalue| of a symmetric matrix (Lanczos for large ones, so p = 4096 takes
+    """Largest absolute eigenvalue of a symmetric matrix (Lanczos for large ones, so p = 4096 takes
     a fraction of a second instead of a full SVD)."""
     S = _checks.square_matrix(S, "S")
     if S.shape[0] <= 256:

@@ -122,7 +122,7 @@ def plot_success(curves: dict, bounds: dict | None = None, ax=None, key="success
 
 
 def heatmaps(mats: dict, axes=None, cmap="RdBu_r"):
-    """Side-by-side heat maps of matrices (label -> matrix), each scaled to unit max |entry|."""
+    """Side-by-side heat maps of matrices (label -> matrix), each scaled so that its largest absolute entry is 1."""
     plt = _plt()
     if axes is None:
         _, axes = plt.subplots(1, len(mats), figsize=(3.2 * len(mats), 3))
