@@ -28,6 +28,7 @@ __all__ = [
     "check_sampled_pairs",
     "check_log_ps",
     "check_psd_projection",
+    "run_check",
 ]
 
 
@@ -242,3 +243,19 @@ def check_psd_projection(fn, *, seed: int = 0):
             _fail(name, f"PSD but not the nearest: distance {np.linalg.norm(P - S):.6g} > {best:.6g} "
                   f"(clip the negative eigenvalues at zero).")
     return _ok(name, "symmetric, PSD and nearest in Frobenius norm")
+
+
+def run_check(checker: str, fn, **options) -> None:
+    """Run the checker ``checker`` (a name such as ``"check_equalize"``) on ``fn`` without printing:
+    None when the answer is right, :class:`ExerciseCheckError` with the reason otherwise.  The
+    student editions' autograder tests (``book/assignments.py``) are calls of this."""
+    import contextlib
+    import io
+
+    if checker not in __all__ or not checker.startswith("check_"):
+        raise ValueError(f"unknown checker {checker!r}; the checkers are "
+                         f"{', '.join(n for n in __all__ if n.startswith('check_'))}.")
+    if not callable(fn):
+        raise ExerciseCheckError(f"{checker}: expected a function, got {type(fn).__name__} ({fn!r}).")
+    with contextlib.redirect_stdout(io.StringIO()):
+        globals()[checker](fn, **options)

@@ -1,0 +1,239 @@
+"""Student editions of the chapters' exercises, and an autograder, with Otter-Grader.
+
+    python book/assignments.py build                      # every chapter -> _build/assignments/
+    python book/assignments.py grade 01_lemma2_triplets_to_pairs SUBMISSIONS/ [--csv scores.csv]
+
+``build`` reads each chapter's text source (``notebooks/NN_name.md``), takes every exercise whose
+solution ends with a ``featlib.exercises`` checker, and writes an Otter Assign master notebook
+(prompt, reference solution, and a test that calls the checker through
+:func:`featlib.exercises.run_check`).  ``otter assign`` turns it into
+
+* ``_build/assignments/NN_name/student/NN_name.ipynb``: the exercises with the solutions replaced
+  by ``...`` (students run ``grader.check("label")`` in it for feedback);
+* ``_build/assignments/NN_name/autograder/``: the solutions notebook and Otter's autograder zip.
+
+``grade`` runs ``otter run`` (Otter's grading without Docker, in this Python environment) on every
+``.ipynb`` of a folder and writes one CSV row per submission and question: score, possible points,
+and the feedback, which is the reason the featlib checker gives ("equalize: ... not an equality").
+Exercises without a checker (discussion questions) are not autograded.
+
+Why Otter and not nbgrader: Otter's assign format needs no database or Jupyter server extension,
+its student notebooks check themselves, and ``otter run`` grades without Docker (``otter grade``
+needs Docker; this script does not use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import csv
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+OUT = ROOT / "_build" / "assignments"
+
+SETUP = "import numpy as np\nimport featlib as fl"
+
+
+class AssignmentError(Exception):
+    pass
+
+
+def exercises(md: pathlib.Path) -> list[dict]:
+    """The chapter's autogradable exercises: label, prompt (Markdown), solution code, checker name."""
+    text = md.read_text()
+    found = []
+    for ex in re.finditer(r"```\{exercise-start\}\n:label: (\S+)\n```\n(.*?)```\{exercise-end\}", text, re.S):
+        label, prompt = ex.group(1), ex.group(2).strip()
+        sol = re.search(r"```\{solution-start\} " + re.escape(label) + r"\n(.*?)```\{solution-end\}", text, re.S)
+        if sol is None:
+            continue
+        code = "\n".join(re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", sol.group(1), re.S))
+        check = re.search(r"^fl\.exercises\.(check_\w+)\((\w+)\)\s*$", code, re.M)
+        if check is None:
+            continue  # a discussion question: no checker, not autograded
+        solution = code[:check.start()].rstrip() + "\n"
+        found.append({"label": label, "prompt": prompt, "solution": solution, "checker": check.group(1),
+                      "function": check.group(2)})
+    return found
+
+
+def _solution_cell(solution: str, function: str) -> str:
+    """The solution with Otter's markers around the body of ``def function(...)``: the student
+    edition keeps the signature and replaces the body by ``...``."""
+    lines = solution.rstrip("\n").split("\n")
+    start = next((k for k, line in enumerate(lines) if line.startswith(f"def {function}(")), None)
+    if start is None:
+        raise AssignmentError(f"the solution does not define {function}()")
+    head = start
+    while not lines[head].rstrip().endswith(":"):  # a signature over several lines
+        head += 1
+    body_end = len(lines)
+    for k in range(head + 1, len(lines)):
+        if lines[k] and not lines[k].startswith((" ", "\t")):
+            body_end = k
+            break
+    out = lines[:head + 1] + ["    # BEGIN SOLUTION"] + lines[head + 1:body_end] + ["    # END SOLUTION"] + lines[body_end:]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def master_notebook(md: pathlib.Path):
+    """An Otter Assign master notebook for the chapter's autogradable exercises (None if it has none)."""
+    import nbformat
+
+    items = exercises(md)
+    if not items:
+        return None
+    title = md.read_text().split("\n# ", 1)[1].split("\n", 1)[0] if "\n# " in md.read_text() else md.stem
+    v4 = nbformat.v4
+    config = (f"# ASSIGNMENT CONFIG\nname: {md.stem}\ninit_cell: true\ncheck_all_cell: false\nexport_cell: false\n"
+              f"run_tests: false\ngenerate: true\nrequirements: null")
+    cells = [v4.new_raw_cell(config),
+             v4.new_markdown_cell(f"# Exercises: {title}\n\nFrom the chapter `{md.name}` of *Learning Features from "
+                                  f"Feedback*. Write each function, then run the `grader.check` cell under it: it "
+                                  f"says what is wrong, as the autograder will."),
+             v4.new_code_cell(SETUP)]
+    for ex in items:
+        test = ('""" # BEGIN TEST CONFIG\npoints: 1\n""" # END TEST CONFIG\n'
+                f'from featlib.exercises import run_check\nrun_check("{ex["checker"]}", {ex["function"]})')
+        cells += [v4.new_raw_cell(f"# BEGIN QUESTION\nname: {ex['label']}\npoints: 1"),
+                  v4.new_markdown_cell(ex["prompt"]),
+                  v4.new_raw_cell("# BEGIN SOLUTION"),
+                  v4.new_code_cell(_solution_cell(ex["solution"], ex["function"])),
+                  v4.new_raw_cell("# END SOLUTION"),
+                  v4.new_raw_cell("# BEGIN TESTS"),
+                  v4.new_code_cell(test),
+                  v4.new_raw_cell("# END TESTS"),
+                  v4.new_raw_cell("# END QUESTION")]
+    nb = v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _otter() -> str:
+    exe = pathlib.Path(sys.executable).parent / "otter"
+    found = str(exe) if exe.exists() else shutil.which("otter")
+    if found is None:
+        raise AssignmentError("otter-grader is not installed: pip install -e '.[course]'")
+    return found
+
+
+def build(chapters=None, out: pathlib.Path = OUT) -> list[pathlib.Path]:
+    """Student edition and autograder of each chapter with autogradable exercises; returns their folders."""
+    import nbformat
+
+    folders = []
+    for md in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.md")):
+        if chapters and md.stem not in chapters:
+            continue
+        nb = master_notebook(md)
+        if nb is None:
+            continue
+        dest = out / md.stem
+        if dest.exists():
+            shutil.rmtree(dest)
+        with tempfile.TemporaryDirectory() as tmp:
+            master = pathlib.Path(tmp) / f"{md.stem}.ipynb"
+            nbformat.write(nb, master)
+            run = subprocess.run([_otter(), "assign", str(master), str(dest)], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise AssignmentError(f"otter assign failed for {md.name}:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+        folders.append(dest)
+    return folders
+
+
+def autograder_zip(chapter: str, out: pathlib.Path = OUT) -> pathlib.Path:
+    zips = sorted((out / chapter / "autograder").glob("*.zip"))
+    if not zips:
+        raise AssignmentError(f"no autograder for {chapter!r} in {out}: run python book/assignments.py build first")
+    return zips[-1]
+
+
+_REASON = re.compile(r"ExerciseCheckError: (.+)$", re.M)
+_ERROR = re.compile(r"^\s*(\w+(?:Error|Exception)\b.*)$", re.M)
+
+
+def _feedback(output: str, passed: bool) -> str:
+    if passed:
+        return "passed"
+    reasons = _REASON.findall(output)
+    if reasons:
+        return reasons[-1].strip()
+    errors = _ERROR.findall(output)
+    return errors[-1].strip() if errors else "failed"
+
+
+def grade_one(zip_path: pathlib.Path, submission: pathlib.Path) -> list[dict]:
+    """One submission: a row per question (question, score, possible, feedback)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run([_otter(), "run", "-a", str(zip_path), "-o", tmp, str(submission)],
+                             capture_output=True, text=True)
+        results = pathlib.Path(tmp) / "results.json"
+        if not results.exists():
+            raise AssignmentError(f"otter run gave no results for {submission.name}:\n{run.stderr[-2000:]}")
+        data = json.loads(results.read_text())
+    rows = []
+    for t in data["tests"]:
+        if "max_score" not in t:  # Otter's summary of the public tests
+            continue
+        rows.append({"submission": submission.name, "question": t["name"], "score": float(t["score"]),
+                     "possible": float(t["max_score"]),
+                     "feedback": _feedback(t.get("output", ""), float(t["score"]) >= float(t["max_score"]))})
+    return rows
+
+
+def grade(chapter: str, submissions: pathlib.Path, csv_path: pathlib.Path | None = None, *,
+          out: pathlib.Path = OUT, workers: int = 2) -> list[dict]:
+    """Grade every ``.ipynb`` in ``submissions``; write the rows to ``csv_path`` (atomically)."""
+    zip_path = autograder_zip(chapter, out)
+    subs = sorted(pathlib.Path(submissions).glob("*.ipynb"))
+    if not subs:
+        raise AssignmentError(f"no .ipynb submissions in {submissions}")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        rows = [r for rs in pool.map(lambda s: grade_one(zip_path, s), subs) for r in rs]
+    if csv_path is not None:
+        csv_path = pathlib.Path(csv_path)
+        tmp = csv_path.with_name(csv_path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["submission", "question", "score", "possible", "feedback"])
+            w.writeheader()
+            w.writerows(rows)
+        tmp.replace(csv_path)
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="student editions and autograders of the chapters' exercises")
+    b.add_argument("chapters", nargs="*", help="chapter stems (default: all), e.g. 01_lemma2_triplets_to_pairs")
+    g = sub.add_parser("grade", help="grade a folder of submitted notebooks")
+    g.add_argument("chapter")
+    g.add_argument("submissions", type=pathlib.Path)
+    g.add_argument("--csv", type=pathlib.Path, default=None, help="default: SUBMISSIONS/scores.csv")
+    args = ap.parse_args(argv)
+    try:
+        if args.command == "build":
+            for folder in build(args.chapters):
+                print(f"{folder.relative_to(ROOT)}: student/{folder.name}.ipynb, autograder/{autograder_zip(folder.name).name}")
+        else:
+            out = args.csv or args.submissions / "scores.csv"
+            rows = grade(args.chapter, args.submissions, out)
+            for r in rows:
+                print(f"{r['submission']}  {r['question']}  {r['score']:g}/{r['possible']:g}  {r['feedback']}")
+            print(f"wrote {out}")
+    except AssignmentError as exc:
+        print(f"assignments: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

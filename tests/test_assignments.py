@@ -1,0 +1,110 @@
+"""Student editions and the autograder (book/assignments.py, Otter-Grader without Docker).
+
+The reference solutions score full marks; the untouched student stubs score zero; a deliberately
+wrong answer to one exercise loses exactly that question's point, and the feedback is the reason
+featlib's checker gives.
+"""
+import csv
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+pytest.importorskip("otter")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# one plausible mistake per autograded exercise: (text in the reference solution, the mistake)
+MISTAKES = {
+    "ex-lemma2-equalize": ("np.sqrt(du / dw) * w", "(du / dw) * w"),
+    "ex-lemma2-svec": ("np.sqrt(2.0)", "2.0"),
+    "ex-thm1-lineardim": ("feedback.p * (feedback.p + 1) // 2 -", "feedback.p ** 2 -"),
+    "ex-thm1-pairs": ("for k in range(r, len(w)):", "for k in range(r, r):"),
+    "ex-thm2-basis": ("B[np.arange(len(i)), j] = 1.0", "B[np.arange(len(i)), j] = 0.0"),
+    "ex-thm3-pairs": ("np.sqrt(c)[:, None]", "c[:, None]"),
+    "ex-thm4-ps": ("math.lgamma(P + 1)", "math.lgamma(P)"),
+    "ex-solvers-psd": ("np.maximum(w, 0)", "np.abs(w)"),
+}
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("book_assignments", ROOT / "book" / "assignments.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    mod = _module()
+    out = tmp_path_factory.mktemp("assignments")
+    folders = mod.build(out=out)
+    return mod, out, {f.name: f for f in folders}
+
+
+def test_every_checked_exercise_becomes_a_graded_question(built):
+    mod, out, folders = built
+    labels = [ex["label"] for md in sorted((ROOT / "notebooks").glob("0*.md")) for ex in mod.exercises(md)]
+    assert sorted(labels) == sorted(MISTAKES)  # a new checked exercise needs a mistake here
+    assert len(folders) == 6
+    for name, folder in folders.items():
+        student = (folder / "student" / f"{name}.ipynb").read_text()
+        solution = (folder / "autograder" / f"{name}.ipynb").read_text()
+        for label, (right, _) in MISTAKES.items():
+            if f'"{label}"' in solution:
+                assert right in solution and right not in student, (name, label)  # solutions removed
+                assert f'grader.check(\\"{label}\\")' in student
+        assert "otter.Notebook" in student  # students can check themselves
+
+
+def _with_mistake(nb_text: str, label: str) -> str:
+    right, wrong = MISTAKES[label]
+    nb = json.loads(nb_text)
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code" and right in src:
+            cell["source"] = src.replace(right, wrong)
+            return json.dumps(nb)
+    raise AssertionError(f"{label}: {right!r} not found")
+
+
+@pytest.mark.parametrize("chapter", ["01_lemma2_triplets_to_pairs", "02_theorem1_low_rank",
+                                     "03_theorem2_sparse_constructive", "04_theorem3_sampled",
+                                     "05_theorem4_sparse_sampling", "06_solvers"])
+def test_grading_a_folder_of_submissions(built, chapter, tmp_path):
+    mod, out, folders = built
+    folder = folders[chapter]
+    reference = (folder / "autograder" / f"{chapter}.ipynb").read_text()
+    questions = [label for label in MISTAKES if f'"{label}"' in reference]
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    (subs / "reference.ipynb").write_text(reference)
+    (subs / "untouched.ipynb").write_text((folder / "student" / f"{chapter}.ipynb").read_text())
+    for label in questions:
+        (subs / f"wrong-{label}.ipynb").write_text(_with_mistake(reference, label))
+    rows = mod.grade(chapter, subs, tmp_path / "scores.csv", out=out)
+
+    with open(tmp_path / "scores.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(rows) == (2 + len(questions)) * len(questions)
+    score = {(r["submission"], r["question"]): r for r in rows}
+    for q in questions:
+        assert score["reference.ipynb", q]["score"] == score["reference.ipynb", q]["possible"] == 1.0
+        assert score["reference.ipynb", q]["feedback"] == "passed"
+        assert score["untouched.ipynb", q]["score"] == 0.0 and score["untouched.ipynb", q]["feedback"] != "passed"
+        for other in questions:
+            row = score[f"wrong-{q}.ipynb", other]
+            if other == q:  # loses exactly this question, with the checker's reason
+                assert row["score"] == 0.0, (q, row)
+                assert row["feedback"] not in ("passed", "failed") and ":" in row["feedback"], row
+            else:
+                assert row["score"] == 1.0, (q, other, row)
+
+
+def test_grade_says_what_is_missing(built, tmp_path):
+    mod, out, _ = built
+    with pytest.raises(mod.AssignmentError, match="no .ipynb submissions"):
+        mod.grade("01_lemma2_triplets_to_pairs", tmp_path, out=out)
+    with pytest.raises(mod.AssignmentError, match="run python book/assignments.py build"):
+        mod.grade("07_rfm", tmp_path, out=out)
