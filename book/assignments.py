@@ -46,12 +46,19 @@ class AssignmentError(Exception):
     pass
 
 
+def _plain(markdown: str) -> str:
+    """The book's MyST roles as plain Markdown for Jupyter: {py:obj}`text <target>` -> `text`,
+    {term}`text <term>` and {ref}`label` -> text."""
+    markdown = re.sub(r"\{py:\w+\}`([^`<]+?)(?:\s*<[^`]*>)?`", r"`\1`", markdown)
+    return re.sub(r"\{(?:term|ref)\}`([^`<]+?)(?:\s*<[^`]*>)?`", r"\1", markdown)
+
+
 def exercises(md: pathlib.Path) -> list[dict]:
     """The chapter's autogradable exercises: label, prompt (Markdown), solution code, checker name."""
     text = md.read_text()
     found = []
     for ex in re.finditer(r"```\{exercise-start\}\n:label: (\S+)\n```\n(.*?)```\{exercise-end\}", text, re.S):
-        label, prompt = ex.group(1), ex.group(2).strip()
+        label, prompt = ex.group(1), _plain(ex.group(2).strip())
         sol = re.search(r"```\{solution-start\} " + re.escape(label) + r"\n(.*?)```\{solution-end\}", text, re.S)
         if sol is None:
             continue

@@ -34,7 +34,7 @@ Each answer of the agent becomes an equality pair (Lemma 2):
 True
 """
 
-from . import bounds, certificates, constructions, datasets, experiments, linalg
+from . import bounds, certificates, constructions, datasets, experiments, linalg, noise, triplets
 from ._checks import (
     ArgumentError,
     ArgumentTypeError,
@@ -57,6 +57,7 @@ from .feedback import Agent, PairFeedback
 from .metrics import equivalent, pcc, relative_error
 from .solvers import METHODS, Solution, solve
 from .teachers import TEACHERS, teach
+from .triplets import TripletFeedback, sample_triplets
 
 __version__ = "0.1.0"
 
@@ -71,6 +72,10 @@ def __getattr__(name):  # plotting, exercises (matplotlib) and benchmarks load l
 __all__ = [
     "Agent",
     "PairFeedback",
+    "TripletFeedback",
+    "sample_triplets",
+    "noise",
+    "triplets",
     "teach",
     "TEACHERS",
     "solve",

@@ -26,7 +26,7 @@ from .solvers import solve
 from .teachers import teach
 
 __all__ = ["exact_vs_sdp", "solvers_compare", "exact_at_scale", "sampling_at_scale", "sae_at_scale", "peak_rss_gb",
-           "PAPER_CHESSGPT_PCC"]
+           "triplets_compare", "PAPER_CHESSGPT_PCC"]
 
 #: The paper's Figure 3b (ChessGPT SAE, p = 4096, rank 512): PCC by feedback set.
 PAPER_CHESSGPT_PCC = {"eigen": 0.9427, "sparse": 0.9773, 1_000_000: 0.7152, 2_000_000: 0.8256,
@@ -363,3 +363,78 @@ def sae_at_scale(folder, *, max_chars=None, layer=3, d_sae=4096, k=32, sae_epoch
                                     device=device, seed=seed, dictionary=D, label=f"SAE {sae_folder}", out=out,
                                     progress=progress)
     return {"corpus": corpus, "training": training, "exact": exact, "sampled": sampled}
+
+
+def _metric_learn_peers():
+    """metric-learn's learners that take triplets (SCML) or quadruplets (LSML) and output a PSD
+    Mahalanobis matrix, or the reason they cannot run here."""
+    try:
+        import metric_learn
+    except ImportError:
+        return {}, "metric-learn is not installed (pip install metric-learn)"
+    try:  # metric-learn 0.7.0 calls scikit-learn's check_array(force_all_finite=...), removed in 1.8
+        metric_learn.LSML(max_iter=1).fit(np.zeros((2, 4, 2)) + np.arange(16).reshape(2, 4, 2))
+    except TypeError as exc:
+        return {}, f"metric-learn {metric_learn.__version__} does not run with this scikit-learn ({exc})"
+    except Exception:  # noqa: BLE001 - a degenerate toy fit may fail for other reasons; the API works
+        pass
+
+    def scml(tf, seed):
+        m = metric_learn.SCML(random_state=seed, max_iter=5000)
+        return m.fit(tf.to_metric_learn()).get_mahalanobis_matrix()
+
+    def lsml(tf, seed):
+        t = tf.to_metric_learn()
+        quads = np.stack([t[:, 0], t[:, 1], t[:, 0], t[:, 2]], axis=1)  # d(a, closer) < d(a, farther)
+        return metric_learn.LSML(random_state=seed, max_iter=1000).fit(quads).get_mahalanobis_matrix()
+
+    return {"metric-learn SCML": scml, "metric-learn LSML": lsml}, None
+
+
+def triplets_compare(ps=(10, 20), *, n_factors=(1, 10, 50), eps=(0.0, 0.05, 0.2), methods=("gd", "sdp"),
+                     rank=None, seed=0, gd_epochs=300, out=print):
+    """Sign-only triplets against the metric-learning libraries, on the same triplets.
+
+    For each p, a random PSD ``Phi*`` of rank ``rank`` (default p // 2: a full-rank random matrix is
+    so close to a multiple of the identity that the identity alone has PCC 0.98 with it); for each
+    budget ``n = f * p^2`` and flip
+    probability ``eps``, dense Gaussian triplets answered by ``Agent(phi, noise=Flip(eps))``; each
+    learner's PSD output is compared with ``Phi*`` (PCC, relative error up to scale) and timed.
+    featlib's SDP runs only for p <= 15 (it forms an n x p^2 matrix).  Peers that cannot run here
+    are named with the reason in one row.  The first row of each setting is the identity (no
+    learning), the baseline every learner has to beat.
+    """
+    from .feedback import Agent
+    from .noise import Flip
+    from .triplets import sample_triplets
+
+    peers, why = _metric_learn_peers()
+    if why:
+        out(f"peers skipped: {why}")
+    rows = []
+    out(f"{'p':>4} {'n':>8} {'eps':>5} {'learner':<20} {'PCC':>8} {'rel err':>8} {'seconds':>8}")
+    for p in ps:
+        phi = random_feature_matrix(p, rank=rank or max(1, p // 2), seed=seed)
+        for f in n_factors:
+            n = int(f * p * p)
+            for e in eps:
+                tf = sample_triplets(Agent(phi, noise=Flip(e), seed=seed), n, seed=seed + 1)
+                learners = {"identity (baseline)": lambda tf, s: np.eye(tf.p)}
+                learners.update({f"featlib {m}": (lambda tf, s, m=m: solve(tf, m, seed=s, epochs=gd_epochs).phi
+                                             if m == "gd" else solve(tf, m).phi)
+                            for m in methods if not (m == "sdp" and p > 15)})
+                learners.update(peers)
+                for name, fit in learners.items():
+                    t0 = time.perf_counter()
+                    try:
+                        est = fit(tf, seed)
+                        row = {"p": p, "n": n, "eps": e, "learner": name, "pcc": pcc(est, phi),
+                               "rel_err": relative_error(est, phi), "seconds": time.perf_counter() - t0}
+                    except Exception as exc:  # noqa: BLE001 - a peer failing is a measured outcome
+                        row = {"p": p, "n": n, "eps": e, "learner": name, "pcc": float("nan"),
+                               "rel_err": float("nan"), "seconds": time.perf_counter() - t0,
+                               "error": f"{type(exc).__name__}: {exc}"[:120]}
+                    rows.append(row)
+                    out(f"{p:>4} {n:>8} {e:>5.2f} {name:<20} {row['pcc']:>8.4f} {row['rel_err']:>8.3f} "
+                        f"{row['seconds']:>8.2f}" + (f"  ({row['error']})" if "error" in row else ""))
+    return rows

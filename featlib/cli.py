@@ -125,6 +125,13 @@ def _benchmark(args) -> int:
                                          seconds=args.seconds,
                                          rank=args.rank, device=args.device, seed=args.seed, dictionary=D,
                                          label=args.dictionary, progress=args.progress)
+    elif args.which == "triplets":
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the peers' deprecation notes and cvxpy's accuracy remarks
+            benchmarks.triplets_compare(args.p or (10, 20), eps=args.eps, seed=args.seed,
+                                        gd_epochs=(args.epochs or [300])[0])
     elif args.which == "sae":
         if not args.folder:
             raise FeatlibError("featlib benchmark sae: pass --folder DIR (activations and the SAE are cached there).")
@@ -184,7 +191,9 @@ def main(argv=None) -> int:
     rec.set_defaults(func=_recover)
 
     bench = sub.add_parser("benchmark", help="print a benchmark table")
-    bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae"])
+    bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets"])
+    bench.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.2],
+                       help="'triplets': flip probabilities of the noisy agent (default 0 0.05 0.2)")
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
     bench.add_argument("--d", type=int, default=512, help="dictionary width for 'scale'")
     bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen", "compact"], help="teacher for 'scale'")
@@ -259,6 +268,9 @@ def _check_args(parser, args):
         _positive(parser, name, getattr(args, name, None), integer=False)
     for x in getattr(args, "seconds", None) or []:
         _positive(parser, "seconds", x, integer=False)
+    for x in getattr(args, "eps", None) or []:
+        if not 0 <= x < 0.5:
+            parser.error(f"--eps must lie in [0, 0.5) (a flip probability); got {x}")
     mu = getattr(args, "mu", None)
     if mu is not None and not (0 <= mu < 1):
         parser.error(f"--mu must lie in [0, 1) (the probability that a coordinate is zero); got {mu}")

@@ -28,6 +28,7 @@ __all__ = [
     "check_sampled_pairs",
     "check_log_ps",
     "check_psd_projection",
+    "check_triplet_answers",
     "run_check",
 ]
 
@@ -243,6 +244,32 @@ def check_psd_projection(fn, *, seed: int = 0):
             _fail(name, f"PSD but not the nearest: distance {np.linalg.norm(P - S):.6g} > {best:.6g} "
                   f"(clip the negative eigenvalues at zero).")
     return _ok(name, "symmetric, PSD and nearest in Frobenius norm")
+
+
+def check_triplet_answers(fn, *, seed: int = 0):
+    """``fn(phi, X, Y, Z) -> answers``: the sign answers ``sign(d(x, y) - d(x, z))`` of n triplets
+    (rows of X, Y, Z, shape (n, p)), as integers in {-1, 0, +1}."""
+    from .feedback import Agent
+
+    name = "triplet_answers"
+    rng = np.random.default_rng(seed)
+    for p in (2, 3, 5):
+        phi = random_feature_matrix(p, 2, seed=rng)
+        X, Y, Z = rng.standard_normal((3, 40, p))
+        Z[:5] = Y[:5]  # five ties
+        got = _array(name, fn(phi, X, Y, Z), (40,), "answers")
+        want = Agent(phi).compare(X, Y, Z)
+        if not np.all(np.isin(got, (-1, 0, 1))):
+            _fail(name, f"answers must be -1, 0 or +1; got values {np.unique(got)[:5]}.")
+        if np.array_equal(got, -want):
+            _fail(name, "every answer has the opposite sign: the convention is sign(d(x, y) - d(x, z)), so +1 means "
+                        "z is the closer one.")
+        wrong = np.flatnonzero(got != want)
+        if wrong.size:
+            k = int(wrong[0])
+            _fail(name, f"{wrong.size} of 40 answers differ at p = {p}; triplet {k}: expected {int(want[k])}, got "
+                        f"{got[k]:g}" + (" (a tie: y and z are the same point)" if k < 5 else "") + ".")
+    return _ok(name, "correct on 120 triplets, ties included")
 
 
 def run_check(checker: str, fn, **options) -> None:

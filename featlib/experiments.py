@@ -29,6 +29,8 @@ __all__ = [
     "minimum_search",
     "random_pairs",
     "coverage",
+    "least_squares_error",
+    "triplet_curve",
     "pattern_probability",
 ]
 
@@ -264,6 +266,79 @@ def minimum_search(phi_star, *, pool=("eigen", "compact"), n_random: int = 0, re
         "minimum": bounds.constructive_minimum(p, r),
         "paper": bounds.constructive_paper(p, r),
     }
+
+
+def triplet_curve(phi_star, ns, *, eps=(0.0,), seeds=(0,), method: str = "auto", sparsity=None,
+                  **options) -> dict:
+    """PCC of the estimate from ``n`` sign-only triplets, for each n in ``ns`` and flip probability
+    in ``eps`` (``Agent(phi_star, noise=Flip(e))``, dense Gaussian or s-sparse triplets), averaged
+    over ``seeds``.  Returns ``n``, ``eps`` and ``pcc`` (len(eps) x len(ns), mean over seeds),
+    ``pcc_min`` and ``agreement`` (mean fraction of the answers the estimate reproduces)."""
+    from .feedback import Agent
+    from .metrics import pcc
+    from .noise import Flip
+    from .triplets import sample_triplets
+
+    phi_star = _checks.psd_matrix(phi_star, "phi_star")
+    ns = _ints(ns, "ns")
+    eps = [float(e) for e in eps]
+    seeds = list(seeds)
+    if not seeds:
+        raise _checks.ArgumentError("need at least one seed.")
+    vals = np.zeros((len(eps), ns.size, len(seeds)))
+    agree = np.zeros_like(vals)
+    for i, e in enumerate(eps):
+        for j, n in enumerate(ns):
+            for k, s in enumerate(seeds):
+                tf = sample_triplets(Agent(phi_star, noise=Flip(e), seed=s), int(n), sparsity=sparsity, seed=s)
+                sol = solve(tf, method, **options)
+                vals[i, j, k] = pcc(sol.phi, phi_star)
+                agree[i, j, k] = sol.info["agreement"]
+    return {"n": ns, "eps": np.array(eps), "pcc": vals.mean(axis=2), "pcc_min": vals.min(axis=2),
+            "agreement": agree.mean(axis=2)}
+
+
+def least_squares_error(feedback: PairFeedback, phi_star) -> dict:
+    """How far noisy equality pairs move the least-squares estimate, with a bound proved here.
+
+    Let ``A`` be the pairs' constraint matrix with rows scaled to unit norm, ``v_hat`` its right
+    singular vector of the smallest singular value (the least-squares estimate of ``svec(Phi)`` up
+    to scale and sign, ignoring PSD) and ``v* = svec(Phi*) / ||svec(Phi*)||``.  Writing
+    ``v* = cos(t) v_hat + sin(t) v_perp`` with ``v_perp`` orthogonal to ``v_hat``, and using that
+    ``A v_hat`` and ``A v_perp`` are orthogonal, ``||A v*|| >= |sin t| sigma_2`` where ``sigma_2`` is
+    the second smallest singular value of ``A``.  Hence
+
+        ``sin(angle(v_hat, v*)) <= ||A v*|| / sigma_2``
+
+    (``||A v*||`` is the residual of the true matrix on the noisy pairs: zero without noise).
+    Returns ``sin_angle`` (measured), ``bound``, ``residual`` (``||A v*||``), ``sigma_2`` and the
+    estimate ``phi`` (PSD projection of ``v_hat``, unit trace).  Dense, so for p up to about 40.
+    """
+    from ._checks import psd_matrix
+    from .linalg import psd_project, smat, svec
+
+    fb = _feedback(feedback, "least_squares_error")
+    phi_star = psd_matrix(phi_star, "phi_star")
+    if phi_star.shape[0] != fb.p:
+        raise _checks.ShapeError(f"phi_star must be {fb.p} x {fb.p}; got {phi_star.shape}.")
+    A = fb.constraints().toarray()
+    norms = np.linalg.norm(A, axis=1)
+    A = A[norms > 0] / norms[norms > 0, None]
+    P = svec_dim(fb.p)
+    if A.shape[0] < P - 1:
+        raise _checks.FeedbackError(f"{A.shape[0]} non-trivial pairs cannot pin a matrix with {P} unknowns; the "
+                                    f"bound needs at least {P - 1}.")
+    _, sv, Vt = np.linalg.svd(A, full_matrices=True)
+    sv = np.concatenate([sv, np.zeros(P - sv.size)]) if sv.size < P else sv
+    v_hat, sigma_2 = Vt[P - 1], float(sv[P - 2])
+    v_star = svec(phi_star) / np.linalg.norm(svec(phi_star))
+    sin = float(np.linalg.norm(v_star - (v_hat @ v_star) * v_hat))  # sqrt(1 - cos^2) would cancel
+    residual = float(np.linalg.norm(A @ v_star))
+    est = smat(v_hat if v_hat @ v_star >= 0 else -v_hat)
+    est = psd_project(est)
+    tr = float(np.trace(est))
+    return {"sin_angle": sin, "bound": residual / sigma_2 if sigma_2 > 0 else float("inf"), "residual": residual,
+            "sigma_2": sigma_2, "phi": est / tr if tr > 0 else est}
 
 
 def coverage(feedback: PairFeedback) -> dict:

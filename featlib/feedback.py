@@ -40,6 +40,12 @@ class Agent:
     null_rtol : float
         A vector ``v`` with ``v^T Phi* v <= null_rtol * ||Phi*||_2 * ||v||^2`` counts as lying in the
         null space of ``Phi*`` (its distance is zero up to rounding).
+    noise : featlib.noise model, optional
+        How the agent errs (:mod:`featlib.noise`): ``Flip(eps)`` or ``Logistic(temperature)`` perturb
+        the answers of ``compare``; ``LambdaNoise(sigma)`` perturbs the rescaling of ``equalize``.
+        Default: the paper's exact oracle.
+    seed : int or Generator, optional
+        Seed of the noise draws (reproducible runs).
 
     Notes
     -----
@@ -47,7 +53,9 @@ class Agent:
     """
 
     def __init__(self, phi_star, *, psd_rtol: float = _checks.PSD_RTOL, tie_rtol: float = 1e-12,
-                 null_rtol: float = 1e-12):
+                 null_rtol: float = 1e-12, noise=None, seed=None):
+        from .noise import as_noise
+
         psd_rtol = _checks.check_rtol(psd_rtol, "psd_rtol", zero_ok=True)
         tie_rtol = _checks.check_rtol(tie_rtol, "tie_rtol", zero_ok=True)
         null_rtol = _checks.check_rtol(null_rtol, "null_rtol", zero_ok=True)
@@ -57,6 +65,8 @@ class Agent:
         self._norm = norm  # spectral norm
         self.tie_rtol = float(tie_rtol)
         self.null_rtol = float(null_rtol)
+        self.noise = as_noise(noise)
+        self._rng = _checks.as_generator(seed)
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -102,10 +112,12 @@ class Agent:
                     "Phi*): the answer would be a guess. Rescale the activations (answers are invariant to a "
                     "common positive scale).")
 
-    def compare(self, x, y, z):
+    def compare(self, x, y, z, *, rng=None):
         """Triplet answer ``sign(d(x, y) - d(x, z))`` in {+1, 0, -1}; batched over leading axes.
 
-        Differences within ``tie_rtol * (d(x,y) + d(x,z))`` are ties (answer 0).
+        Differences within ``tie_rtol * (d(x,y) + d(x,z))`` are ties (answer 0).  A noisy agent
+        (``noise=``) perturbs the answers, drawing from ``rng`` (default: the agent's own seeded
+        generator).
         """
         dy = np.asarray(self.distance(x, y))
         dz = np.asarray(self.distance(x, z))
@@ -113,6 +125,11 @@ class Agent:
         diff = dy - dz
         tie = np.abs(diff) <= self.tie_rtol * (dy + dz)
         out = np.where(tie, 0, np.sign(diff)).astype(int)
+        if not isinstance(self.noise, _exact_noise()):
+            total = dy + dz
+            gap = np.where(total > 0, diff / np.where(total > 0, total, 1.0), 0.0)
+            out = np.asarray(self.noise.answers(out, gap, self._rng if rng is None else _checks.as_generator(rng)),
+                             dtype=int)
         return int(out) if out.ndim == 0 else out
 
     def equalize(self, x, y, z):
@@ -157,11 +174,22 @@ class Agent:
         u_out, w_out = u.copy(), w.copy()
         grow_w = ~tie & (du > dw)
         grow_u = ~tie & (du < dw)
-        u_out[grow_u] *= np.sqrt(dw[grow_u] / du[grow_u])[:, None]
-        w_out[grow_w] *= np.sqrt(du[grow_w] / dw[grow_w])[:, None]
+        factor_u = dw[grow_u] / du[grow_u]  # 1 + lambda of Lemma 2 (squared rescaling)
+        factor_w = du[grow_w] / dw[grow_w]
+        if not isinstance(self.noise, _exact_noise()):
+            factor_u = self.noise.rescale(factor_u, self._rng)
+            factor_w = self.noise.rescale(factor_w, self._rng)
+        u_out[grow_u] *= np.sqrt(factor_u)[:, None]
+        w_out[grow_w] *= np.sqrt(factor_w)[:, None]
         if single:
             return u_out[0], w_out[0]
         return u_out, w_out
+
+
+def _exact_noise():
+    from .noise import Exact
+
+    return Exact
 
 
 # ============================================================================================

@@ -25,6 +25,7 @@ MISTAKES = {
     "ex-thm3-pairs": ("np.sqrt(c)[:, None]", "c[:, None]"),
     "ex-thm4-ps": ("math.lgamma(P + 1)", "math.lgamma(P)"),
     "ex-solvers-psd": ("np.maximum(w, 0)", "np.abs(w)"),
+    "ex-noisy-answers": ("np.einsum(\"ij,jk,ik->i\", U, phi, U) - np.einsum", "np.einsum(\"ij,jk,ik->i\", W, phi, W) - np.einsum"),
 }
 
 
@@ -47,7 +48,7 @@ def test_every_checked_exercise_becomes_a_graded_question(built):
     mod, out, folders = built
     labels = [ex["label"] for md in sorted((ROOT / "notebooks").glob("0*.md")) for ex in mod.exercises(md)]
     assert sorted(labels) == sorted(MISTAKES)  # a new checked exercise needs a mistake here
-    assert len(folders) == 6
+    assert len(folders) == 7
     for name, folder in folders.items():
         student = (folder / "student" / f"{name}.ipynb").read_text()
         solution = (folder / "autograder" / f"{name}.ipynb").read_text()
@@ -71,7 +72,7 @@ def _with_mistake(nb_text: str, label: str) -> str:
 
 @pytest.mark.parametrize("chapter", ["01_lemma2_triplets_to_pairs", "02_theorem1_low_rank",
                                      "03_theorem2_sparse_constructive", "04_theorem3_sampled",
-                                     "05_theorem4_sparse_sampling", "06_solvers"])
+                                     "05_theorem4_sparse_sampling", "06_solvers", "09_noisy_ordinal"])
 def test_grading_a_folder_of_submissions(built, chapter, tmp_path):
     mod, out, folders = built
     folder = folders[chapter]

@@ -16,10 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import featlib as fl
-from featlib import bounds, certificates, constructions, datasets, experiments, linalg, metrics, rfm, sae
+from featlib import bounds, certificates, constructions, datasets, experiments, linalg, metrics, noise, rfm, sae, triplets
+from featlib.solvers import triplet as triplet_solver
 
 MODULES = {"featlib": fl, "bounds": bounds, "datasets": datasets, "linalg": linalg, "experiments": experiments,
-           "constructions": constructions, "certificates": certificates, "metrics": metrics, "sae": sae, "rfm": rfm}
+           "constructions": constructions, "certificates": certificates, "metrics": metrics, "sae": sae, "rfm": rfm,
+           "noise": noise, "triplets": triplets, "solvers.triplet": triplet_solver}
 
 GARBAGE = [None, "abc", "", float("nan"), float("inf"), -1, 0, 1, 2, 3, 0.5, -0.5, 1e300, True, [], [1, "a"], {},
            object(), np.zeros(0), np.zeros((0, 3)), np.ones(3), np.ones((2, 3)), np.eye(3), -np.eye(3),
@@ -116,6 +118,10 @@ BASE = [
      ["kernel", "bandwidth", "reg", "iters", "M", "agop_samples", "agop_scale", "seed"]),
     ("train_topk_sae", sae.train_topk_sae, (X,), {"d_sae": 4, "k": 2, "epochs": 1},
      ["d_sae", "k", "epochs", "batch_size", "lr", "holdout", "seed", "device", "progress"]),
+    ("sample_triplets", fl.sample_triplets, (PHI, 10), {}, ["sparsity", "seed"]),
+    ("solve triplets", fl.solve, (fl.sample_triplets(PHI, 30, seed=0),), {"method": "sdp"},
+     ["method", "C", "solver", "rank", "epochs"]),
+    ("Agent noise", fl.Agent, (PHI,), {}, ["noise", "seed"]),
     ("load_dictionary", sae.load_dictionary, ("no-such-file.npy",), {},
      ["latents", "atoms", "layout", "max_bytes", "normalize_atoms"]),
 ]
@@ -175,7 +181,8 @@ def fake_benchmarks(monkeypatch):
     argument handling and error reporting, in seconds (each benchmark has its own tests)."""
     from featlib import benchmarks
 
-    for name in ("exact_vs_sdp", "solvers_compare", "sampling_at_scale", "sae_at_scale", "exact_at_scale"):
+    for name in ("exact_vs_sdp", "solvers_compare", "sampling_at_scale", "sae_at_scale", "exact_at_scale",
+                 "triplets_compare"):
         monkeypatch.setattr(benchmarks, name, lambda *a, **k: None)
 
 
@@ -184,7 +191,7 @@ SUBCOMMANDS = {
     "recover": ["--dictionary", "--latents", "--normalize-atoms", "--p", "--d", "--teacher", "--method", "--n", "--mu",
                 "--s", "--sampler", "--epochs", "--rank", "--lr", "--batch-size", "--schedule", "--device",
                 "--checkpoint", "--checkpoint-every", "--output", "--force", "--seed"],
-    "benchmark": ["--p", "--d", "--teacher", "--repeat", "--epochs", "--seconds", "--pairs", "--lr", "--batch-size",
+    "benchmark": ["--p", "--d", "--teacher", "--repeat", "--eps", "--epochs", "--seconds", "--pairs", "--lr", "--batch-size",
                   "--device", "--dictionary", "--latents", "--rank", "--folder", "--max-chars", "--layer", "--d-sae",
                   "--k", "--sae-epochs", "--seed"],
 }
@@ -200,7 +207,7 @@ def test_cli_garbage_gives_one_line_and_exit_2_never_a_traceback(command, data, 
 
     argv = [command]
     if command == "benchmark":
-        argv.append(data.draw(st.sampled_from(["exact-vs-sdp", "solvers", "scale", "sampling", "sae"])))
+        argv.append(data.draw(st.sampled_from(["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets"])))
     if command == "recover":  # small sizes, so that a valid draw runs in a moment
         argv += ["--p", "6", "--d", "3", "--epochs", "5"]
     for flag in data.draw(st.lists(st.sampled_from(SUBCOMMANDS[command]), min_size=1, max_size=3)):

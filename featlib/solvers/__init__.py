@@ -60,6 +60,16 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
         ``.phi`` (unit trace, PSD), ``.identified``, ``.version_space_dim``, ``.residual``,
         ``.method``, ``.seconds``, ``.decided``, ``.info``.
     """
+    from ..triplets import TripletFeedback
+
+    if isinstance(feedback, TripletFeedback):  # sign-only answers: an estimate, never identification
+        if not isinstance(method, str) or method not in ("auto", "gd", "sdp"):
+            raise _checks.UnknownMethodError(
+                f"method {method!r} needs equality pairs; sign-only triplets are learned with 'auto', 'gd' or 'sdp'.")
+        from .triplet import solve_triplets
+
+        _check_options(solve_triplets, options, method)
+        return solve_triplets(feedback, method, **options)
     _checks.check_method(method, METHODS)
     if not isinstance(feedback, PairFeedback):
         raise _checks.ArgumentTypeError(
