@@ -2,6 +2,7 @@
 
     python book/build.py            # build into _build/html (warnings are errors)
     python book/build.py --no-strict
+    python book/build.py --pdf      # the book as one PDF, _build/latex/book.pdf (needs TeX Live: xelatex, latexmk)
 
 MathJax is served from the site itself, so the pages typeset math with no network.
 """
@@ -42,6 +43,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
     ap.add_argument("--all", action="store_true", help="rebuild every page")
+    ap.add_argument("--pdf", action="store_true", help="build the PDF (Jupyter Book's pdflatex builder, xelatex)")
     args = ap.parse_args(argv)
     fetch_mathjax()
     jb = pathlib.Path(sys.executable).parent / "jupyter-book"
@@ -49,6 +51,12 @@ def main(argv=None) -> int:
     if jb is None:
         sys.exit("jupyter-book is not installed: pip install -e '.[book]'")
     cmd = [jb, "build", str(ROOT)]
+    if args.pdf:
+        for tool in ("xelatex", "latexmk"):
+            if shutil.which(tool) is None:
+                sys.exit(f"book/build.py --pdf needs {tool} (TeX Live): apt-get install texlive-xetex "
+                         f"texlive-latex-extra texlive-fonts-recommended latexmk fonts-freefont-otf")
+        cmd += ["--builder", "pdflatex"]
     if not args.no_strict:
         cmd += ["-W", "--keep-going"]
     if args.all:
