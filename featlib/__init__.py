@@ -34,7 +34,7 @@ Each answer of the agent becomes an equality pair (Lemma 2):
 True
 """
 
-from . import bounds, certificates, constructions, datasets, experiments, linalg, noise, triplets
+from . import bounds, certificates, constructions, datasets, experiments, factored, linalg, noise, triplets
 from ._checks import (
     ArgumentError,
     ArgumentTypeError,
@@ -57,6 +57,7 @@ from .feedback import Agent, PairFeedback
 from .metrics import equivalent, pcc, relative_error
 from .solvers import METHODS, Solution, solve
 from .teachers import TEACHERS, teach
+from .factored import Factored
 from .triplets import TripletFeedback, sample_triplets
 
 __version__ = "0.1.0"
@@ -74,6 +75,8 @@ __all__ = [
     "PairFeedback",
     "TripletFeedback",
     "sample_triplets",
+    "Factored",
+    "factored",
     "noise",
     "triplets",
     "teach",

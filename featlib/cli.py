@@ -125,6 +125,9 @@ def _benchmark(args) -> int:
                                          seconds=args.seconds,
                                          rank=args.rank, device=args.device, seed=args.seed, dictionary=D,
                                          label=args.dictionary, progress=args.progress)
+    elif args.which == "sae-scale":
+        D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
+        benchmarks.sae_scale(args.p or (4096, 16384, 32768, 65536), args.d, seed=args.seed, dictionary=D)
     elif args.which == "triplets":
         import warnings
 
@@ -191,7 +194,8 @@ def main(argv=None) -> int:
     rec.set_defaults(func=_recover)
 
     bench = sub.add_parser("benchmark", help="print a benchmark table")
-    bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets"])
+    bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets",
+                                                "sae-scale"])
     bench.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.2],
                        help="'triplets': flip probabilities of the noisy agent (default 0 0.05 0.2)")
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
@@ -292,6 +296,8 @@ def _check_args(parser, args):
         import pathlib
 
         path = pathlib.Path(out)
+        if not path.name or path.name in (".", "..") or path.is_dir():
+            parser.error(f"--output must name a file (a .npy file to write); got the folder {out!r}")
         if path.suffix != ".npy":
             path = path.with_name(path.name + ".npy")  # what numpy.save writes: say it up front
         if not path.parent.exists():

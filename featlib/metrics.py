@@ -30,12 +30,24 @@ def _unit_max(a):
     return a / m if m > 0 else a
 
 
+def _factored(*xs):
+    from .factored import Factored
+
+    return any(isinstance(x, Factored) for x in xs)
+
+
 def pcc(a, b) -> float:
     """Pearson correlation of all entries of ``a`` and ``b`` (the paper's PCC metric).
 
     Invariant to positive scaling and to adding a constant; 1 means equivalent up to those.
-    Raises ``ValueError`` when one input is constant (the correlation is undefined).
+    Raises ``ValueError`` when one input is constant (the correlation is undefined).  Either side
+    may be a :class:`featlib.Factored` (``Phi = L^T L``): the value is then computed exactly from
+    the factors, without forming p x p matrices (:mod:`featlib.factored`).
     """
+    if _factored(a, b):
+        from .factored import pcc as factored_pcc
+
+        return factored_pcc(a, b)
     a, b = _pair(a, b)
     x = a.ravel() - a.mean()
     y = b.ravel() - b.mean()
@@ -61,8 +73,13 @@ def relative_error(a, b) -> float:
     """``min_{c >= 0} ||c a - b||_F / ||b||_F``: error of the estimate ``a`` against the reference ``b``.
 
     Scale-invariant in both arguments; 0 exactly when ``a`` is a positive multiple of ``b``, at
-    most 1 (reached when they are orthogonal or negatively aligned).
+    most 1 (reached when they are orthogonal or negatively aligned).  Either side may be a
+    :class:`featlib.Factored`, as for :func:`pcc`.
     """
+    if _factored(a, b):
+        from .factored import relative_error as factored_relative_error
+
+        return factored_relative_error(a, b)
     a, b = _pair(a, b)  # each scaled to max |entry| = 1: the result is scale-invariant anyway
     nb = np.linalg.norm(b)
     if nb == 0:

@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import featlib as fl
-from featlib import bounds, certificates, constructions, datasets, experiments, linalg, metrics, noise, rfm, sae, triplets
+from featlib import bounds, certificates, constructions, datasets, experiments, factored, linalg, metrics, noise, rfm, sae, triplets
 from featlib.solvers import triplet as triplet_solver
 
 MODULES = {"featlib": fl, "bounds": bounds, "datasets": datasets, "linalg": linalg, "experiments": experiments,
            "constructions": constructions, "certificates": certificates, "metrics": metrics, "sae": sae, "rfm": rfm,
-           "noise": noise, "triplets": triplets, "solvers.triplet": triplet_solver}
+           "noise": noise, "triplets": triplets, "solvers.triplet": triplet_solver, "factored": factored}
 
 GARBAGE = [None, "abc", "", float("nan"), float("inf"), -1, 0, 1, 2, 3, 0.5, -0.5, 1e300, True, [], [1, "a"], {},
            object(), np.zeros(0), np.zeros((0, 3)), np.ones(3), np.ones((2, 3)), np.eye(3), -np.eye(3),
@@ -182,7 +182,7 @@ def fake_benchmarks(monkeypatch):
     from featlib import benchmarks
 
     for name in ("exact_vs_sdp", "solvers_compare", "sampling_at_scale", "sae_at_scale", "exact_at_scale",
-                 "triplets_compare"):
+                 "triplets_compare", "sae_scale"):
         monkeypatch.setattr(benchmarks, name, lambda *a, **k: None)
 
 
@@ -199,7 +199,7 @@ SWITCHES = {"--normalize-atoms", "--force", "--skip-gd", "--progress"}
 
 
 @pytest.mark.parametrize("command", list(SUBCOMMANDS))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_cli_garbage_gives_one_line_and_exit_2_never_a_traceback(command, data, fake_benchmarks, capsys):
@@ -207,7 +207,8 @@ def test_cli_garbage_gives_one_line_and_exit_2_never_a_traceback(command, data, 
 
     argv = [command]
     if command == "benchmark":
-        argv.append(data.draw(st.sampled_from(["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets"])))
+        argv.append(data.draw(st.sampled_from(["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets",
+                                               "sae-scale"])))
     if command == "recover":  # small sizes, so that a valid draw runs in a moment
         argv += ["--p", "6", "--d", "3", "--epochs", "5"]
     for flag in data.draw(st.lists(st.sampled_from(SUBCOMMANDS[command]), min_size=1, max_size=3)):

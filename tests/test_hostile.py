@@ -238,6 +238,10 @@ def test_cli_output_names_and_overwrites(tmp_path, capsys):
     assert main(["recover", "--p", "8", "--d", "3", "--teacher", "eigen", "--method", "exact",
                  "--output", str(target_file), "--force"]) == 0
     assert not list(tmp_path.glob(".phi.npy.*"))  # no temporary file left behind
+    for folder in (".", str(tmp_path)):  # a folder is not a file name (found by tests/test_fuzz.py)
+        with pytest.raises(SystemExit) as info:
+            main(["recover", "--p", "8", "--d", "3", "--output", folder])
+        assert info.value.code == 2 and "must name a file" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""Feature matrices held as factors (featlib.Factored): exact metrics and eigen recovery without Phi*."""
+import numpy as np
+import pytest
+
+import featlib as fl
+from featlib import factored
+
+
+@pytest.fixture
+def dicts():
+    rng = np.random.default_rng(0)
+    D = fl.datasets.random_dictionary(12, 80, seed=0)
+    return D, D + 0.05 * rng.standard_normal(D.shape), rng.standard_normal((15, 80))
+
+
+def test_factored_metrics_equal_the_dense_ones(dicts):
+    D, E, F = dicts
+    A, B, C = D.T @ D, E.T @ E, F.T @ F
+    for (x, y), (X, Y) in [((D, E), (A, B)), ((D, F), (A, C)), ((F, E), (C, B))]:
+        fx, fy = fl.Factored(x), fl.Factored(y)
+        for a, b in [(fx, fy), (fx, Y), (X, fy)]:  # factored on either side, or both
+            assert fl.pcc(a, b) == pytest.approx(fl.pcc(X, Y), abs=1e-13)
+            assert fl.relative_error(a, b) == pytest.approx(fl.relative_error(X, Y), abs=1e-13)
+    assert fl.relative_error(fl.Factored(3 * D), fl.Factored(D)) < 1e-14  # scale-free, exact
+    assert fl.pcc(fl.Factored(D), fl.Factored(-2 * D)) == pytest.approx(1.0)  # -2D gives 4 D^T D
+
+
+def test_factored_refuses_what_it_cannot_be():
+    with pytest.raises(fl.ShapeError):
+        fl.Factored(np.ones(3))
+    with pytest.raises(fl.FeatlibError, match="zero"):
+        fl.Factored(np.zeros((2, 3)))
+    with pytest.raises(fl.NonFiniteError):
+        fl.Factored(np.full((2, 3), np.nan))
+    big = fl.Factored(np.ones((1, 20000)))
+    with pytest.raises(fl.ResourceError, match="GiB"):
+        big.dense(max_bytes=2**20)
+    with pytest.raises(fl.ShapeError):
+        fl.pcc(fl.Factored(np.ones((2, 3))), np.eye(4))
+    assert big.quadratic(np.ones(20000)) == pytest.approx(20000.0**2)
+
+
+@pytest.mark.parametrize("d,p", [(5, 40), (30, 300)])
+def test_eigen_recovery_in_factored_form(d, p):
+    D = fl.datasets.random_dictionary(d, p, seed=1)
+    sol = factored.recover_eigen(fl.Factored(D))
+    assert sol.identified and sol.factor.shape == (p, d)
+    assert sol.info["pairs"] == d * (d + 1) // 2 + (p - d)  # Theorem 1's count, the null pairs as their span
+    assert fl.relative_error(sol.as_factored(), fl.Factored(D)) < 1e-12
+    assert np.allclose(sol.phi * np.trace(D.T @ D), D.T @ D, atol=1e-10)
+    assert fl.verify(sol.info["feedback"], sol.certificate).valid  # the r-dimensional certificate re-checks
+
+
+def test_eigen_recovery_of_a_lower_rank_dictionary():
+    rng = np.random.default_rng(2)
+    D = rng.standard_normal((8, 3)) @ rng.standard_normal((3, 50))  # d = 8 but rank 3
+    sol = factored.recover_eigen(fl.Factored(D))
+    assert sol.info["rank"] == 3 and sol.identified
+    assert fl.relative_error(sol.as_factored(), fl.Factored(D)) < 1e-10
+    with pytest.raises(fl.ArgumentError, match="numerical rank 3"):
+        factored.recover_eigen(fl.Factored(D), rank=5)
+
+
+def test_sae_scale_benchmark_prints_rows():
+    lines = []
+    rows = fl.benchmarks.sae_scale(ps=(200,), d=16, out=lines.append)
+    assert rows[0]["identified"] and rows[0]["pcc"] > 1 - 1e-12 and len(lines) == 2
