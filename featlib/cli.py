@@ -62,7 +62,22 @@ def _load_dictionary(path, latents=None, normalize_atoms=False):
 
 
 def _recover(args) -> int:
+    import os
+
     import featlib as fl
+
+    if args.distributed:
+        if args.method != "gd":
+            raise FeatlibError("--distributed is for --method gd (gradient descent across processes).")
+        if "WORLD_SIZE" not in os.environ:
+            raise FeatlibError("--distributed runs under torchrun, one process per CPU group or GPU: torchrun "
+                               "--nproc_per_node=2 -m featlib -- recover --method gd --distributed [the other options] (the -- keeps "
+                               "torchrun from reading featlib's options)")
+    quiet = args.distributed and os.environ.get("RANK", "0") != "0"  # the other ranks compute, rank 0 reports
+
+    def say(*parts, **kw):
+        if not quiet:
+            print(*parts, **kw)
 
     if args.dictionary:
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms)
@@ -80,9 +95,9 @@ def _recover(args) -> int:
             opts["sampler"], opts["s"] = "exact", args.s
         else:
             opts["mu"], opts["s"] = args.mu, args.s
-    print(f"Phi* = D^T D from {source}: p = {phi.shape[0]}")
+    say(f"Phi* = D^T D from {source}: p = {phi.shape[0]}")
     fb = fl.teach(phi, args.teacher, **opts)
-    print(f"teacher {args.teacher!r}: {len(fb):,} pairs ({fb.storage} storage)")
+    say(f"teacher {args.teacher!r}: {len(fb):,} pairs ({fb.storage} storage)")
     if args.teacher == "compact" and args.method == "exact":
         opts_exact = {"face_hint": fb.meta["face_hint"]}
     else:
@@ -97,15 +112,17 @@ def _recover(args) -> int:
             solve_opts["lr"] = args.lr
         if args.rank is not None:
             solve_opts["rank"] = args.rank
+        if args.distributed:
+            solve_opts["distributed"] = True
     sol = fl.solve(fb, args.method, **solve_opts, **opts_exact)
-    print(sol)
-    print(f"PCC {fl.pcc(sol.phi, phi):.6f}   relative error {fl.relative_error(sol.phi, phi):.2e}   "
+    say(sol)
+    say(f"PCC {fl.pcc(sol.phi, phi):.6f}   relative error {fl.relative_error(sol.phi, phi):.2e}   "
           f"identified {sol.identified} (decided {sol.decided})")
-    if args.output:
+    if args.output and not quiet:
         from ._io import save_npy_atomic
 
         save_npy_atomic(args.output, sol.phi)
-        print(f"learned feature matrix (unit trace) written to {args.output}")
+        say(f"learned feature matrix (unit trace) written to {args.output}")
     return 0
 
 
@@ -188,6 +205,10 @@ def main(argv=None) -> int:
     rec.add_argument("--checkpoint", help="gradient descent: save the run here every --checkpoint-every epochs and "
                      "resume from it when it exists (same pairs and settings only)")
     rec.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints (default 10)")
+    rec.add_argument("--distributed", action="store_true",
+                     help="gradient descent as one process of a torchrun job (DistributedDataParallel; gloo on "
+                          "CPUs, NCCL on GPUs): torchrun --nproc_per_node=2 -m featlib -- recover --method gd "
+                          "--distributed ...")
     rec.add_argument("--output", help="write the learned matrix to this .npy file (the suffix .npy is added if missing)")
     rec.add_argument("--force", action="store_true", help="overwrite --output if it exists")
     rec.add_argument("--seed", type=int, default=0)

@@ -78,6 +78,7 @@ def solve_gd(
     init=None,
     checkpoint=None,
     checkpoint_every: int = 10,
+    distributed: bool = False,
 ) -> Solution:
     """Algorithm 3 (see the module docstring).
 
@@ -131,6 +132,14 @@ def solve_gd(
         the file or choose another).
     checkpoint_every : int
         Epochs between checkpoints.
+    distributed : bool
+        Run as one process of a ``torchrun`` job (PyTorch's DistributedDataParallel; gloo on CPUs,
+        NCCL on GPUs): every process builds the same pairs, keeps the shard ``rank, rank + world, ...``,
+        and the gradients of ``U`` are averaged across processes after every backward pass, so with
+        full batches (the default) and equal shards the run follows the one-process trajectory up to
+        floating-point summation order.  Losses (for the tolerance and patience) are reduced across
+        processes; only rank 0 writes the checkpoint; every process returns the same answer.  Launch:
+        ``torchrun --nproc_per_node=2 -m featlib -- recover --method gd --distributed ...``.
     """
     torch = _checks.require("torch", "torch", "solve(..., method='gd')")
     if not isinstance(feedback, PairFeedback):
@@ -159,6 +168,11 @@ def solve_gd(
     _checks.check_method(dtype, ("float64", "float32"), "dtype")
     _checks.check_method(schedule, ("constant", "cosine"), "schedule")
     fdt = getattr(torch, dtype)
+    distributed = _checks.check_bool(distributed, "distributed")
+    world, rank_id, dist = 1, 0, None
+    if distributed:
+        dist = _init_distributed(torch, dev)
+        world, rank_id = dist.get_world_size(), dist.get_rank()
 
     dense = feedback.storage == "dense"
     if dense:  # a plain matrix product beats the gather when every coordinate is used
@@ -172,6 +186,14 @@ def solve_gd(
     sy, sz = feedback.sq_norms()
     s = sy + sz
     s[s == 0] = 1.0
+    if world > 1:  # this process's shard of the pairs
+        if n < world:
+            raise _checks.FeedbackError(f"{n} pairs cannot be shared among {world} processes.")
+        shard = np.arange(rank_id, n, world)
+        yi, yv, zi, zv, s = yi[shard], yv[shard], zi[shard], zv[shard], s[shard]
+    n_total, n = n, len(s)
+    if batch_size is None:
+        bs = n
     T = {name: torch.as_tensor(a, device=dev) for name, a in (("yi", yi), ("zi", zi))}
     T.update({name: torch.as_tensor(a, dtype=fdt, device=dev) for name, a in
               (("yv", yv), ("zv", zv), ("s", s))})
@@ -188,6 +210,11 @@ def solve_gd(
         if U0.shape != (p, k):
             raise _checks.ShapeError(f"init must have shape ({p}, {k}); got {U0.shape}.")
     U = torch.tensor(U0, dtype=fdt, device=dev, requires_grad=True)
+    ddp = None
+    if dist is not None:  # PyTorch's DistributedDataParallel averages U's gradient across processes
+        holder = _FactorModule(torch, U)
+        U = holder.U
+        ddp = torch.nn.parallel.DistributedDataParallel(holder, device_ids=None)
     root_scale = float(np.sqrt(scale))
 
     def fix_scale():
@@ -204,12 +231,18 @@ def solve_gd(
         # share (every sampled pair has the same reference e_k) far faster than indexing does
         return torch.nn.functional.embedding_bag(inds, atoms, per_sample_weights=vals, mode="sum")
 
-    def loss_of(idx):
-        atoms = U if basis is None else basis.T @ U  # (atoms, k)
+    def residual_loss(Uc, idx):
+        atoms = Uc if basis is None else basis.T @ Uc  # (atoms, k)
         uy = project(T["yv"][idx], T["yi"][idx], atoms)
         uz = project(T["zv"][idx], T["zi"][idx], atoms)
         r = (uy.pow(2).sum(1) - uz.pow(2).sum(1)) / T["s"][idx]
         return r.pow(2).mean()
+
+    def loss_of(idx):
+        return residual_loss(U, idx)
+
+    def train_loss(idx):  # through DDP when distributed, so that backward averages the gradients
+        return residual_loss(U, idx) if ddp is None else ddp(residual_loss, idx)
 
     def full_loss():
         with torch.no_grad():
@@ -217,7 +250,11 @@ def solve_gd(
             for start in range(0, n, max(bs, 65536)):
                 idx = torch.arange(start, min(n, start + max(bs, 65536)), device=dev)
                 total += float(loss_of(idx)) * idx.numel()
-            return total / n / scale**2  # in the units of trace(Phi) = 1
+            if dist is not None:  # the loss over every process's pairs
+                t = torch.tensor([total], dtype=torch.float64, device=dev)
+                dist.all_reduce(t)
+                total = float(t)
+            return total / n_total / scale**2  # in the units of trace(Phi) = 1
 
     fix_scale()
     opt = torch.optim.Adam([U], lr=lr)
@@ -246,7 +283,7 @@ def solve_gd(
         for start in range(0, n, bs):
             idx = order[start:start + bs]
             opt.zero_grad()
-            loss = loss_of(idx) + reg * U.pow(2).sum()
+            loss = train_loss(idx) + reg * U.pow(2).sum()
             loss.backward()
             torch.nn.utils.clip_grad_norm_([U], clip)
             opt.step()
@@ -308,7 +345,7 @@ def solve_gd(
     try:
         for epoch in range(start_epoch, epochs):
             stop = one_epoch()
-            if ck is not None and ((epoch + 1) % checkpoint_every == 0 or stop or epoch + 1 == epochs):
+            if ck is not None and rank_id == 0 and ((epoch + 1) % checkpoint_every == 0 or stop or epoch + 1 == epochs):
                 save_checkpoint(len(history))
             if stop:
                 break
@@ -326,9 +363,42 @@ def solve_gd(
         seconds=time.perf_counter() - t0,
         decided=False,
         info={"loss_history": np.array(history), "epoch_seconds": np.array(epoch_seconds), "U": Uf,
-              "epochs_run": len(history), "device": dev,
+              "epochs_run": len(history), "device": dev, "world_size": world,
               "dtype": dtype, "resumed_from": start_epoch},
     )
+
+
+def _FactorModule(torch, U):
+    """U as the one parameter of a module, for DistributedDataParallel; ``forward(fn, idx)`` is
+    ``fn(U, idx)``, so the loss code is the one of the single-process run."""
+
+    class FactorModule(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.U = torch.nn.Parameter(U.detach().clone())
+
+        def forward(self, fn, idx):
+            return fn(self.U, idx)
+
+    return FactorModule()
+
+
+def _init_distributed(torch, dev):
+    """The process group of a torchrun job (gloo on CPUs, NCCL on GPUs), initialised from the
+    environment torchrun sets; a clear error outside torchrun."""
+    import os
+
+    dist = torch.distributed
+    if not dist.is_available():
+        raise _checks.FeatlibError("this torch build has no torch.distributed.")
+    if not dist.is_initialized():
+        if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
+            raise _checks.FeatlibError(
+                "distributed=True runs under torchrun, which sets RANK and WORLD_SIZE: e.g. "
+                "torchrun --nproc_per_node=2 -m featlib -- recover --method gd --distributed ...")
+        backend = "nccl" if str(dev).startswith("cuda") else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist
 
 
 def _run_key(p, n, k, feedback, settings):
