@@ -308,7 +308,7 @@ def _check_args(parser, args):
     if getattr(args, "pairs", None):
         try:
             args.pairs = [int(float(x)) for x in args.pairs]
-        except ValueError:
+        except (ValueError, OverflowError):  # 'abc', or inf / nan
             parser.error(f"--pairs takes numbers such as 1e6; got {' '.join(map(str, args.pairs))}")
         for x in args.pairs:
             _positive(parser, "pairs", x)

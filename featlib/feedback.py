@@ -29,9 +29,12 @@ class Agent:
 
     Parameters
     ----------
-    phi_star : array_like, shape (p, p)
+    phi_star : array_like, shape (p, p), or featlib.Factored
         Symmetric positive semi-definite, non-zero.  Checked: finite, square, symmetric to a
-        relative ``1e-10``, smallest eigenvalue ``>= -psd_rtol * largest``.
+        relative ``1e-10``, smallest eigenvalue ``>= -psd_rtol * largest``.  A
+        :class:`featlib.Factored` ``(L)`` stands for ``L^T L`` and is never formed: distances are
+        ``||L (a - b)||^2`` (an SAE decoder with 65,536 latents answers without a 34 GB matrix);
+        ``phi_star`` then forms it on demand and refuses above 2 GiB.
     psd_rtol : float
         Tolerance of the PSD check.
     tie_rtol : float
@@ -59,10 +62,19 @@ class Agent:
         psd_rtol = _checks.check_rtol(psd_rtol, "psd_rtol", zero_ok=True)
         tie_rtol = _checks.check_rtol(tie_rtol, "tie_rtol", zero_ok=True)
         null_rtol = _checks.check_rtol(null_rtol, "null_rtol", zero_ok=True)
-        phi, norm = _checks.psd_matrix(phi_star, "phi_star", rtol=psd_rtol, return_norm=True)
-        phi.setflags(write=False)
-        self._phi = phi
-        self._norm = norm  # spectral norm
+        from .factored import Factored
+
+        self._factor = None
+        if isinstance(phi_star, Factored):
+            L = phi_star.L
+            self._factor, self._p, self._phi = phi_star, L.shape[1], None
+            G = L @ L.T
+            self._norm = float(np.linalg.eigvalsh((G + G.T) / 2)[-1])  # spectral norm of L^T L
+        else:
+            phi, norm = _checks.psd_matrix(phi_star, "phi_star", rtol=psd_rtol, return_norm=True)
+            phi.setflags(write=False)
+            self._phi, self._p = phi, phi.shape[0]
+            self._norm = norm  # spectral norm
         self.tie_rtol = float(tie_rtol)
         self.null_rtol = float(null_rtol)
         self.noise = as_noise(noise)
@@ -72,12 +84,36 @@ class Agent:
     @property
     def p(self) -> int:
         """Dimension of the activations (the feature matrix is p x p)."""
-        return self._phi.shape[0]
+        return self._p
 
     @property
     def phi_star(self) -> np.ndarray:
-        """The hidden feature matrix (read-only view), for evaluation only."""
+        """The hidden feature matrix (read-only view), for evaluation only (formed from the factor,
+        and refused above 2 GiB, when the agent holds a :class:`featlib.Factored`)."""
+        if self._phi is None:
+            phi = self._factor.dense()
+            phi.setflags(write=False)
+            return phi
         return self._phi
+
+    @property
+    def spectral_norm(self) -> float:
+        """The largest eigenvalue of Phi*."""
+        return self._norm
+
+    def diagonal(self) -> np.ndarray:
+        """The diagonal of Phi* (squared column norms of the factor, when factored)."""
+        if self._factor is not None:
+            return np.einsum("ij,ij->j", self._factor.L, self._factor.L)
+        return np.diag(self._phi).copy()
+
+    def row_quadratics(self, X) -> np.ndarray:
+        """``x_k^T Phi* x_k`` for the rows of a dense or scipy.sparse (n, p) matrix."""
+        if self._factor is not None:
+            XL = X @ self._factor.L.T  # (n, d), also for sparse X
+            XL = np.asarray(XL)
+            return np.einsum("ij,ij->i", XL, XL)
+        return row_quadratics(X, self._phi)
 
     def __repr__(self) -> str:
         return f"Agent(p={self.p})"
@@ -94,6 +130,8 @@ class Agent:
     def quadratic(self, v) -> np.ndarray | float:
         """``v^T Phi* v`` for one vector (shape (p,)) or a batch (shape (..., p))."""
         v = self._vecs(v, "v")
+        if self._factor is not None:
+            return self._factor.quadratic(v)
         out = np.einsum("...i,ij,...j->...", v, self._phi, v)
         return float(out) if out.ndim == 0 else out
 

@@ -91,3 +91,23 @@ def test_no_p_by_p_array_at_p_32768_under_a_6_gb_ceiling():
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.split()
     assert float(lines[0]) > 0.99999 and "refused" in run.stdout
+
+
+def test_an_agent_holding_a_factor_answers_and_teaches_as_the_dense_one():
+    D = fl.datasets.random_dictionary(6, 30, seed=3)
+    dense, fact = fl.Agent(D.T @ D), fl.Agent(fl.Factored(D))
+    rng = np.random.default_rng(0)
+    x, y, z = rng.standard_normal((3, 50, 30))
+    assert np.array_equal(dense.compare(x, y, z), fact.compare(x, y, z))
+    assert np.allclose(dense.quadratic(x), fact.quadratic(x))
+    assert fact.spectral_norm == pytest.approx(dense.spectral_norm)
+    assert np.allclose(fact.diagonal(), np.diag(D.T @ D))
+    for teacher, opts in (("gaussian", {"n": 40}), ("sparse-sampled", {"n": 40, "sampler": "exact", "s": 3})):
+        a, b = fl.teach(D.T @ D, teacher, seed=1, **opts), fl.teach(fl.Factored(D), teacher, seed=1, **opts)
+        assert np.allclose(a.dense_y(), b.dense_y()) and np.allclose(a.dense_z(), b.dense_z())
+    tf = fl.sample_triplets(fact, 100, seed=0)
+    assert tf.agreement(D.T @ D) == 1.0
+    big = fl.Agent(fl.Factored(np.ones((1, 20000))))
+    assert big.p == 20000 and big.quadratic(np.ones(20000)) == pytest.approx(4e8)
+    with pytest.raises(fl.ResourceError):
+        big.phi_star  # 3.2 GB: refused, with its size

@@ -211,6 +211,7 @@ def test_truncated_torch_file_is_a_clear_error(tmp_path):
     ["recover", "--s", "0"], ["demo", "--rank", "20"], ["recover", "--latents", "3"],
     ["recover", "--lr", "0", "--method", "gd"], ["recover", "--rank", "0", "--method", "gd"],
     ["benchmark", "sampling", "--pairs", "abc"], ["recover", "--output", "/no/such/folder/x"],
+    ["benchmark", "exact-vs-sdp", "--pairs", "inf"], ["benchmark", "triplets", "--eps", "0.5"],  # found by test_fuzz
 ])
 def test_cli_usage_errors_exit_2_without_traceback(args, capsys):
     with pytest.raises(SystemExit) as info:
