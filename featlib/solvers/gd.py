@@ -314,7 +314,7 @@ def solve_gd(
         if not isinstance(checkpoint, (str, pathlib.PurePath)):
             raise _checks.ArgumentTypeError(f"checkpoint must be a path (str or pathlib.Path); got {type(checkpoint).__name__}.")
         ck = pathlib.Path(checkpoint)
-        key = _run_key(p, n, k, feedback, dict(lr=lr, epochs=epochs, batch_size=bs, reg=reg, clip=clip,
+        key = _run_key(p, n_total, k, feedback, dict(lr=lr, epochs=epochs, batch_size=bs, reg=reg, clip=clip,
                                                normalization=normalization, schedule=schedule, dtype=dtype,
                                                seed=None if isinstance(seed, np.random.Generator) else seed))
         if ck.exists():
