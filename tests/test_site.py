@@ -18,7 +18,7 @@ HTML = ROOT / "_build" / "html"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 PAGES = ["book/intro", "book/notation", "book/glossary", "book/using", "book/exercises", "book/references",
          "book/claims", "book/benchmarks", "book/api/index", "book/api/core", "book/api/bounds",
-         "book/api/constructions", "book/api/experiments", "book/api/solvers", "book/api/rfm", "book/api/sae",
+         "book/api/constructions", "book/api/experiments", "book/api/solvers", "book/api/noisy", "book/api/rfm", "book/api/sae",
          "book/api/utilities"]
 
 if not (HTML / "index.html").exists():
