@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _checks
+from .noise import Exact, as_noise
 from .linalg import spectral_norm, svec_dim, svec_outer, svec_outer_sparse
 
 __all__ = ["Agent", "PairFeedback"]
@@ -57,7 +58,6 @@ class Agent:
 
     def __init__(self, phi_star, *, psd_rtol: float = _checks.PSD_RTOL, tie_rtol: float = 1e-12,
                  null_rtol: float = 1e-12, noise=None, seed=None):
-        from .noise import as_noise
 
         psd_rtol = _checks.check_rtol(psd_rtol, "psd_rtol", zero_ok=True)
         tie_rtol = _checks.check_rtol(tie_rtol, "tie_rtol", zero_ok=True)
@@ -163,7 +163,7 @@ class Agent:
         diff = dy - dz
         tie = np.abs(diff) <= self.tie_rtol * (dy + dz)
         out = np.where(tie, 0, np.sign(diff)).astype(int)
-        if not isinstance(self.noise, _exact_noise()):
+        if not isinstance(self.noise, Exact):
             total = dy + dz
             gap = np.where(total > 0, diff / np.where(total > 0, total, 1.0), 0.0)
             out = np.asarray(self.noise.answers(out, gap, self._rng if rng is None else _checks.as_generator(rng)),
@@ -214,7 +214,7 @@ class Agent:
         grow_u = ~tie & (du < dw)
         factor_u = dw[grow_u] / du[grow_u]  # 1 + lambda of Lemma 2 (squared rescaling)
         factor_w = du[grow_w] / dw[grow_w]
-        if not isinstance(self.noise, _exact_noise()):
+        if not isinstance(self.noise, Exact):
             factor_u = self.noise.rescale(factor_u, self._rng)
             factor_w = self.noise.rescale(factor_w, self._rng)
         u_out[grow_u] *= np.sqrt(factor_u)[:, None]
@@ -222,12 +222,6 @@ class Agent:
         if single:
             return u_out[0], w_out[0]
         return u_out, w_out
-
-
-def _exact_noise():
-    from .noise import Exact
-
-    return Exact
 
 
 # ============================================================================================
