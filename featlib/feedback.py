@@ -58,7 +58,6 @@ class Agent:
 
     def __init__(self, phi_star, *, psd_rtol: float = _checks.PSD_RTOL, tie_rtol: float = 1e-12,
                  null_rtol: float = 1e-12, noise=None, seed=None):
-
         psd_rtol = _checks.check_rtol(psd_rtol, "psd_rtol", zero_ok=True)
         tie_rtol = _checks.check_rtol(tie_rtol, "tie_rtol", zero_ok=True)
         null_rtol = _checks.check_rtol(null_rtol, "null_rtol", zero_ok=True)
