@@ -34,7 +34,7 @@ Each answer of the agent becomes an equality pair (Lemma 2):
 True
 """
 
-from . import bounds, certificates, constructions, datasets, experiments, factored, linalg, noise, triplets
+from . import bounds, certificates, constructions, datasets, experiments, factored, linalg, noise, streams, triplets
 from ._checks import (
     ArgumentError,
     ArgumentTypeError,
@@ -59,6 +59,7 @@ from .solvers import METHODS, Solution, solve
 from .teachers import TEACHERS, teach
 from .factored import Factored
 from .triplets import TripletFeedback, sample_triplets
+from .streams import PairStream, SampledPairs, ShardedPairs
 
 __version__ = "0.1.0"
 
@@ -77,6 +78,10 @@ __all__ = [
     "sample_triplets",
     "Factored",
     "factored",
+    "PairStream",
+    "SampledPairs",
+    "ShardedPairs",
+    "streams",
     "noise",
     "triplets",
     "teach",

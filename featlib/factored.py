@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks
+from .solvers._result import Solution
 
 __all__ = ["Factored", "FactoredSolution", "recover_eigen", "pcc", "relative_error"]
 
@@ -141,35 +142,22 @@ def relative_error(a, b) -> float:
     return dense_relative_error(A, B)  # dense, small: A and B are matrices here
 
 
-class FactoredSolution:
-    """A learned feature matrix held as a factor: ``Phi = factor @ factor.T`` (unit trace).
+class FactoredSolution(Solution):
+    """A :class:`featlib.Solution` held as a factor: ``Phi = factor @ factor.T`` (unit trace).
 
     ``phi`` forms the p x p matrix on demand and refuses (:class:`featlib.ResourceError`, with the
     size) above 2 GiB; compare with :func:`featlib.pcc` / :func:`featlib.relative_error` on
-    ``Factored(solution.factor.T)`` instead, which never forms it.  The other attributes are those of
-    :class:`featlib.Solution`; ``certificate`` certifies the r-dimensional problem (see
-    :func:`recover_eigen`)."""
+    :meth:`as_factored` instead, which never forms it.  ``certificate`` certifies the r-dimensional
+    problem (see :func:`recover_eigen`)."""
 
     def __init__(self, factor, *, identified=False, version_space_dim=-1, residual=float("nan"), method="",
                  seconds=0.0, decided=True, info=None, certificate=None):
         factor = _checks.finite_array(factor, "factor")
         if factor.ndim != 2 or 0 in factor.shape:
             raise _checks.ShapeError(f"factor must be a non-empty p x k array; got shape {factor.shape}.")
-        self.factor = factor
-        self.identified, self.version_space_dim, self.residual = identified, version_space_dim, residual
-        self.method, self.seconds, self.decided = method, seconds, decided
-        self.info, self.certificate = dict(info or {}), certificate
-
-    @property
-    def phi(self) -> np.ndarray:
-        return Factored(self.factor.T).dense()
-
-    def as_factored(self) -> Factored:
-        return Factored(self.factor.T)
-
-    def __repr__(self) -> str:
-        return (f"FactoredSolution(method={self.method!r}, identified={self.identified}, p={self.factor.shape[0]}, "
-                f"rank={self.factor.shape[1]}, seconds={self.seconds:.3g})")
+        super().__init__(phi=None, identified=identified, version_space_dim=version_space_dim, residual=residual,
+                         method=method, seconds=seconds, decided=decided, info=dict(info or {}),
+                         certificate=certificate, factor=factor)
 
 
 def recover_eigen(phi_star: Factored, *, rank=None, rtol=None) -> FactoredSolution:

@@ -590,10 +590,10 @@ class PairFeedback:
         0 for an exact pair; a trivial pair (y = z = 0) counts as 0.  If ``phi = factor @ factor.T``
         is known, pass ``factor`` (p x k): the forms are then computed through it, without p x p
         products (what large shared-basis feedback needs).  ``norm``: ``||phi||_2`` when the caller
-        already knows it (saves a Lanczos run at large p).
+        already knows it (saves a Lanczos run at large p).  With ``factor``, ``phi`` may be None.
         """
-        phi = self._check_phi(phi)
         if factor is None:
+            phi = self._check_phi(phi)
             qy, qz = self._quads(phi)
             norm = spectral_norm(phi) if norm is None else float(norm)
         else:
@@ -601,7 +601,7 @@ class PairFeedback:
             if factor.ndim != 2 or factor.shape[0] != self.p:
                 raise _checks.ShapeError(f"factor must have shape ({self.p}, k); got {factor.shape}.")
             qy, qz = self._factor_quads(factor)
-            norm = float(np.linalg.norm(factor, 2)) ** 2
+            norm = float(np.linalg.norm(factor, 2)) ** 2 if norm is None else float(norm)
         ny, nz = self.sq_norms()
         scale = norm * (ny + nz)
         with np.errstate(divide="ignore", invalid="ignore"):

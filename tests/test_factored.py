@@ -111,3 +111,20 @@ def test_an_agent_holding_a_factor_answers_and_teaches_as_the_dense_one():
     assert big.p == 20000 and big.quadratic(np.ones(20000)) == pytest.approx(4e8)
     with pytest.raises(fl.ResourceError):
         big.phi_star  # 3.2 GB: refused, with its size
+
+
+def test_a_solution_held_as_a_factor_forms_phi_only_when_asked_and_refuses_huge_ones():
+    from featlib.solvers._result import Solution
+
+    F = np.random.default_rng(0).standard_normal((6, 2))
+    F /= np.linalg.norm(F)
+    sol = Solution(phi=None, factor=F, identified=False, version_space_dim=-1, residual=0.0, method="gd", seconds=0.0)
+    assert sol._phi is None and sol.p == 6 and "rank=2" in repr(sol)
+    assert np.allclose(sol.phi, F @ F.T) and sol._phi is not None
+    assert fl.relative_error(sol.as_factored(), F @ F.T) < 1e-12
+    big = Solution(phi=None, factor=np.ones((20000, 1)) / 200.0, identified=False, version_space_dim=-1,
+                   residual=0.0, method="gd", seconds=0.0)
+    with pytest.raises(fl.ResourceError, match="GiB"):
+        big.phi
+    dense = fl.solve(fl.teach(F @ F.T + np.eye(6), "eigen"), "exact")  # no factor: from the eigendecomposition
+    assert dense.factor is None and fl.relative_error(dense.as_factored(), dense.phi) < 1e-12

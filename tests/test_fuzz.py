@@ -16,12 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import featlib as fl
-from featlib import bounds, certificates, constructions, datasets, experiments, factored, linalg, metrics, noise, rfm, sae, triplets
+from featlib import (bounds, certificates, constructions, datasets, experiments, factored, linalg, metrics, noise, rfm, sae,
+                     streams, triplets)
 from featlib.solvers import triplet as triplet_solver
 
 MODULES = {"featlib": fl, "bounds": bounds, "datasets": datasets, "linalg": linalg, "experiments": experiments,
            "constructions": constructions, "certificates": certificates, "metrics": metrics, "sae": sae, "rfm": rfm,
-           "noise": noise, "triplets": triplets, "solvers.triplet": triplet_solver, "factored": factored}
+           "noise": noise, "triplets": triplets, "solvers.triplet": triplet_solver, "factored": factored,
+           "streams": streams}
 
 GARBAGE = [None, "abc", "", float("nan"), float("inf"), -1, 0, 1, 2, 3, 0.5, -0.5, 1e300, True, [], [1, "a"], {},
            object(), np.zeros(0), np.zeros((0, 3)), np.ones(3), np.ones((2, 3)), np.eye(3), -np.eye(3),

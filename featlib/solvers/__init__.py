@@ -43,8 +43,10 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
 
     Parameters
     ----------
-    feedback : PairFeedback
-        The pairs, e.g. from :func:`featlib.teach`.
+    feedback : PairFeedback, PairStream or TripletFeedback
+        The pairs, e.g. from :func:`featlib.teach`; a :class:`featlib.PairStream` (pairs drawn or read
+        one batch at a time) is learned by ``"gd"`` only; sign-only :class:`featlib.TripletFeedback`
+        by ``"auto"``, ``"gd"`` or ``"sdp"`` (:func:`featlib.solvers.triplet.solve_triplets`).
     method : {"auto", "exact", "sdp", "gd"}
         The back end (see the module docstring).  ``"auto"`` runs ``"exact"``; when that cannot
         decide identification (a hidden face, IdentifiabilityWarning) or finds the pairs
@@ -70,6 +72,17 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
 
         _check_options(solve_triplets, options, method)
         return solve_triplets(feedback, method, **options)
+    from ..streams import PairStream
+
+    if isinstance(feedback, PairStream):  # pairs one batch at a time: only gradient descent reads them so
+        if not isinstance(method, str) or method not in ("auto", "gd"):
+            raise _checks.UnknownMethodError(
+                f"method {method!r} needs every pair in memory; a PairStream is learned with 'gd' ('auto' means 'gd' "
+                f"for a stream), or turn a small one into a PairFeedback with stream.to_feedback().")
+        from .gd import solve_gd
+
+        _check_options(solve_gd, options, "gd")
+        return solve_gd(feedback, **options)
     _checks.check_method(method, METHODS)
     if not isinstance(feedback, PairFeedback):
         raise _checks.ArgumentTypeError(

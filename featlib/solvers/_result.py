@@ -46,6 +46,11 @@ class Solution:
         Back-end diagnostics (forced null space, singular values, probe spreads, ...).
     certificate : Certificate or None
         What backs the verdict (``"exact"`` only): see :mod:`featlib.certificates`.
+    factor : ndarray (p, k) or None
+        The answer as a factor, ``phi = factor @ factor.T`` (unit trace), from the learners that work
+        on one (gradient descent, the factored eigen recovery).  Then ``phi`` is formed from it on
+        first use, and refused (:class:`featlib.ResourceError`, with its size) above 2 GiB: compare
+        with :func:`featlib.pcc` on :meth:`as_factored` instead, which never forms it.
     """
 
     phi: np.ndarray
@@ -57,13 +62,48 @@ class Solution:
     decided: bool = True
     info: dict = field(default_factory=dict)
     certificate: object = None
+    factor: np.ndarray | None = None
+
+    @property
+    def p(self) -> int:
+        """Dimension of the learned matrix."""
+        return (self.factor if self._phi is None else self._phi).shape[0]
+
+    def as_factored(self):
+        """The answer as a :class:`featlib.Factored` (``Phi = L^T L``): from :attr:`factor` when there is
+        one, else from the eigendecomposition of :attr:`phi` (its positive part)."""
+        from ..factored import Factored
+
+        if self.factor is not None:
+            return Factored(self.factor.T)
+        w, V = np.linalg.eigh(self._phi)
+        keep = w > 0
+        return Factored((V[:, keep] * np.sqrt(w[keep])).T)
 
     def __repr__(self) -> str:
         return (
-            f"Solution(method={self.method!r}, identified={self.identified}, "
+            f"{type(self).__name__}(method={self.method!r}, identified={self.identified}, "
             f"version_space_dim={self.version_space_dim}, residual={self.residual:.2e}, "
-            f"seconds={self.seconds:.3g}, p={self.phi.shape[0]})"
+            f"seconds={self.seconds:.3g}, p={self.p}"
+            + ("" if self.factor is None else f", rank={self.factor.shape[1]}") + ")"
         )
+
+
+def _get_phi(self):
+    if self._phi is None and self.factor is not None:
+        from ..factored import Factored
+
+        self._phi = Factored(self.factor.T).dense()  # refused with its size above 2 GiB
+    return self._phi
+
+
+def _set_phi(self, value):
+    self._phi = value
+
+
+# ``phi`` is a dataclass field (the constructor takes it) read through a property, so that a solution
+# held as a factor forms its p x p matrix only when asked for
+Solution.phi = property(_get_phi, _set_phi, doc="The learned p x p matrix (unit trace, PSD); see the class docstring.")
 
 
 def normalise(phi) -> np.ndarray:

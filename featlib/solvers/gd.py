@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from .. import _checks
 from ..feedback import PairFeedback, padded_rows
 from ._result import Solution, max_relative_residual, normalise
+from ._trainer import FactorTrainer, init_distributed, resolve_device
 
 __all__ = ["solve_gd"]
 
@@ -42,24 +43,52 @@ def _padded(C):
     return padded_rows(C)  # explicit zeros become zero-weight slots: harmless in the gather
 
 
-def _resolve_device(torch, device):
-    if not isinstance(device, str):
-        raise _checks.ArgumentTypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto'; got {device!r}.")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise _checks.FeatlibError(
-            f"device={device!r} but this torch has no CUDA device ({torch.__version__}); use device='cpu' or "
-            f"'auto', or install a CUDA build of torch on a machine with a GPU.")
-    try:
-        torch.empty(1, device=device)
-    except (RuntimeError, AssertionError, ValueError) as exc:
-        raise _checks.FeatlibError(f"torch cannot use device={device!r}: {exc}") from None
-    return device
+def _tensors(torch, feedback, dev, fdt, rows=None):
+    """A PairFeedback as device tensors: padded (indices, values) of both sides, the scale ``s``,
+    the shared basis (or None) and whether the storage is dense."""
+    Ys, Zs = feedback._stored_rows()
+    dense = feedback.storage == "dense"
+    if dense:  # a plain matrix product beats the gather when every coordinate is used
+        n = Ys.shape[0]
+        yi, yv = np.zeros((n, 1), dtype=np.int64), np.asarray(Ys)
+        zi, zv = np.zeros((n, 1), dtype=np.int64), np.asarray(Zs)
+    else:
+        yi, yv = _padded(Ys)
+        zi, zv = _padded(Zs)
+    sy, sz = feedback.sq_norms()
+    s = sy + sz
+    s[s == 0] = 1.0
+    if rows is not None:
+        yi, yv, zi, zv, s = yi[rows], yv[rows], zi[rows], zv[rows], s[rows]
+    T = {name: torch.as_tensor(a, device=dev) for name, a in (("yi", yi), ("zi", zi))}
+    T.update({name: torch.as_tensor(a, dtype=fdt, device=dev) for name, a in (("yv", yv), ("zv", zv), ("s", s))})
+    basis = None if feedback.basis is None else torch.tensor(np.array(feedback.basis), dtype=fdt, device=dev)
+    return T, basis, dense
+
+
+def _pair_loss(torch, T, basis, dense):
+    """The loss of a batch (index tensor ``idx`` into ``T``, or None for all of it) at ``U``."""
+
+    def project(vals, inds, atoms):
+        if dense:
+            return vals @ atoms
+        # a gather and a weighted sum; embedding_bag's backward accumulates rows that many pairs
+        # share (every sampled pair has the same reference e_k) far faster than indexing does
+        return torch.nn.functional.embedding_bag(inds, atoms, per_sample_weights=vals, mode="sum")
+
+    def loss(U, idx=None):
+        atoms = U if basis is None else basis.T @ U  # (atoms, k)
+        pick = (lambda a: a) if idx is None else (lambda a: a[idx])
+        uy = project(pick(T["yv"]), pick(T["yi"]), atoms)
+        uz = project(pick(T["zv"]), pick(T["zi"]), atoms)
+        r = (uy.pow(2).sum(1) - uz.pow(2).sum(1)) / pick(T["s"])
+        return r.pow(2).mean()
+
+    return loss
 
 
 def solve_gd(
-    feedback: PairFeedback,
+    feedback,
     *,
     rank: int | None = None,
     lr: float = 1e-2,
@@ -84,6 +113,12 @@ def solve_gd(
 
     Parameters
     ----------
+    feedback : PairFeedback or PairStream
+        The pairs; a :class:`featlib.PairStream` (:class:`~featlib.SampledPairs`,
+        :class:`~featlib.ShardedPairs`) is read one batch at a time and never held whole: each of its
+        batches is one Adam step, the epoch's loss is the mean of its batch losses (measured before
+        each step), and the answer is returned as a factor (``Solution.factor``; ``.phi`` is formed
+        on demand), with ``residual`` measured on the stream's first batch.
     rank : int, optional
         Columns k of U (default p; the paper uses the dictionary width, 512 for its SAEs).
     lr : float
@@ -92,9 +127,10 @@ def solve_gd(
     epochs : int
         Maximum passes over the pairs.
     batch_size : int, optional
-        Pairs per Adam step (default: all, i.e. full-batch gradient descent).  Large problems need
-        large batches: at p = 4096, rank 512, lr 1e-2, 3-sparse pairs, batches of 32768 stalled
-        near PCC 0.75 while 65536 and 131072 converged (measured on an H200, README Performance).
+        Pairs per Adam step (default: all, i.e. full-batch gradient descent; for a stream, its own
+        batch size, and this must be left unset).  Large problems need large batches: at p = 4096,
+        rank 512, lr 1e-2, 3-sparse pairs, batches of 32768 stalled near PCC 0.75 while 65536 and
+        131072 converged (measured on an H200, README Performance).
     reg : float, optional
         Weight of ``||U||_F^2``.  Defaults to the paper's 1e-4 with ``normalization="entry"`` and
         to 0 with ``"trace"``: on the sphere ``||U||_F = 1`` the penalty is constant, and through
@@ -137,13 +173,19 @@ def solve_gd(
         NCCL on GPUs): every process builds the same pairs, keeps the shard ``rank, rank + world, ...``,
         and the gradients of ``U`` are averaged across processes after every backward pass, so with
         full batches (the default) and equal shards the run follows the one-process trajectory up to
-        floating-point summation order.  Losses (for the tolerance and patience) are reduced across
-        processes; only rank 0 writes the checkpoint; every process returns the same answer.  Launch:
-        ``torchrun --nproc_per_node=2 -m featlib -- recover --method gd --distributed ...``.
+        floating-point summation order.  With a stream, process ``rank`` draws or reads only the
+        batches ``rank, rank + world, ...`` (their number must be a multiple of the processes', so
+        that every process takes the same number of steps).  Losses (for the tolerance and patience)
+        are reduced across processes; only rank 0 writes the checkpoint; every process returns the
+        same answer.  Launch: ``torchrun --nproc_per_node=2 -m featlib -- recover --method gd
+        --distributed ...``.
     """
+    from ..streams import PairStream
+
     torch = _checks.require("torch", "torch", "solve(..., method='gd')")
-    if not isinstance(feedback, PairFeedback):
-        raise _checks.ArgumentTypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
+    streamed = isinstance(feedback, PairStream)
+    if not (streamed or isinstance(feedback, PairFeedback)):
+        raise _checks.ArgumentTypeError(f"solve expects a PairFeedback or a PairStream; got {type(feedback).__name__}.")
     _checks.check_method(normalization, ("trace", "entry"), "normalization")
     t0 = time.perf_counter()
     if reg is None:
@@ -160,9 +202,13 @@ def solve_gd(
     _checks.check_allocation(8 * p * k * 4, f"a {p} x {k} factor U with its gradient and Adam's moments")
     epochs = _checks.check_positive_int(epochs, "epochs")
     lr = _checks.check_real(lr, "lr", low=0, low_open=True)
+    if streamed and batch_size is not None:
+        raise _checks.ArgumentError(
+            f"a PairStream is trained one of its batches per step (here {feedback.batch_size:,} pairs); leave "
+            f"batch_size unset and choose it when making the stream.")
     bs = n if batch_size is None else _checks.check_positive_int(batch_size, "batch_size")
     rng = _checks.as_generator(seed)
-    dev = _resolve_device(torch, device)
+    dev = resolve_device(torch, device)
     if dtype is None:
         dtype = "float64" if p <= 1024 else "float32"
     _checks.check_method(dtype, ("float64", "float32"), "dtype")
@@ -171,33 +217,13 @@ def solve_gd(
     distributed = _checks.check_bool(distributed, "distributed")
     world, rank_id, dist = 1, 0, None
     if distributed:
-        dist = _init_distributed(torch, dev)
+        dist = init_distributed(torch, dev)
         world, rank_id = dist.get_world_size(), dist.get_rank()
 
-    dense = feedback.storage == "dense"
-    if dense:  # a plain matrix product beats the gather when every coordinate is used
-        Ys, Zs = feedback._stored_rows()
-        yi, yv = np.zeros((n, 1), dtype=np.int64), np.asarray(Ys)
-        zi, zv = np.zeros((n, 1), dtype=np.int64), np.asarray(Zs)
+    if streamed:
+        source = _Streamed(torch, feedback, dev, fdt, rank_id, world)
     else:
-        Ys, Zs = feedback._stored_rows()
-        yi, yv = _padded(Ys)
-        zi, zv = _padded(Zs)
-    sy, sz = feedback.sq_norms()
-    s = sy + sz
-    s[s == 0] = 1.0
-    if world > 1:  # this process's shard of the pairs
-        if n < world:
-            raise _checks.FeedbackError(f"{n} pairs cannot be shared among {world} processes.")
-        shard = np.arange(rank_id, n, world)
-        yi, yv, zi, zv, s = yi[shard], yv[shard], zi[shard], zv[shard], s[shard]
-    n_total, n = n, len(s)
-    if batch_size is None:
-        bs = n
-    T = {name: torch.as_tensor(a, device=dev) for name, a in (("yi", yi), ("zi", zi))}
-    T.update({name: torch.as_tensor(a, dtype=fdt, device=dev) for name, a in
-              (("yv", yv), ("zv", zv), ("s", s))})
-    basis = None if feedback.basis is None else torch.tensor(np.array(feedback.basis), dtype=fdt, device=dev)
+        source = _InMemory(torch, feedback, dev, fdt, rank_id, world, batch_size)
     # trace normalisation keeps ||U||_F^2 = p: entries of U of order one whatever p is (one learning
     # rate suits every size) and gradients well above Adam's epsilon (with trace(Phi) = 1 the loss
     # at p = 4096 is ~1e-11 and Adam's steps stall); the reported loss is that of trace(Phi) = 1.
@@ -209,60 +235,9 @@ def solve_gd(
         U0 = _checks.finite_array(init, "init")
         if U0.shape != (p, k):
             raise _checks.ShapeError(f"init must have shape ({p}, {k}); got {U0.shape}.")
-    U = torch.tensor(U0, dtype=fdt, device=dev, requires_grad=True)
-    ddp = None
-    if dist is not None:  # PyTorch's DistributedDataParallel averages U's gradient across processes
-        holder = _FactorModule(torch, U)
-        U = holder.U
-        ddp = torch.nn.parallel.DistributedDataParallel(holder, device_ids=None)
-    root_scale = float(np.sqrt(scale))
-
-    def fix_scale():
-        with torch.no_grad():
-            if normalization == "trace":
-                U.mul_(root_scale / torch.linalg.norm(U))
-            else:
-                U[0, 0] = 1.0
-
-    def project(vals, inds, atoms):
-        if dense:
-            return vals @ atoms
-        # a gather and a weighted sum; embedding_bag's backward accumulates rows that many pairs
-        # share (every sampled pair has the same reference e_k) far faster than indexing does
-        return torch.nn.functional.embedding_bag(inds, atoms, per_sample_weights=vals, mode="sum")
-
-    def residual_loss(Uc, idx):
-        atoms = Uc if basis is None else basis.T @ Uc  # (atoms, k)
-        uy = project(T["yv"][idx], T["yi"][idx], atoms)
-        uz = project(T["zv"][idx], T["zi"][idx], atoms)
-        r = (uy.pow(2).sum(1) - uz.pow(2).sum(1)) / T["s"][idx]
-        return r.pow(2).mean()
-
-    def loss_of(idx):
-        return residual_loss(U, idx)
-
-    def train_loss(idx):  # through DDP when distributed, so that backward averages the gradients
-        return residual_loss(U, idx) if ddp is None else ddp(residual_loss, idx)
-
-    def full_loss():
-        with torch.no_grad():
-            total = 0.0
-            for start in range(0, n, max(bs, 65536)):
-                idx = torch.arange(start, min(n, start + max(bs, 65536)), device=dev)
-                total += float(loss_of(idx)) * idx.numel()
-            if dist is not None:  # the loss over every process's pairs
-                t = torch.tensor([total], dtype=torch.float64, device=dev)
-                dist.all_reduce(t)
-                total = float(t)
-            return total / n_total / scale**2  # in the units of trace(Phi) = 1
-
-    fix_scale()
-    opt = torch.optim.Adam([U], lr=lr)
-    steps_per_epoch = -(-n // bs)
-    sched = None
-    if schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    history, epoch_seconds, best, stale = [], [], np.inf, 0
+    steps_per_epoch = source.steps_per_epoch()
+    trainer = FactorTrainer(torch, U0, device=dev, dtype=fdt, lr=lr, clip=clip, reg=reg, normalization=normalization,
+                            schedule=schedule, total_steps=epochs * steps_per_epoch, dist=dist)
     bar = None
     if progress:
         tqdm = _checks.require("tqdm", "torch", "progress bars")
@@ -270,43 +245,12 @@ def solve_gd(
     # batch order: numpy on the CPU; on a GPU a device generator seeded from ``rng`` (a host
     # permutation of 10M pairs and its copy cost more than the epoch's steps there)
     on_gpu = torch.device(dev).type != "cpu"
-    gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**62))) if on_gpu else None
+    gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**62))) if on_gpu and not streamed else None
 
-    def one_epoch():
-        """One pass over the pairs; True when the run should stop (tolerance or patience)."""
-        nonlocal best, stale
-        t_epoch = time.perf_counter()
-        if on_gpu:
-            order = torch.randperm(n, generator=gen, device=dev)
-        else:
-            order = torch.as_tensor(rng.permutation(n), device=dev)
-        for start in range(0, n, bs):
-            idx = order[start:start + bs]
-            opt.zero_grad()
-            loss = train_loss(idx) + reg * U.pow(2).sum()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([U], clip)
-            opt.step()
-            if sched is not None:
-                sched.step()
-            fix_scale()
-        current = full_loss()  # a float: the device has finished the epoch
-        history.append(current)
-        epoch_seconds.append(time.perf_counter() - t_epoch)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{current:.2e}")
-        if current < tol:
-            return True
-        if current < best * (1 - 1e-3):
-            best, stale = current, 0
-        else:
-            stale += 1
-            if stale >= patience:
-                return True
-        return False
+    def one_pass(epoch):
+        return source.one_pass(trainer, rng, gen) / scale**2  # in the units of trace(Phi) = 1
 
-    ck, key, start_epoch = None, None, 0
+    ck, key, save, start_epoch = None, None, None, 0
     if checkpoint is not None:
         import pathlib
 
@@ -314,91 +258,114 @@ def solve_gd(
         if not isinstance(checkpoint, (str, pathlib.PurePath)):
             raise _checks.ArgumentTypeError(f"checkpoint must be a path (str or pathlib.Path); got {type(checkpoint).__name__}.")
         ck = pathlib.Path(checkpoint)
-        key = _run_key(p, n_total, k, feedback, dict(lr=lr, epochs=epochs, batch_size=bs, reg=reg, clip=clip,
-                                               normalization=normalization, schedule=schedule, dtype=dtype,
-                                               seed=None if isinstance(seed, np.random.Generator) else seed))
+        settings = dict(lr=lr, epochs=epochs, batch_size=bs, reg=reg, clip=clip, normalization=normalization,
+                        schedule=schedule, dtype=dtype, seed=None if isinstance(seed, np.random.Generator) else seed)
+        key = ({"p": p, "n": n, "k": k, "stream": feedback.key(), **settings} if streamed
+               else _run_key(p, n, k, feedback, settings))
         if ck.exists():
             state = _load_checkpoint(torch, ck, key)
-            with torch.no_grad():
-                U.copy_(torch.as_tensor(state["U"], dtype=fdt, device=dev))
-            opt.load_state_dict(state["opt"])
-            if sched is not None and state.get("sched") is not None:
-                sched.load_state_dict(state["sched"])
+            start_epoch = trainer.load(state)
             rng.bit_generator.state = state["rng"]
             if gen is not None and state.get("gen") is not None:
                 gen.set_state(state["gen"])
-            history, epoch_seconds = list(state["history"]), list(state["epoch_seconds"])
-            best, stale, start_epoch = state["best"], state["stale"], state["epoch"]
             if bar is not None:
                 bar.update(start_epoch)
 
-    def save_checkpoint(epoch):
-        from .._io import atomic_path
+        def save(epoch):
+            from .._io import atomic_path
 
-        state = {"key": key, "U": U.detach().cpu().numpy(), "opt": opt.state_dict(),
-                 "sched": None if sched is None else sched.state_dict(), "rng": rng.bit_generator.state,
-                 "gen": None if gen is None else gen.get_state(), "history": history,
-                 "epoch_seconds": epoch_seconds, "best": best, "stale": stale, "epoch": epoch}
-        with atomic_path(ck) as tmp:
-            torch.save(state, tmp)
+            state = trainer.state(key=key, rng=rng.bit_generator.state, gen=None if gen is None else gen.get_state())
+            with atomic_path(ck) as tmp:
+                torch.save(state, tmp)
 
-    try:
-        for epoch in range(start_epoch, epochs):
-            stop = one_epoch()
-            if ck is not None and rank_id == 0 and ((epoch + 1) % checkpoint_every == 0 or stop or epoch + 1 == epochs):
-                save_checkpoint(len(history))
-            if stop:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    Uf = U.detach().cpu().numpy().astype(np.float64)
+    trainer.fit(epochs, one_pass, tol=tol, patience=patience, bar=bar, every=checkpoint_every,
+                save_rank=rank_id == 0, start_epoch=start_epoch, save=save)
+    Uf = trainer.factor()
+    info = {"loss_history": np.array(trainer.history), "epoch_seconds": np.array(trainer.epoch_seconds),
+            "epochs_run": len(trainer.history), "device": dev, "world_size": world, "dtype": dtype,
+            "resumed_from": start_epoch, "steps_per_epoch": steps_per_epoch}
+    factor = Uf / np.linalg.norm(Uf)  # unit trace
+    if streamed:
+        first = feedback.batch(0)
+        norm = float(np.linalg.norm(factor, 2)) ** 2
+        residual = max_relative_residual(first, None, factor=factor, norm=norm)
+        return Solution(phi=None, factor=factor, identified=False, version_space_dim=-1, residual=residual,
+                        method="gd", seconds=time.perf_counter() - t0, decided=False,
+                        info={**info, "residual_over": f"batch 0 ({len(first):,} pairs)"})
     phi = normalise(Uf @ Uf.T)
-    return Solution(
-        phi=phi,
-        identified=False,
-        version_space_dim=-1,
-        residual=max_relative_residual(feedback, phi),
-        method="gd",
-        seconds=time.perf_counter() - t0,
-        decided=False,
-        info={"loss_history": np.array(history), "epoch_seconds": np.array(epoch_seconds), "U": Uf,
-              "epochs_run": len(history), "device": dev, "world_size": world,
-              "dtype": dtype, "resumed_from": start_epoch},
-    )
+    return Solution(phi=phi, factor=factor, identified=False, version_space_dim=-1,
+                    residual=max_relative_residual(feedback, phi), method="gd", seconds=time.perf_counter() - t0,
+                    decided=False, info={**info, "U": Uf})
 
 
-def _FactorModule(torch, U):
-    """U as the one parameter of a module, for DistributedDataParallel; ``forward(fn, idx)`` is
-    ``fn(U, idx)``, so the loss code is the one of the single-process run."""
+class _InMemory:
+    """Pairs held as device tensors; the batches of an epoch are a permutation of this process's
+    pairs (the shard ``rank, rank + world, ...`` under torchrun)."""
 
-    class FactorModule(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.U = torch.nn.Parameter(U.detach().clone())
+    def __init__(self, torch, feedback, dev, fdt, rank_id, world, batch_size):
+        n_total = len(feedback)
+        rows = None
+        if world > 1:
+            if n_total < world:
+                raise _checks.FeedbackError(f"{n_total} pairs cannot be shared among {world} processes.")
+            rows = np.arange(rank_id, n_total, world)
+        self.T, basis, dense = _tensors(torch, feedback, dev, fdt, rows)
+        self.loss = _pair_loss(torch, self.T, basis, dense)
+        self.torch, self.dev, self.n_total = torch, dev, n_total
+        self.n = len(self.T["s"])
+        self.bs = self.n if batch_size is None else batch_size
+        # every process must take the same number of steps (DistributedDataParallel's backward waits for
+        # all of them): as many as the largest shard needs, over near-equal slices of each shard
+        self.steps = -(-(-(-n_total // world)) // self.bs)
 
-        def forward(self, fn, idx):
-            return fn(self.U, idx)
+    def steps_per_epoch(self):
+        return self.steps
 
-    return FactorModule()
+    def one_pass(self, trainer, rng, gen):
+        torch, n = self.torch, self.n
+        if gen is not None:
+            order = torch.randperm(n, generator=gen, device=self.dev)
+        else:
+            order = torch.as_tensor(rng.permutation(n), device=self.dev)
+        if trainer.dist is None:
+            batches = [order[start:start + self.bs] for start in range(0, n, self.bs)]
+        else:
+            batches = torch.tensor_split(order, self.steps)
+        for idx in batches:
+            trainer.step(self.loss, idx)
+        with torch.no_grad():  # the loss over all the pairs, after the epoch
+            total, chunk = 0.0, max(self.bs, 65536)
+            for start in range(0, n, chunk):
+                idx = torch.arange(start, min(n, start + chunk), device=self.dev)
+                total += float(self.loss(trainer.U, idx)) * idx.numel()
+        return trainer.all_reduce_mean(total, n) if trainer.dist is not None else total / n
 
 
-def _init_distributed(torch, dev):
-    """The process group of a torchrun job (gloo on CPUs, NCCL on GPUs), initialised from the
-    environment torchrun sets; a clear error outside torchrun."""
-    import os
+class _Streamed:
+    """Pairs drawn or read one batch at a time: process ``rank`` takes the batches ``rank, rank + world,
+    ...`` in a new random order every epoch; the epoch's loss is the mean of the batch losses."""
 
-    dist = torch.distributed
-    if not dist.is_available():
-        raise _checks.FeatlibError("this torch build has no torch.distributed.")
-    if not dist.is_initialized():
-        if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
-            raise _checks.FeatlibError(
-                "distributed=True runs under torchrun, which sets RANK and WORLD_SIZE: e.g. "
-                "torchrun --nproc_per_node=2 -m featlib -- recover --method gd --distributed ...")
-        backend = "nccl" if str(dev).startswith("cuda") else "gloo"
-        dist.init_process_group(backend=backend)
-    return dist
+    def __init__(self, torch, stream, dev, fdt, rank_id, world):
+        if stream.n_batches % world:
+            raise _checks.FeedbackError(
+                f"a stream of {stream.n_batches} batches cannot be shared equally among {world} processes (each "
+                f"must take the same number of steps): choose n and batch_size so that the number of batches is "
+                f"a multiple of {world}.")
+        self.torch, self.stream, self.dev, self.fdt = torch, stream, dev, fdt
+        self.mine = np.arange(rank_id, stream.n_batches, world)
+
+    def steps_per_epoch(self):
+        return len(self.mine)
+
+    def one_pass(self, trainer, rng, gen):
+        total, count = 0.0, 0
+        for b in rng.permutation(self.mine):
+            fb = self.stream.batch(int(b))
+            T, basis, dense = _tensors(self.torch, fb, self.dev, self.fdt)
+            loss = trainer.step(_pair_loss(self.torch, T, basis, dense))
+            total += float(loss) * len(fb)
+            count += len(fb)
+        return trainer.all_reduce_mean(total, count)
 
 
 def _run_key(p, n, k, feedback, settings):

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import _checks
 from ._result import Solution, normalise
+from ._trainer import FactorTrainer
 
 __all__ = ["solve_triplets"]
 
@@ -55,7 +56,7 @@ def _solution(tf, phi, method, t0, info):
 
 def _gd(tf, *, rank, epochs, lr, batch_size, seed, device, progress):
     torch = _checks.require("torch", "torch", "solve(triplets, method='gd')")
-    from .gd import _resolve_device
+    from ._trainer import resolve_device as _resolve_device
 
     t0 = time.perf_counter()
     p = tf.p
@@ -72,28 +73,29 @@ def _gd(tf, *, rank, epochs, lr, batch_size, seed, device, progress):
     T = {name: torch.as_tensor(arr, dtype=torch.float64, device=dev)
          for name, arr in (("u", u), ("w", w), ("a", a), ("s", scale))}
     torch.manual_seed(int(rng.integers(2**31)))
-    U = torch.randn(p, k, dtype=torch.float64, device=dev, requires_grad=True)
-    log_beta = torch.tensor(np.log(10.0), dtype=torch.float64, device=dev, requires_grad=True)
-    opt = torch.optim.Adam([U, log_beta], lr=lr)
+    U0 = torch.randn(p, k, dtype=torch.float64).numpy()
+    # the loss is of U / ||U||: scale-free by itself, so no scale fix; log(beta) learned with U
+    trainer = FactorTrainer(torch, U0, device=dev, dtype=torch.float64, lr=lr, normalization=None,
+                            extra=[np.log(10.0)])
 
-    def loss_of(idx):
+    def loss_of(U, log_beta, idx):
         Un = U / U.norm()
         gap = ((T["u"][idx] @ Un) ** 2).sum(1) - ((T["w"][idx] @ Un) ** 2).sum(1)
         return torch.nn.functional.softplus(-log_beta.exp() * T["a"][idx] * gap / T["s"][idx]).mean()
 
-    it = range(epochs)
+    bar = None
     if progress:
-        it = _checks.require("tqdm", "torch", "progress bars").tqdm(it, desc="triplets gd", unit="epoch")
-    history = []
-    for _ in it:
+        bar = _checks.require("tqdm", "torch", "progress bars").tqdm(total=epochs, desc="triplets gd", unit="epoch")
+
+    def one_pass(epoch):
         perm = torch.as_tensor(rng.permutation(m), device=dev)
         for start in range(0, m, bs):
-            idx = perm[start:start + bs]
-            loss = loss_of(idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        history.append(float(loss.detach()))
+            loss = trainer.step(loss_of, perm[start:start + bs])
+        return float(loss)  # the last batch's loss, as before
+
+    trainer.fit(epochs, one_pass, tol=0.0, patience=epochs + 1, bar=bar)
+    U, log_beta = trainer.U, trainer.extra[0]
+    history = trainer.history
     Un = (U / U.norm()).detach().cpu().numpy()
     return _solution(tf, Un @ Un.T, "gd", t0, {"loss": history, "beta": float(log_beta.detach().exp()), "rank": k,
                                                "device": dev})
