@@ -54,3 +54,19 @@ def test_distributed_outside_torchrun_says_how_to_launch(capsys):
     if "WORLD_SIZE" not in os.environ:
         with pytest.raises(fl.FeatlibError, match="torchrun"):
             fl.solve(fb, "gd", epochs=2, distributed=True)
+
+
+def test_unequal_shards_with_batches_take_the_same_number_of_steps(tmp_path):
+    # 601 pairs on 2 processes are shards of 301 and 300; with batches of 100 the second would take
+    # 3 steps to the first's 4, and the collectives would mismatch (before: gloo "collective mismatch"): every
+    # process now takes ceil(301 / 100) = 4 near-equal steps
+    torchrun = pathlib.Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed next to this Python")
+    args = [a if a not in ("600", "300") else {"600": "601", "300": "60"}[a] for a in ARGS]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "featlib", "--", *args, "--batch-size", "100",
+                          "--distributed", "--output", str(tmp_path / "out.npy")], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert np.load(tmp_path / "out.npy").shape == (24, 24)
