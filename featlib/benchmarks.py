@@ -26,7 +26,7 @@ from .solvers import solve
 from .teachers import teach
 
 __all__ = ["exact_vs_sdp", "solvers_compare", "exact_at_scale", "sampling_at_scale", "sae_at_scale", "peak_rss_gb",
-           "triplets_compare", "sae_scale", "PAPER_CHESSGPT_PCC"]
+           "triplets_compare", "sae_scale", "sae_scale_sampled", "below_dof", "PAPER_CHESSGPT_PCC"]
 
 #: The paper's Figure 3b (ChessGPT SAE, p = 4096, rank 512): PCC by feedback set.
 PAPER_CHESSGPT_PCC = {"eigen": 0.9427, "sparse": 0.9773, 1_000_000: 0.7152, 2_000_000: 0.8256,
@@ -231,6 +231,70 @@ def sae_scale(ps=(4096, 16384, 32768, 65536), d=512, *, seed=0, dictionary=None,
         rows.append(row)
         out(f"{row['p']:>6} {row['d']:>5} {row['pairs']:>12,} {t_solve:>13.1f} {t_pcc:>7.1f} {value:>10.7f} "
             f"{err:>9.1e} {row['peak_gb']:>8.2f} {sol.identified}")
+    return rows
+
+
+def sae_scale_sampled(p=16384, d=512, pairs=8_000_000, *, seconds=600.0, batch_size=65536, lr=1e-2, rank=None, s=3,
+                      device="auto", seed=0, dictionary=None, out=print, progress=False):
+    """Sampled feedback at a real SAE size, streamed: :class:`featlib.SampledPairs` over
+    ``Factored(D)`` (exactly ``s``-sparse activations against ``e_k``; batch b drawn from (seed, b),
+    never stored, Phi* never formed) learned by gradient descent with ``rank`` columns (default d)
+    for as many epochs as fit in ``seconds`` (the time per epoch is measured on 3 batches first; the
+    cosine schedule decays to 0 at the last epoch).  PCC and relative error are exact, in factored
+    form.  One row: p, d, pairs, n/dof, epochs, seconds, seconds per epoch, peak memory, PCC."""
+    from .factored import Factored, pcc as f_pcc, relative_error as f_rel
+    from .streams import SampledPairs
+
+    D = _dictionary(dictionary, d, p, seed)
+    d, p = D.shape
+    k = d if rank is None else _checks.check_positive_int(rank, "rank")
+    n = _checks.check_positive_int(int(pairs), "pairs")
+    seconds = _checks.check_real(seconds, "seconds", low=0, low_open=True)
+    dof = low_rank_dof(p, d)
+    truth = Factored(D)
+    opts = dict(rank=k, lr=lr, schedule="cosine", device=device, seed=seed, tol=0.0, patience=10**9)
+    t = time.perf_counter()
+    probe = SampledPairs(truth, 3 * batch_size, s=s, seed=seed + 1, batch_size=batch_size)
+    calib = solve(probe, "gd", epochs=2, **opts)
+    per_batch = float(calib.info["epoch_seconds"][-1]) / 3
+    stream = SampledPairs(truth, n, s=s, seed=seed + 1, batch_size=batch_size)
+    per_epoch = per_batch * stream.n_batches
+    n_epochs = max(1, int(seconds / per_epoch))
+    sol = solve(stream, "gd", epochs=n_epochs, progress=progress, **opts)
+    value, err = f_pcc(sol.as_factored(), truth), f_rel(sol.as_factored(), truth)
+    row = dict(p=p, d=d, rank=k, pairs=n, n_over_dof=n / dof, batch_size=batch_size, epochs=sol.info["epochs_run"],
+               gd_s=sol.seconds, epoch_s=float(np.median(sol.info["epoch_seconds"])), peak_gb=peak_rss_gb(),
+               pcc=value, rel_err=err, device=sol.info["device"], dtype=sol.info["dtype"],
+               total_s=time.perf_counter() - t, final_loss=float(sol.info["loss_history"][-1]))
+    out(f"sampled feedback, streamed: p = {p}, d = {d}, gd rank {k}, batch {batch_size}, lr {lr:g}, cosine, "
+        f"{row['device']} {row['dtype']}, box {seconds:g} s")
+    out(f"{'pairs':>12} {'n/dof':>6} {'epochs':>6} {'gd s':>8} {'s/epoch':>8} {'peak GB':>8} {'PCC':>8} {'rel.err':>8}")
+    out(f"{n:>12,} {row['n_over_dof']:>6.2f} {row['epochs']:>6} {row['gd_s']:>8.1f} {row['epoch_s']:>8.1f} "
+        f"{row['peak_gb']:>8.2f} {value:>8.4f} {err:>8.2e}")
+    return [row]
+
+
+def below_dof(p=1024, d=128, ratios=(0.25, 0.51, 1.02, 2.0), *, methods=("identity", "gd", "svp", "svp+gd"), s=3,
+              seed=0, dictionary=None, gd=None, svp=None, out=print):
+    """PCC against n/dof for the learners of :func:`featlib.experiments.below_dof_curve` on ``Phi* = D^T D``
+    of a random unit-norm d x p dictionary (or ``dictionary``), exactly-s-sparse pairs.  The paper's
+    Figure 3b points (ChessGPT SAE, p = 4096, rank 512: n/dof 0.51 and 1.02) are printed beside the
+    ratios they correspond to; they are of another target, so the comparison is indicative only."""
+    from .experiments import below_dof_curve
+
+    D = _dictionary(dictionary, d, p, seed)
+    d, p = D.shape
+    dof = low_rank_dof(p, d)
+    paper = {0.51: PAPER_CHESSGPT_PCC[1_000_000], 1.02: PAPER_CHESSGPT_PCC[2_000_000]}
+    out(f"Phi* = D^T D, D a {'random unit-norm' if dictionary is None else 'given'} {d} x {p} dictionary; rank-{d} "
+        f"degrees of freedom {dof:,}; {s}-sparse pairs against e_k")
+    out(f"{'n/dof':>6} {'pairs':>10} {'method':>8} {'PCC':>8} {'rel.err':>9} {'seconds':>8}")
+    rows = below_dof_curve(D.T @ D, ratios, rank=d, methods=methods, s=s, seed=seed + 1, gd=gd, svp=svp, out=out)
+    for ratio in ratios:
+        if round(ratio, 2) in paper:
+            out(f"{ratio:>6.2f} {'':>10} {'paper':>8} {paper[round(ratio, 2)]:>8.4f}   (ChessGPT SAE, p = 4096, gd)")
+    for row in rows:
+        row.update(p=p, d=d, peak_gb=peak_rss_gb())
     return rows
 
 

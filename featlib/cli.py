@@ -114,6 +114,9 @@ def _recover(args) -> int:
             solve_opts["rank"] = args.rank
         if args.distributed:
             solve_opts["distributed"] = True
+    if args.method == "svp":  # the rank of the answer: --rank, else the numerical rank of Phi*
+        solve_opts = {"rank": args.rank if args.rank is not None else fl.linalg.numerical_rank(phi),
+                      "progress": args.progress}
     sol = fl.solve(fb, args.method, **solve_opts, **opts_exact)
     say(sol)
     say(f"PCC {fl.pcc(sol.phi, phi):.6f}   relative error {fl.relative_error(sol.phi, phi):.2e}   "
@@ -137,14 +140,27 @@ def _benchmark(args) -> int:
     elif args.which == "sampling":
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         for p in (None,) if D is not None else args.p or (4096,):
-            benchmarks.sampling_at_scale(p, args.d, [int(float(n)) for n in args.pairs], lr=args.lr or 1e-2,
+            benchmarks.sampling_at_scale(p, args.d or 512, [int(float(n)) for n in args.pairs], lr=args.lr or 1e-2,
                                          epochs=args.epochs or 30, batch_size=args.batch_size or 65536,
                                          seconds=args.seconds,
                                          rank=args.rank, device=args.device, seed=args.seed, dictionary=D,
                                          label=args.dictionary, progress=args.progress)
+    elif args.which == "below-dof":
+        D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
+        gd = {"epochs": (args.epochs or [300])[0]}
+        if args.batch_size:
+            gd["batch_size"] = args.batch_size
+        benchmarks.below_dof((args.p or [1024])[0], args.d or 128, args.ratios, seed=args.seed,
+                             dictionary=D, gd=gd)
     elif args.which == "sae-scale":
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
-        benchmarks.sae_scale(args.p or (4096, 16384, 32768, 65536), args.d, seed=args.seed, dictionary=D)
+        if args.sampled:
+            benchmarks.sae_scale_sampled((args.p or [16384])[0], args.d or 512, int(float(args.pairs[0])),
+                                         seconds=(args.seconds or [600.0])[0], batch_size=args.batch_size or 65536,
+                                         lr=args.lr or 1e-2, rank=args.rank, device=args.device, seed=args.seed,
+                                         dictionary=D, progress=args.progress)
+        else:
+            benchmarks.sae_scale(args.p or (4096, 16384, 32768, 65536), args.d or 512, seed=args.seed, dictionary=D)
     elif args.which == "triplets":
         import warnings
 
@@ -163,7 +179,7 @@ def _benchmark(args) -> int:
     else:
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         for p in (None,) if D is not None else args.p or (4096,):
-            benchmarks.exact_at_scale(p, args.d, teacher=args.teacher, seed=args.seed, dictionary=D,
+            benchmarks.exact_at_scale(p, args.d or 512, teacher=args.teacher, seed=args.seed, dictionary=D,
                                       repeat=args.repeat or 1)
     return 0
 
@@ -188,7 +204,7 @@ def main(argv=None) -> int:
     rec.add_argument("--p", type=int, default=256, help="atoms of the random dictionary (paper: 4096)")
     rec.add_argument("--d", type=int, default=32, help="width of the random dictionary (paper: 512)")
     rec.add_argument("--teacher", default="sparse", choices=["eigen", "compact", "sparse", "gaussian", "sparse-sampled"])
-    rec.add_argument("--method", default="auto", choices=["auto", "exact", "sdp", "gd"])
+    rec.add_argument("--method", default="auto", choices=["auto", "exact", "sdp", "gd", "svp"])
     rec.add_argument("--n", type=int, default=None, help="pairs, for the sampled teachers")
     rec.add_argument("--mu", type=float, default=0.9, help="zero probability (sparse-sampled)")
     rec.add_argument("--s", type=int, default=3, help="sparsity cap, or exact sparsity with --sampler exact")
@@ -216,11 +232,12 @@ def main(argv=None) -> int:
 
     bench = sub.add_parser("benchmark", help="print a benchmark table")
     bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets",
-                                                "sae-scale"])
+                                                "sae-scale", "below-dof"])
     bench.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.2],
                        help="'triplets': flip probabilities of the noisy agent (default 0 0.05 0.2)")
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
-    bench.add_argument("--d", type=int, default=512, help="dictionary width for 'scale'")
+    bench.add_argument("--d", type=int, default=None,
+                       help="dictionary width (default 512; 128 for 'below-dof')")
     bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen", "compact"], help="teacher for 'scale'")
     bench.add_argument("--repeat", type=int, default=None,
                        help="runs per measurement, the median is shown ('exact-vs-sdp': 3, 'scale': 1)")
@@ -249,6 +266,11 @@ def main(argv=None) -> int:
     bench.add_argument("--k", type=int, default=32, help="'sae': TopK sparsity (default 32)")
     bench.add_argument("--sae-epochs", type=int, default=20, help="'sae': SAE training epochs (default 20)")
     bench.add_argument("--skip-gd", action="store_true")
+    bench.add_argument("--ratios", type=float, nargs="+", default=[0.25, 0.51, 1.02, 2.0],
+                       help="'below-dof': pairs over the rank-d degrees of freedom")
+    bench.add_argument("--sampled", action="store_true",
+                       help="'sae-scale': one streamed sampled-feedback row instead (first --p, default 16384; "
+                            "first --pairs; first --seconds, default 600)")
     bench.add_argument("--progress", action="store_true", help="show a progress bar")
     bench.add_argument("--seed", type=int, default=0)
     bench.set_defaults(func=_benchmark)

@@ -32,7 +32,12 @@ __all__ = [
     "least_squares_error",
     "triplet_curve",
     "pattern_probability",
+    "below_dof_curve",
+    "BELOW_DOF_METHODS",
 ]
+
+#: the learners compared by :func:`below_dof_curve`
+BELOW_DOF_METHODS = ("identity", "gd", "svp", "svp+gd")
 
 
 def _feedback(feedback, what):
@@ -418,3 +423,78 @@ def pattern_probability(p: int, s: int, mu: float, *, trials: int = 2000, seed=0
     est = hits / trials
     return {"estimate": est, "stderr": math.sqrt(max(est * (1 - est), 1.0 / trials) / trials),
             "p_s": math.exp(sparse_sampled_log_ps(p, s, mu)), "trials": trials}
+
+
+def below_dof_curve(phi_star, ratios, *, rank: int | None = None, methods=("identity", "gd", "svp", "svp+gd"), s: int = 3,
+                    seed=0, gd=None, svp=None, refine=None, out=None) -> list:
+    """PCC against the number of sampled pairs over the rank-r degrees of freedom, for several learners.
+
+    For each ratio, ``n = ratio * low_rank_dof(p, rank)`` exactly-``s``-sparse pairs against ``e_k``
+    (the paper's sampling at scale, ``teach(..., "sparse-sampled", sampler="exact")``; ``rank``
+    defaults to the numerical rank of ``phi_star``), then:
+
+    ``"identity"``  no learning: the PCC of the identity matrix (the baseline every learner must beat);
+    ``"gd"``        gradient descent from a random start, rank r (Algorithm 3; options ``gd``, default
+                    300 epochs, batches of 4096, lr 1e-2, cosine);
+    ``"svp"``       alternating projections from the prior I, rounds chosen on held-out pairs
+                    (:mod:`featlib.solvers.svp`; options ``svp``);
+    ``"svp+gd"``    gradient descent started from the svp factor (options ``refine``, default the ``gd``
+                    ones with lr 1e-3 and 100 epochs).
+
+    Returns one dict per (ratio, method): ratio, n, method, pcc, rel_err, seconds, residual.  Below
+    ratio 1 no learner can identify a generic rank-r target from generic pairs (the counting argument
+    of :func:`featlib.bounds.low_rank_dof`): these are estimates, and the learners differ in which
+    point of the solution manifold they return.  ``out``: a function to print each row with.
+    """
+    from .bounds import low_rank_dof
+    from .linalg import numerical_rank
+
+    phi_star = _checks.psd_matrix(phi_star, "phi_star")
+    p = phi_star.shape[0]
+    r = numerical_rank(phi_star) if rank is None else _checks.check_positive_int(rank, "rank")
+    if isinstance(methods, str) or not isinstance(methods, (list, tuple)) or not methods:
+        raise _checks.ArgumentTypeError(f"methods must be a non-empty list of names from {BELOW_DOF_METHODS}; got {methods!r}.")
+    methods = tuple(methods)
+    for m in methods:
+        _checks.check_method(m, BELOW_DOF_METHODS, "below_dof_curve method")
+    for name, value in (("gd", gd), ("svp", svp), ("refine", refine)):
+        if value is not None and not isinstance(value, dict):
+            raise _checks.ArgumentTypeError(f"{name} must be a dict of solver options (or None); got {type(value).__name__}.")
+    s = _checks.check_positive_int(s, "s")
+    if isinstance(ratios, (str, bytes)) or not hasattr(ratios, "__iter__"):
+        raise _checks.ArgumentTypeError(f"ratios must be a list of positive numbers; got {ratios!r}.")
+    ratios = [_checks.check_real(x, "ratio", low=0, low_open=True) for x in ratios]
+    if not ratios:
+        raise _checks.ArgumentError("need at least one ratio.")
+    gd_opts = {"epochs": 300, "batch_size": 4096, "lr": 1e-2, "schedule": "cosine", "seed": 0, **(gd or {})}
+    svp_opts = dict(svp or {})
+    refine_opts = {**gd_opts, "lr": 1e-3, "epochs": 100, **(refine or {})}
+    dof = low_rank_dof(p, r)
+    rows = []
+    for ratio in ratios:
+        n = max(1, int(round(ratio * dof)))
+        fb = teach(phi_star, "sparse-sampled", n=n, sampler="exact", s=s, seed=seed)
+        start = None
+        for m in methods:
+            if m == "identity":
+                sol, secs, residual = None, 0.0, float(np.max(fb.relative_residuals(np.eye(p))))
+                value, err = pcc(np.eye(p), phi_star), relative_error(np.eye(p), phi_star)
+            else:
+                if m == "gd":
+                    sol = solve(fb, "gd", rank=r, **gd_opts)
+                elif m == "svp":
+                    sol = start = solve(fb, "svp", rank=r, **svp_opts)
+                else:  # svp+gd
+                    if start is None:
+                        start = solve(fb, "svp", rank=r, **svp_opts)
+                    init = start.factor * np.sqrt(p)  # ||U||_F^2 = p, gd's trace normalisation
+                    sol = solve(fb, "gd", rank=r, init=init, **refine_opts)
+                    sol.seconds += start.seconds
+                value, err = pcc(sol.phi, phi_star), relative_error(sol.phi, phi_star)
+                secs, residual = sol.seconds, sol.residual
+            row = {"ratio": ratio, "n": n, "method": m, "pcc": value, "rel_err": err, "seconds": secs,
+                   "residual": residual}
+            rows.append(row)
+            if out is not None:
+                out(f"{ratio:>6.2f} {n:>10,} {m:>8} {value:>8.4f} {err:>9.2e} {secs:>8.1f}")
+    return rows

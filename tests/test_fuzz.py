@@ -106,6 +106,14 @@ BASE = [
     ("solve gd", fl.solve, (FB, "gd"), {"epochs": 3},
      ["epochs", "lr", "rank", "seed", "device", "batch_size", "checkpoint", "schedule", "dtype", "reg",
       "normalization", "rtol", "clip", "tol", "patience", "progress", "init", "checkpoint_every"]),
+    ("solve svp", fl.solve, (FB, "svp"), {"rank": 2, "iterations": 2},
+     ["rank", "iterations", "holdout", "patience", "inner", "prior", "seed", "progress"]),
+    ("SampledPairs", fl.SampledPairs, (PHI, 20), {"batch_size": 8},
+     ["s", "mu", "sampler", "reference", "seed", "batch_size"]),
+    ("solve stream gd", fl.solve, (fl.SampledPairs(PHI, 20, batch_size=8), "gd"), {"epochs": 2},
+     ["epochs", "lr", "rank", "seed", "batch_size", "checkpoint", "schedule", "dtype", "init", "distributed"]),
+    ("below_dof_curve", experiments.below_dof_curve, (PHI, [2.0]), {"rank": 2, "methods": ("identity", "svp")},
+     ["rank", "methods", "s", "seed", "svp"]),
     ("Agent", fl.Agent, (PHI,), {}, ["psd_rtol", "tie_rtol", "null_rtol"]),
     ("PairFeedback", fl.PairFeedback, (FB.y, FB.z), {}, ["basis", "meta"]),
     ("verify", fl.verify, (FB, fl.solve(FB).certificate), {}, ["exact", "tol"]),
@@ -129,12 +137,12 @@ BASE = [
 ]
 KW_GARBAGE = [g for g in GARBAGE if not (isinstance(g, np.ndarray) and g.ndim > 1 and g.size > 6)] + [10**12]
 #: options that count work (iterations, trials): a huge value is a long run, not an error
-COUNTS = {"epochs", "iters", "trials", "restarts"}
+COUNTS = {"epochs", "iters", "trials", "restarts", "iterations", "inner", "patience"}
 
 
 @pytest.mark.parametrize("label, fn, args, kwargs, options", BASE, ids=[b[0] for b in BASE])
 def test_garbage_options_raise_only_featlib_errors(label, fn, args, kwargs, options):
-    if label in ("solve gd", "train_topk_sae", "RFM.fit"):
+    if label in ("solve gd", "train_topk_sae", "RFM.fit", "solve stream gd"):
         pytest.importorskip("torch")
     assert _call(fn, *args, **kwargs) is not None or label == "load_dictionary"  # the base call is valid
     for option in options:

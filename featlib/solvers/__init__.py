@@ -9,6 +9,8 @@ method    what it does
           objectives.  Handles noisy feedback and hidden faces.  Needs ``featlib[sdp]``.
 "gd"      gradient descent on Phi = U U^T with torch (Algorithm 3 of the paper).  Needs
           ``featlib[torch]``.
+"svp"     alternating projections (constraints, rank-r PSD) from the prior I: an estimate for
+          sampled pairs below or near the degrees of freedom (:mod:`featlib.solvers.svp`).
 "auto"    see :func:`solve`.
 ========  ======================================================================================
 """
@@ -28,7 +30,7 @@ from .sdp import solve_sdp
 
 __all__ = ["solve", "Solution", "METHODS", "solve_exact", "solve_sdp"]
 
-METHODS = ("auto", "exact", "sdp", "gd")
+METHODS = ("auto", "exact", "sdp", "gd", "svp")
 
 #: "auto" hands undecided or inconsistent problems to the SDP back end up to this p.
 AUTO_SDP_MAX_P = 40
@@ -47,14 +49,15 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
         The pairs, e.g. from :func:`featlib.teach`; a :class:`featlib.PairStream` (pairs drawn or read
         one batch at a time) is learned by ``"gd"`` only; sign-only :class:`featlib.TripletFeedback`
         by ``"auto"``, ``"gd"`` or ``"sdp"`` (:func:`featlib.solvers.triplet.solve_triplets`).
-    method : {"auto", "exact", "sdp", "gd"}
+    method : {"auto", "exact", "sdp", "gd", "svp"}
         The back end (see the module docstring).  ``"auto"`` runs ``"exact"``; when that cannot
         decide identification (a hidden face, IdentifiabilityWarning) or finds the pairs
         inconsistent (noisy answers), and cvxpy is installed and ``p <= 40``, it runs ``"sdp"``
         instead; otherwise it returns the exact answer (re-raising an inconsistency error).
     **options
         Passed to the back end: :func:`~featlib.solvers.exact.solve_exact`,
-        :func:`~featlib.solvers.sdp.solve_sdp` or :func:`~featlib.solvers.gd.solve_gd`.
+        :func:`~featlib.solvers.sdp.solve_sdp`, :func:`~featlib.solvers.gd.solve_gd` or
+        :func:`~featlib.solvers.svp.solve_svp`.
 
     Returns
     -------
@@ -126,8 +129,12 @@ def _check_options(fn, options, method):
 
 def _solve(feedback, method, options):
     from .gd import solve_gd
+    from .svp import solve_svp
 
-    _check_options({"exact": solve_exact, "auto": solve_exact, "sdp": solve_sdp, "gd": solve_gd}[method], options, method)
+    _check_options({"exact": solve_exact, "auto": solve_exact, "sdp": solve_sdp, "gd": solve_gd, "svp": solve_svp}[method],
+                   options, method)
+    if method == "svp":
+        return solve_svp(feedback, **options)
     if method == "exact":
         return solve_exact(feedback, **options)
     if method == "sdp":

@@ -281,6 +281,9 @@ def solve_gd(
     trainer.fit(epochs, one_pass, tol=tol, patience=patience, bar=bar, every=checkpoint_every,
                 save_rank=rank_id == 0, start_epoch=start_epoch, save=save)
     Uf = trainer.factor()
+    if not np.all(np.isfinite(Uf)) or not np.any(Uf):
+        raise _checks.FeatlibError(f"gradient descent diverged (the factor U is not finite, or zero) with lr = {lr:g}: "
+                                   f"lower lr, or lower clip.")
     info = {"loss_history": np.array(trainer.history), "epoch_seconds": np.array(trainer.epoch_seconds),
             "epochs_run": len(trainer.history), "device": dev, "world_size": world, "dtype": dtype,
             "resumed_from": start_epoch, "steps_per_epoch": steps_per_epoch}
