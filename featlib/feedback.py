@@ -106,6 +106,35 @@ class Agent:
             return np.einsum("ij,ij->j", self._factor.L, self._factor.L)
         return np.diag(self._phi).copy()
 
+    def gram(self, B) -> np.ndarray:
+        """``B^T Phi* B`` for a (p, b) array B (through the factor when factored: ``(L B)^T (L B)``)."""
+        B = np.asarray(B, dtype=float)
+        if self._factor is not None:
+            LB = self._factor.L @ B
+            G = LB.T @ LB
+        else:
+            G = B.T @ self._phi @ B
+        return (G + G.T) / 2
+
+    def eigh(self):
+        """Eigenvalues (ascending, as ``numpy.linalg.eigh``) and orthonormal eigenvectors of Phi*.  For a
+        factored agent they come from the d x d Gram matrix ``L L^T`` and a completion of its
+        eigenvectors to an orthonormal basis of R^p (eigenvalue 0), without forming Phi*."""
+        if self._factor is None:
+            return np.linalg.eigh(self._phi)
+        L = self._factor.L
+        p = L.shape[1]
+        _checks.check_allocation(8 * 3 * p * p, f"a {p} x {p} eigenbasis")
+        G = L @ L.T
+        gam, U = np.linalg.eigh((G + G.T) / 2)
+        keep = gam > max(gam[-1], 0.0) * p * np.finfo(float).eps
+        gam, U = gam[keep][::-1], U[:, keep][:, ::-1]
+        Vr = (L.T @ U) / np.sqrt(gam) if gam.size else np.zeros((p, 0))
+        Q, _ = np.linalg.qr(Vr, mode="complete")  # first columns span V_r, the rest complete the basis
+        V = np.column_stack([Vr, Q[:, gam.size:]])
+        w = np.concatenate([gam, np.zeros(p - gam.size)])
+        return w[::-1], V[:, ::-1]
+
     def row_quadratics(self, X) -> np.ndarray:
         """``x_k^T Phi* x_k`` for the rows of a dense or scipy.sparse (n, p) matrix."""
         if self._factor is not None:

@@ -175,7 +175,7 @@ def _spectrum(agent: Agent, rank, rtol):
     """Eigenvalues (descending) and eigenvectors of Phi*, the rank r to teach (``rank``, else the
     numerical rank at ``rtol``, default p * eps) and the numerical rank itself."""
     p = agent.p
-    w, V = np.linalg.eigh(agent.phi_star)
+    w, V = agent.eigh()  # from the factor's Gram matrix when the agent holds one: Phi* is not formed
     order = np.argsort(w)[::-1]
     w, V = w[order], V[:, order]
     if rtol is None:
@@ -251,7 +251,7 @@ def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
     Yc = sp.csr_matrix(Yc, dtype=np.float64)
     Zc = sp.csr_matrix(Zc, dtype=np.float64)
     # the agent's answer: rescale the right side so the pair is an equality for Phi* itself
-    G = basis.T @ agent.phi_star @ basis
+    G = agent.gram(basis)
     qy, qz = row_quadratics(Yc, G), row_quadratics(Zc, G)
     nz = row_quadratics(Zc, basis.T @ basis)  # ||z||^2
     live = qz > agent.null_rtol * agent.spectral_norm * nz

@@ -128,3 +128,22 @@ def test_a_solution_held_as_a_factor_forms_phi_only_when_asked_and_refuses_huge_
         big.phi
     dense = fl.solve(fl.teach(F @ F.T + np.eye(6), "eigen"), "exact")  # no factor: from the eigendecomposition
     assert dense.factor is None and fl.relative_error(dense.as_factored(), dense.phi) < 1e-12
+
+
+def test_constructive_teachers_on_a_factored_agent_never_form_phi(monkeypatch):
+    D = fl.datasets.random_dictionary(5, 40, seed=0)
+    phi = D.T @ D
+    dense = {t: fl.teach(phi, t) for t in ("eigen", "compact")}
+
+    def refuse(self, **kw):
+        raise AssertionError("Phi* was formed")
+
+    monkeypatch.setattr(fl.Factored, "dense", refuse)
+    for t in ("eigen", "compact"):
+        fb = fl.teach(fl.Factored(D), t)  # spectrum from the 5 x 5 Gram matrix, Gram products through D
+        assert len(fb) == len(dense[t])
+        sol = fl.solve(fb, "exact")
+        assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-12
+        assert np.max(fb.relative_residuals(phi)) < 1e-13
+    w, V = fl.Agent(fl.Factored(D)).eigh()
+    assert np.allclose(V.T @ V, np.eye(40), atol=1e-12) and np.allclose((V * w) @ V.T, phi, atol=1e-12)
