@@ -85,6 +85,8 @@ def _recover(args) -> int:
     else:
         D = fl.datasets.random_dictionary(args.d, args.p, seed=args.seed)
         source = f"random unit-norm dictionary {args.d} x {args.p} (seed {args.seed})"
+    if args.stream:
+        return _recover_streamed(args, D, source, say, quiet)
     phi = D.T @ D
     opts = {}
     if args.teacher in ("gaussian", "sparse-sampled"):
@@ -126,6 +128,46 @@ def _recover(args) -> int:
 
         save_npy_atomic(args.output, sol.phi)
         say(f"learned feature matrix (unit trace) written to {args.output}")
+    return 0
+
+
+def _recover_streamed(args, D, source, say, quiet) -> int:
+    """``recover --stream``: sampled pairs drawn batch by batch from the seed (featlib.SampledPairs over
+    the decoder, Phi* never formed), gradient descent on them, PCC from the factors."""
+    import featlib as fl
+
+    if args.teacher != "sparse-sampled" or args.method != "gd":
+        raise FeatlibError("--stream draws sparse-sampled pairs batch by batch for gradient descent: use it with "
+                           "--teacher sparse-sampled --method gd.")
+    if args.n is None:
+        raise FeatlibError("--stream needs --n, the number of pairs.")
+    truth = fl.Factored(D)
+    opts = {"s": args.s, "sampler": "exact"} if args.sampler == "exact" else {"s": args.s, "mu": args.mu,
+                                                                            "sampler": "bernoulli"}
+    stream = fl.SampledPairs(truth, args.n, seed=args.seed, batch_size=args.batch_size or 65536, **opts)
+    say(f"Phi* = D^T D from {source}: p = {truth.p} (not formed)")
+    say(f"stream of {stream.n:,} sparse-sampled pairs in {stream.n_batches:,} batches of {stream.batch_size:,} "
+        f"(drawn from seed {args.seed} when needed, never stored)")
+    solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device, "schedule": args.schedule}
+    if args.checkpoint:
+        solve_opts.update(checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
+    if args.lr is not None:
+        solve_opts["lr"] = args.lr
+    if args.rank is not None:
+        solve_opts["rank"] = args.rank
+    if args.distributed:
+        solve_opts["distributed"] = True
+    sol = fl.solve(stream, "gd", **solve_opts)
+    say(sol)
+    learned = sol.as_factored()
+    say(f"PCC {fl.pcc(learned, truth):.6f}   relative error {fl.relative_error(learned, truth):.2e}   (exact, from the "
+        f"factors)   identified {sol.identified} (decided {sol.decided})")
+    if args.output and not quiet:
+        from ._io import save_npy_atomic
+
+        save_npy_atomic(args.output, sol.factor)
+        say(f"learned factor F ({sol.factor.shape[0]} x {sol.factor.shape[1]}, Phi = F F^T of unit trace) written to "
+            f"{args.output}")
     return 0
 
 
@@ -225,6 +267,9 @@ def main(argv=None) -> int:
                      help="gradient descent as one process of a torchrun job (DistributedDataParallel; gloo on "
                           "CPUs, NCCL on GPUs): torchrun --nproc_per_node=2 -m featlib -- recover --method gd "
                           "--distributed ...")
+    rec.add_argument("--stream", action="store_true",
+                     help="gradient descent on sparse-sampled pairs drawn batch by batch from the seed (never stored; "
+                          "Phi* never formed; --output then writes the factor)")
     rec.add_argument("--output", help="write the learned matrix to this .npy file (the suffix .npy is added if missing)")
     rec.add_argument("--force", action="store_true", help="overwrite --output if it exists")
     rec.add_argument("--seed", type=int, default=0)

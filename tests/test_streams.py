@@ -202,3 +202,20 @@ def test_two_processes_share_a_stream_by_batches(tmp_path):
     odd = subprocess.run([str(torchrun), "--nproc_per_node=2", str(script), str(out), "1700"], capture_output=True,
                          text=True, env=env, cwd=tmp_path, timeout=600)
     assert odd.returncode != 0 and "cannot be shared equally among 2 processes" in odd.stderr
+
+
+def test_cli_recover_stream(tmp_path, capsys):
+    from featlib.cli import main
+
+    out = tmp_path / "F.npy"
+    assert main(["recover", "--p", "16", "--d", "3", "--teacher", "sparse-sampled", "--sampler", "exact", "--n", "2048",
+                 "--batch-size", "256", "--method", "gd", "--rank", "3", "--epochs", "150", "--lr", "2e-2",
+                 "--schedule", "cosine", "--device", "cpu", "--stream", "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "never stored" in text and "(not formed)" in text
+    pcc = float(text.split("PCC ")[1].split()[0])
+    assert pcc > 0.99 and np.load(out).shape == (16, 3)
+    assert main(["recover", "--p", "16", "--d", "3", "--teacher", "sparse", "--stream"]) == 2
+    assert "--teacher sparse-sampled --method gd" in capsys.readouterr().err
+    assert main(["recover", "--p", "16", "--d", "3", "--teacher", "sparse-sampled", "--method", "gd", "--stream"]) == 2
+    assert "needs --n" in capsys.readouterr().err
