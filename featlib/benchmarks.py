@@ -288,7 +288,7 @@ def below_dof(p=1024, d=128, ratios=(0.25, 0.51, 1.02, 2.0), *, methods=("identi
     paper = {0.51: PAPER_CHESSGPT_PCC[1_000_000], 1.02: PAPER_CHESSGPT_PCC[2_000_000]}
     out(f"Phi* = D^T D, D a {'random unit-norm' if dictionary is None else 'given'} {d} x {p} dictionary; rank-{d} "
         f"degrees of freedom {dof:,}; {s}-sparse pairs against e_k")
-    out(f"{'n/dof':>6} {'pairs':>10} {'method':>8} {'PCC':>8} {'rel.err':>9} {'seconds':>8}")
+    out(f"{'n/dof':>6} {'pairs':>10} {'method':>8} {'PCC':>8} {'rel.err':>9} {'seconds':>8} {'gd loss':>9}")
     rows = below_dof_curve(D.T @ D, ratios, rank=d, methods=methods, s=s, seed=seed + 1, gd=gd, svp=svp, out=out)
     for ratio in ratios:
         if round(ratio, 2) in paper:

@@ -193,7 +193,7 @@ def _benchmark(args) -> int:
         if args.batch_size:
             gd["batch_size"] = args.batch_size
         benchmarks.below_dof((args.p or [1024])[0], args.d or 128, args.ratios, seed=args.seed,
-                             dictionary=D, gd=gd)
+                             dictionary=D, gd=gd, methods=args.methods)
     elif args.which == "sae-scale":
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         if args.sampled:
@@ -313,6 +313,8 @@ def main(argv=None) -> int:
     bench.add_argument("--skip-gd", action="store_true")
     bench.add_argument("--ratios", type=float, nargs="+", default=[0.25, 0.51, 1.02, 2.0],
                        help="'below-dof': pairs over the rank-d degrees of freedom")
+    bench.add_argument("--methods", nargs="+", default=["identity", "gd", "svp", "svp+gd"],
+                       choices=["identity", "gd", "svp", "svp+gd"], help="'below-dof': the learners to compare")
     bench.add_argument("--sampled", action="store_true",
                        help="'sae-scale': one streamed sampled-feedback row instead (first --p, default 16384; "
                             "first --pairs; first --seconds, default 600)")

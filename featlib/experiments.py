@@ -441,10 +441,11 @@ def below_dof_curve(phi_star, ratios, *, rank: int | None = None, methods=("iden
     ``"svp+gd"``    gradient descent started from the svp factor (options ``refine``, default the ``gd``
                     ones with lr 1e-3 and 100 epochs).
 
-    Returns one dict per (ratio, method): ratio, n, method, pcc, rel_err, seconds, residual.  Below
-    ratio 1 no learner can identify a generic rank-r target from generic pairs (the counting argument
-    of :func:`featlib.bounds.low_rank_dof`): these are estimates, and the learners differ in which
-    point of the solution manifold they return.  ``out``: a function to print each row with.
+    Returns one dict per (ratio, method): ratio, n, method, pcc, rel_err, seconds, residual, and
+    ``loss`` (gradient descent's final loss; None for the others).  Below ratio 1 these are
+    estimates: by the counting argument of :func:`featlib.bounds.low_rank_dof` (for pairs in general
+    position; not proved here for sparse samples) a manifold of rank-r solutions fits the pairs, and
+    the learners differ in which point of it they return.  ``out``: a function to print each row with.
     """
     from .bounds import low_rank_dof
     from .linalg import numerical_rank
@@ -492,9 +493,11 @@ def below_dof_curve(phi_star, ratios, *, rank: int | None = None, methods=("iden
                     sol.seconds += start.seconds
                 value, err = pcc(sol.phi, phi_star), relative_error(sol.phi, phi_star)
                 secs, residual = sol.seconds, sol.residual
+            loss = None if sol is None or "loss_history" not in sol.info else float(sol.info["loss_history"][-1])
             row = {"ratio": ratio, "n": n, "method": m, "pcc": value, "rel_err": err, "seconds": secs,
-                   "residual": residual}
+                   "residual": residual, "loss": loss}
             rows.append(row)
             if out is not None:
-                out(f"{ratio:>6.2f} {n:>10,} {m:>8} {value:>8.4f} {err:>9.2e} {secs:>8.1f}")
+                out(f"{ratio:>6.2f} {n:>10,} {m:>8} {value:>8.4f} {err:>9.2e} {secs:>8.1f} "
+                    f"{'-' if loss is None else f'{loss:.1e}':>9}")
     return rows
