@@ -433,13 +433,17 @@ def below_dof_curve(phi_star, ratios, *, rank: int | None = None, methods=("iden
     (the paper's sampling at scale, ``teach(..., "sparse-sampled", sampler="exact")``; ``rank``
     defaults to the numerical rank of ``phi_star``), then:
 
-    ``"identity"``  no learning: the PCC of the identity matrix (the baseline every learner must beat);
-    ``"gd"``        gradient descent from a random start, rank r (Algorithm 3; options ``gd``, default
-                    300 epochs, batches of 4096, lr 1e-2, cosine);
-    ``"svp"``       alternating projections from the prior I, rounds chosen on held-out pairs
-                    (:mod:`featlib.solvers.svp`; options ``svp``);
-    ``"svp+gd"``    gradient descent started from the svp factor (options ``refine``, default the ``gd``
-                    ones with lr 1e-3 and 100 epochs).
+    ``"identity"``
+        no learning: the PCC of the identity matrix (the baseline every learner must beat);
+    ``"gd"``
+        gradient descent from a random start, rank r (Algorithm 3; options ``gd``, default 300 epochs,
+        batches of 4096, lr 1e-2, cosine);
+    ``"svp"``
+        alternating projections from the prior I, rounds chosen on held-out pairs
+        (:mod:`featlib.solvers.svp`; options ``svp``);
+    ``"svp+gd"``
+        gradient descent started from the svp factor (options ``refine``, default the ``gd`` ones with
+        lr 1e-3 and 100 epochs).
 
     Returns one dict per (ratio, method): ratio, n, method, pcc, rel_err, seconds, residual, and
     ``loss`` (gradient descent's final loss; None for the others).  Below ratio 1 these are
