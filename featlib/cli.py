@@ -106,16 +106,7 @@ def _recover(args) -> int:
         opts_exact = {}
     solve_opts = {}
     if args.method == "gd":
-        solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device,
-                      "batch_size": args.batch_size, "schedule": args.schedule}
-        if args.checkpoint:
-            solve_opts.update(checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
-        if args.lr is not None:
-            solve_opts["lr"] = args.lr
-        if args.rank is not None:
-            solve_opts["rank"] = args.rank
-        if args.distributed:
-            solve_opts["distributed"] = True
+        solve_opts = {**_gd_options(args), "batch_size": args.batch_size}
     if args.method == "svp":  # the rank of the answer: --rank, else the numerical rank of Phi*
         solve_opts = {"rank": args.rank if args.rank is not None else fl.linalg.numerical_rank(phi),
                       "progress": args.progress}
@@ -129,6 +120,20 @@ def _recover(args) -> int:
         save_npy_atomic(args.output, sol.phi)
         say(f"learned feature matrix (unit trace) written to {args.output}")
     return 0
+
+
+def _gd_options(args) -> dict:
+    """Gradient-descent options from ``recover``'s flags (all but the batch size)."""
+    opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device, "schedule": args.schedule}
+    if args.checkpoint:
+        opts.update(checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
+    if args.lr is not None:
+        opts["lr"] = args.lr
+    if args.rank is not None:
+        opts["rank"] = args.rank
+    if args.distributed:
+        opts["distributed"] = True
+    return opts
 
 
 def _recover_streamed(args, D, source, say, quiet) -> int:
@@ -148,16 +153,7 @@ def _recover_streamed(args, D, source, say, quiet) -> int:
     say(f"Phi* = D^T D from {source}: p = {truth.p} (not formed)")
     say(f"stream of {stream.n:,} sparse-sampled pairs in {stream.n_batches:,} batches of {stream.batch_size:,} "
         f"(drawn from seed {args.seed} when needed, never stored)")
-    solve_opts = {"epochs": args.epochs, "progress": args.progress, "device": args.device, "schedule": args.schedule}
-    if args.checkpoint:
-        solve_opts.update(checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
-    if args.lr is not None:
-        solve_opts["lr"] = args.lr
-    if args.rank is not None:
-        solve_opts["rank"] = args.rank
-    if args.distributed:
-        solve_opts["distributed"] = True
-    sol = fl.solve(stream, "gd", **solve_opts)
+    sol = fl.solve(stream, "gd", **_gd_options(args))  # the stream's batches are the steps: no batch_size
     say(sol)
     learned = sol.as_factored()
     say(f"PCC {fl.pcc(learned, truth):.6f}   relative error {fl.relative_error(learned, truth):.2e}   (exact, from the "
