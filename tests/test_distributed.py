@@ -70,3 +70,8 @@ def test_unequal_shards_with_batches_take_the_same_number_of_steps(tmp_path):
                          env=env, cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert np.load(tmp_path / "out.npy").shape == (24, 24)
+    # full batches (the default): shards of 301 and 300 pairs, one step each
+    run = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "featlib", "--", *args, "--distributed",
+                          "--output", str(tmp_path / "full.npy")], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]

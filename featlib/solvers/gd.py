@@ -301,6 +301,10 @@ def solve_gd(
                     decided=False, info={**info, "U": Uf})
 
 
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
 class _InMemory:
     """Pairs held as device tensors; the batches of an epoch are a permutation of this process's
     pairs (the shard ``rank, rank + world, ...`` under torchrun)."""
@@ -316,10 +320,11 @@ class _InMemory:
         self.loss = _pair_loss(torch, self.T, basis, dense)
         self.torch, self.dev, self.n_total = torch, dev, n_total
         self.n = len(self.T["s"])
-        self.bs = self.n if batch_size is None else batch_size
         # every process must take the same number of steps (DistributedDataParallel's backward waits for
         # all of them): as many as the largest shard needs, over near-equal slices of each shard
-        self.steps = -(-(-(-n_total // world)) // self.bs)
+        largest = _ceil_div(n_total, world)
+        self.bs = largest if batch_size is None else batch_size
+        self.steps = _ceil_div(largest, self.bs)
 
     def steps_per_epoch(self):
         return self.steps
