@@ -188,7 +188,7 @@ class FactorTrainer:
         self.best, self.stale = state["best"], state["stale"]
         return state["epoch"]
 
-    def fit(self, epochs, one_pass, *, tol, patience, bar=None, checkpoint=None, every=10, save_rank=True,
+    def fit(self, epochs, one_pass, *, tol, patience, bar=None, every=10, save_rank=True,
             start_epoch=0, save=None):
         """Run ``one_pass(epoch) -> loss`` for the remaining epochs, stopping on ``tol``/``patience``;
         ``save(epoch)`` (rank 0 only) every ``every`` epochs and at the end."""

@@ -271,12 +271,14 @@ def solve_gd(
             if bar is not None:
                 bar.update(start_epoch)
 
-        def save(epoch):
+        def save_checkpoint(epoch):
             from .._io import atomic_path
 
             state = trainer.state(key=key, rng=rng.bit_generator.state, gen=None if gen is None else gen.get_state())
             with atomic_path(ck) as tmp:
                 torch.save(state, tmp)
+
+        save = save_checkpoint
 
     trainer.fit(epochs, one_pass, tol=tol, patience=patience, bar=bar, every=checkpoint_every,
                 save_rank=rank_id == 0, start_epoch=start_epoch, save=save)

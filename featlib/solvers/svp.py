@@ -141,13 +141,14 @@ def solve_svp(feedback: PairFeedback, *, rank: int | None = None, iterations: in
         if not np.trace(X0) > 0:
             raise _checks.ArgumentError("the prior must have a positive trace.")
     X0 = X0 * (p / np.trace(X0))
+    A = _constraints(feedback)  # built once; the held-out search uses its rows for the kept pairs
     rounds, scores = iterations, []
     n_hold = int(round(holdout * n))
     if n_hold > 0:
         if n - n_hold < 1:
             raise _checks.FeedbackError(f"{n} pairs are too few to hold {holdout:g} of them out.")
         order = rng.permutation(n)
-        held, kept = feedback[np.sort(order[:n_hold])], feedback[np.sort(order[n_hold:])]
+        held, kept_rows = feedback[np.sort(order[:n_hold])], np.sort(order[n_hold:])
         best = [np.inf, 0]
 
         def each(it, F):
@@ -159,9 +160,9 @@ def solve_svp(feedback: PairFeedback, *, rank: int | None = None, iterations: in
                 best[:] = [score, it]
             return it - best[1] >= patience
 
-        _rounds(_constraints(kept), X0, r, iterations, inner, each)
+        _rounds(A[kept_rows], X0, r, iterations, inner, each)
         rounds = best[1]
-    F = _rounds(_constraints(feedback), X0, r, rounds, inner)
+    F = _rounds(A, X0, r, rounds, inner)
     factor = F / np.linalg.norm(F)
     norm = float(np.linalg.norm(factor, 2)) ** 2
     residual = max_relative_residual(feedback, None, factor=factor, norm=norm)
