@@ -29,6 +29,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import _checks
+from . import _rigorous as _R
 
 __all__ = ["FaceStep", "Certificate", "Verification", "verify", "CertificateError", "EXACT_MAX_UNKNOWNS",
            "FLOAT_MAX_P", "FLOAT_MAX_UNKNOWNS"]
@@ -106,21 +107,53 @@ class Certificate:
 
 @dataclass
 class Verification:
-    """The outcome of :func:`verify`: ``bool(v)`` is ``v.valid``."""
+    """The outcome of :func:`verify`.
 
-    valid: bool
+    ``status`` is one of
+
+    * ``"valid"``: the certificate proves its verdict.  ``exact=True``: proved in rational
+      arithmetic for the pairs as stored.  ``exact=False``: proved in floating point with the error
+      bounds stated in :func:`verify` (``margin`` and ``residual`` then say what was proved);
+    * ``"invalid"``: the certificate does not prove its verdict (a check failed or the claim is
+      false; ``reason`` says which);
+    * ``"inconclusive"``: the check could neither prove nor refute it (floating point could not
+      certify the margins; ``reason`` says why).
+
+    ``bool(v)`` is ``v.valid``, so ``if verify(...)`` only passes a proved claim.
+    """
+
+    status: str
     verdict: str
     exact: bool
     checks: list = field(default_factory=list)
     reason: str = ""
+    #: floating-point "identified": every non-zero PSD matrix satisfying the pairs exactly lies
+    #: within this relative trace-norm distance of a positive multiple of the generator (proved)
+    margin: float | None = None
+    #: floating-point "identified": a proved bound on the generator's largest residual
+    #: ``|<y y^T - z z^T, G>| / ((||y||^2 + ||z||^2) ||G||_*)``
+    residual: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.status, str) or self.status not in ("valid", "invalid", "inconclusive"):
+            raise _checks.ArgumentError(f"status must be 'valid', 'invalid' or 'inconclusive'; got {self.status!r}.")
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "valid"
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.status == "inconclusive"
 
     def __bool__(self) -> bool:
         return self.valid
 
     def __repr__(self) -> str:
         how = "exact rational arithmetic" if self.exact else "floating point"
-        state = "valid" if self.valid else f"INVALID ({self.reason})"
-        return f"Verification({self.verdict!r}: {state}, {how}, {len(self.checks)} checks)"
+        state = self.status if self.valid else f"{self.status.upper()} ({self.reason})"
+        extra = f", margin {self.margin:.1e}" if self.valid and self.margin is not None else ""
+        return f"Verification({self.verdict!r}: {state}, {how}{extra}, {len(self.checks)} checks)"
 
 
 # ============================================================================================
@@ -302,172 +335,485 @@ def _as_certificate(certificate):
     return cert
 
 
-def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-8) -> Verification:
+def _finite_float_array(a, what):
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise CertificateError(f"{what} must be an array of finite real numbers; got {type(a).__name__} ({exc}).") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
+        raise CertificateError(f"{what} must hold finite real numbers; got dtype {arr.dtype}.")
+    arr = arr.astype(float)
+    if not np.all(np.isfinite(arr)):
+        raise CertificateError(f"{what} holds NaN or infinite values; a certificate's numbers must be finite.")
+    return arr
+
+
+def _checked(cert, p, n):
+    """The certificate with every field checked against the data (types, shapes, finiteness,
+    indices); sizes are never taken from the certificate's own claims."""
+    if not isinstance(cert.steps, (tuple, list)):
+        raise CertificateError(f"certificate.steps must be a tuple of FaceStep; got {type(cert.steps).__name__}.")
+    steps = []
+    for t, s in enumerate(cert.steps):
+        if not isinstance(s, FaceStep):
+            raise CertificateError(f"step {t + 1} is a {type(s).__name__}, not a FaceStep.")
+        idx = np.asarray(s.indices)
+        if idx.size and not np.issubdtype(idx.dtype, np.integer):
+            raise CertificateError(f"step {t + 1}: pair indices must be integers; got dtype {idx.dtype}.")
+        vals = _finite_float_array(s.values, f"step {t + 1}: the multipliers")
+        if idx.ndim != 1 or vals.ndim != 1 or len(idx) != len(vals):
+            raise CertificateError(
+                f"step {t + 1}: indices and multipliers must be 1-D and of equal length; got shapes "
+                f"{idx.shape} and {vals.shape}.")
+        if len(idx) and (int(np.max(idx)) >= n or int(np.min(idx)) < 0):
+            raise CertificateError(
+                f"a facial-reduction step refers to pair {int(np.max(idx)) if np.max(idx) >= n else int(np.min(idx))}, "
+                f"but the feedback has {n} pairs: this certificate belongs to other feedback.")
+        if isinstance(s.rank, (bool, np.bool_)) or not isinstance(s.rank, (int, np.integer)):
+            raise CertificateError(f"step {t + 1}: rank must be an integer; got {s.rank!r}.")
+        steps.append(FaceStep(idx.astype(np.int64), vals, int(s.rank), str(s.kind)))
+    face, witnesses = cert.face, cert.witnesses
+    if cert.verdict == "not identified" and face is not None and witnesses is not None:
+        face = _finite_float_array(face, "the certificate's face")
+        if face.ndim != 2 or face.shape[0] != p or face.shape[1] < 1:
+            raise CertificateError(f"the certificate's face must have shape ({p}, f) with f >= 1; got {face.shape}.")
+        f = face.shape[1]
+        if not isinstance(witnesses, (tuple, list)) or len(witnesses) != 2:
+            raise CertificateError("a 'not identified' certificate needs exactly two witnesses.")
+        witnesses = tuple(_finite_float_array(W, f"witness {i + 1}") for i, W in enumerate(witnesses))
+        for i, W in enumerate(witnesses):
+            if W.shape != (f, f):
+                raise CertificateError(f"witness {i + 1} must have shape ({f}, {f}) to match the face; got {W.shape}.")
+    import dataclasses
+
+    return dataclasses.replace(cert, steps=tuple(steps), face=face, witnesses=witnesses)
+
+
+def _rescaled_steps(cert, exponents):
+    """The multipliers for the pairs divided by ``2**exponents``: ``alpha_k * 4**e_k``, shifted by
+    one common power of two (exact unless an entry underflows, which changes the combination
+    checked, never the soundness of the check)."""
+    import dataclasses
+
+    steps = []
+    for s in cert.steps:
+        if not len(s.values):
+            steps.append(s)
+            continue
+        mant, ex = np.frexp(s.values)
+        ex = ex.astype(np.int64) + 2 * exponents[s.indices]
+        live = mant != 0
+        shift = int(np.max(ex[live])) if live.any() else 0
+        steps.append(dataclasses.replace(s, values=np.ldexp(mant, np.clip(ex - shift, -2000, 10))))
+    return dataclasses.replace(cert, steps=tuple(steps))
+
+
+def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-8,
+           margin: float = 1e-6) -> Verification:
     """Re-check a certificate against the pairs, independently of the solver that produced it.
+
+    The answer is one of *valid* (proved), *invalid* (the certificate fails, or the claim is
+    false) and *inconclusive* (neither could be shown); only *valid* is truthy.
+
+    **Exact** (rational arithmetic, :data:`EXACT_MAX_UNKNOWNS` unknowns, i.e. p <= 12): every
+    stored float is a rational number; the multipliers and witnesses are rounded to nearby
+    rationals and, when needed, projected exactly onto the constraints they must satisfy.  A valid
+    answer is a proof for the pairs as stored.  A structural failure (a step's exact combination is
+    not PSD of its rank, the steps remove every direction, the pairs leave two or more exact
+    directions) is final: *invalid*.  When the stored numbers are not exactly consistent (pairs
+    computed in floating point from irrational data), the exact check cannot apply and the
+    floating-point check below decides, and says so in ``checks``.
+
+    **Floating point** (larger p, or data that are not exactly consistent) proves, for
+    "identified", this statement: *every non-zero PSD matrix that satisfies every pair exactly is
+    within relative trace-norm distance ``margin`` of a positive multiple of the generator G, and G
+    is PSD up to ``margin`` and satisfies every pair with relative residual at most ``tol``*.  The
+    proof: each facial-reduction step's combination ``S`` is certified to satisfy
+    ``F^T S F >= g R R^T - eps I`` on the current face F (a shifted Cholesky factorisation with a
+    rounding-error bound, :func:`featlib._rigorous.pd_lower_bound`: no eigenvalue routine is
+    trusted), which bounds the trace mass any solution can put on the removed directions R by
+    ``(eps + leakage from earlier steps) / g``; on the final face the constraint matrix is certified
+    to have smallest singular value ``s > 0`` on the complement of the generator; the leftover mass
+    and ``s`` give the distance bound.  Every bound includes the rounding of the computation
+    (Higham's gamma_n bounds, doubled).  The bound is honest, so it degrades with each combination
+    step (a mass ``m`` outside a face moves the solution by about ``sqrt(m)``): certificates with
+    several numerically computed combination steps are often *inconclusive* in floating point.
+    For "not identified" it proves that two linearly independent PSD matrices satisfy every pair
+    exactly: the witnesses are corrected onto the exact solution space (certified full row rank of
+    the pairs on the face) and stay positive definite; when the pairs on the face are linearly
+    dependent this cannot be shown in floating point and the answer is *inconclusive*.
 
     Parameters
     ----------
     feedback : PairFeedback
     certificate : Certificate or Solution
     exact : bool or None
-        True: exact rational arithmetic only (the verification fails if the certificate cannot be
-        made exact). False: floating point only. None (default): exact when the problem has at
-        most :data:`EXACT_MAX_UNKNOWNS` unknowns, falling back to floating point (and saying so in
-        ``checks``) when the stored pairs are not exactly consistent.
+        True: exact rational arithmetic only. False: floating point only. None (default): exact
+        when p(p+1)/2 <= :data:`EXACT_MAX_UNKNOWNS`, floating point when the exact check cannot
+        apply (never after a structural exact failure).
     tol : float
-        Floating-point tolerance: PSD means smallest eigenvalue >= -tol x largest; a rank counts
-        singular values above ``tol`` x largest (and needs a gap of 1e3 to the next); a residual is
-        relative to ``||Phi|| (||y||^2 + ||z||^2)``.
+        Floating point, "identified": the largest relative residual accepted for the generator.
+    margin : float
+        Floating point, "identified": the largest proved relative distance accepted.
 
     Returns
     -------
     Verification
-        ``valid``, ``verdict``, ``exact`` (whether the check was exact), ``checks`` (what was
-        checked, with margins) and ``reason`` (why not, when invalid).
+        ``status``, ``valid``, ``verdict``, ``exact``, ``checks`` (what was checked, with
+        margins), ``reason`` (why not valid), ``margin`` and ``residual`` (floating-point
+        "identified").
     """
     fb = _pairs(feedback)
     cert = _as_certificate(certificate)
     p = fb.p
     tol = _checks.check_rtol(tol, "tol")
+    margin = _checks.check_rtol(margin, "margin")
     if exact is not None:
         exact = _checks.check_bool(exact, "exact")
-    for s in cert.steps:
-        if len(s.indices) and (np.max(s.indices) >= len(fb) or np.min(s.indices) < 0):
-            raise CertificateError(
-                f"a facial-reduction step refers to pair {int(np.max(s.indices))}, but the feedback has "
-                f"{len(fb)} pairs: this certificate belongs to other feedback.")
+    cert = _checked(cert, p, len(fb))
     P = p * (p + 1) // 2
-    U = cert.face_dim * (cert.face_dim + 1) // 2
-    if p > FLOAT_MAX_P or U > FLOAT_MAX_UNKNOWNS:
+    if p > FLOAT_MAX_P:
         raise CertificateError(
-            f"verify re-checks by dense linear algebra up to p = {FLOAT_MAX_P} and {FLOAT_MAX_UNKNOWNS} unknowns "
-            f"on the final face; this feedback has p = {p} and a face of dimension {cert.face_dim} ({U} "
-            f"unknowns). Verify a subproblem, or rely on the solver's own checks (Solution.info).")
+            f"verify re-checks by dense linear algebra up to p = {FLOAT_MAX_P}; this feedback has p = {p}. "
+            "Verify a subproblem, or rely on the solver's own checks (Solution.info).")
+    if exact is True and P > EXACT_MAX_UNKNOWNS:
+        raise CertificateError(
+            f"exact verification is limited to {EXACT_MAX_UNKNOWNS} unknowns p(p+1)/2; this feedback has {P}.")
     # the same pairs divided by powers of two (exact, also in rational arithmetic) so that no square
     # overflows or underflows; a combination of the pair matrices scales by the squares
     fb, factors = fb._normalized()
-    import dataclasses
-
-    cert = dataclasses.replace(cert, steps=tuple(
-        dataclasses.replace(s, values=np.asarray(s.values, dtype=float) * factors[np.asarray(s.indices, dtype=np.int64)] ** 2)
-        for s in cert.steps))
+    exps = (np.frexp(factors)[1] - 1).astype(np.int64)
+    cert = _rescaled_steps(cert, exps)
     Y, Z = fb.dense_y(), fb.dense_z()
     notes = []
     if exact is not False and P <= EXACT_MAX_UNKNOWNS:
         out = _verify_exact(Y, Z, cert)
-        if out.valid or exact is True:
+        if out.status != "inconclusive" or exact is True:
             return out
         notes.append(f"exact check not possible ({out.reason}); checked in floating point instead")
-    elif exact is True:
-        raise CertificateError(
-            f"exact verification is limited to {EXACT_MAX_UNKNOWNS} unknowns p(p+1)/2; this feedback has {P}.")
-    out = _verify_float(Y, Z, cert, tol)
+    out = _verify_float(Y, Z, cert, tol, margin)
     out.checks = notes + out.checks
     return out
 
 
+def _result(status, verdict, exact, checks, reason="", **kw):
+    return Verification(status, verdict, exact, checks, reason, **kw)
+
+
 def _fail(verdict, exact, checks, reason):
-    return Verification(False, verdict, exact, checks, reason)
+    return Verification("invalid", verdict, exact, checks, reason)
+
+
+def _unsure(verdict, exact, checks, reason):
+    return Verification("inconclusive", verdict, exact, checks, reason)
 
 
 # --------------------------------------------------------------------------------------------
-# floating point
+# floating point, with proved error bounds (see verify's docstring and featlib._rigorous)
 
 
-def _verify_float(Y, Z, cert, tol):
-    p = Y.shape[1]
+def _semidefinite_pairs(Y, Z, step):
+    """The vectors v with ``alpha_k (y y^T - z z^T) = |alpha_k| v v^T`` when every pair of the step
+    is one-sided with a multiplier of the right sign (checked exactly), else None."""
+    vs = []
+    for k, a in zip(step.indices, step.values):
+        if a == 0:
+            continue
+        y, z = Y[k], Z[k]
+        if a > 0 and not np.any(z):
+            vs.append(y)
+        elif a < 0 and not np.any(y):
+            vs.append(z)
+        else:
+            return None
+    return np.array(vs).reshape(-1, Y.shape[1])
+
+
+def _orthogonality(Q):
+    """A proved bound on ``||Q^T Q - I||_2``."""
+    k = Q.shape[1]
+    if k == 0:
+        return 0.0
+    E = Q.T @ Q - np.eye(k)
+    return _R.SAFETY * (_R.fro(E) * (1 + _R.U) + _R.matmul_error(_R.fro(Q), _R.fro(Q), Q.shape[0], k * k) + _R.U * k)
+
+
+def _face_rows(Y, Z, F, nu):
+    """Rows ``svec(F^T (y y^T - z z^T) F) / nu`` (float) and a proved bound on the Frobenius
+    distance to the exact rows (for the float matrix F as given)."""
+    from .linalg import svec_outer
+
+    p, f = F.shape
+    Yf, Zf = Y @ F, Z @ F
+    M = (svec_outer(Yf) - svec_outer(Zf)) / nu[:, None]
+    g = _R.gamma(p + 4)
+    aF = np.abs(F)
+    ey = g * np.linalg.norm(np.abs(Y) @ aF, axis=1) + _R.TINY * p
+    ez = g * np.linalg.norm(np.abs(Z) @ aF, axis=1) + _R.TINY * p
+    ny, nz = np.linalg.norm(Yf, axis=1), np.linalg.norm(Zf, axis=1)
+    row = (2 * ey * ny + ey ** 2 + 4 * _R.U * ny ** 2 + 2 * ez * nz + ez ** 2 + 4 * _R.U * nz ** 2) / nu
+    row = row + 2 * _R.U * np.linalg.norm(M, axis=1) + _R.TINY * f * f
+    return M, _R.SAFETY * float(np.linalg.norm(row))
+
+
+def _verify_float(Y, Z, cert, tol, margin):
+    if cert.verdict == "not identified":
+        return _verify_float_not_identified(Y, Z, cert)
+    n, p = Y.shape
     checks = []
+    g_all = _R.gamma(p + n + 8)
+    ny2 = np.einsum("ij,ij->i", Y, Y)
+    nz2 = np.einsum("ij,ij->i", Z, Z)
+    steps = list(cert.steps)
+    removed = []  # float blocks R_j (p x k_j)
+    masses = []  # proved bounds on <R_j R_j^T, Phi> for every exact PSD solution with tr Phi = 1
     F = np.eye(p)
-    scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
-    for t, step in enumerate(cert.steps):
-        Yr, Zr = Y[step.indices] @ F, Z[step.indices] @ F
-        S = (Yr * step.values[:, None]).T @ Yr - (Zr * step.values[:, None]).T @ Zr
-        S = (S + S.T) / 2
-        w, V = np.linalg.eigh(S)
-        top = float(w[-1])
-        if not top > 0:
-            return _fail(cert.verdict, False, checks, f"step {t + 1}: the combination is not non-zero PSD")
-        if w[0] < -tol * top:
-            return _fail(cert.verdict, False, checks,
-                         f"step {t + 1}: the combination has eigenvalue {w[0]:.3g} < -{tol:g} x {top:.3g} (not PSD)")
+    # (a) a leading run of one-sided pairs with multipliers of the right sign: alpha_k A_k = c v v^T
+    # exactly, so every PSD solution has Phi v = 0 for each v: the removed span is exact
+    lead = []
+    while steps:
+        vs = _semidefinite_pairs(Y, Z, steps[0])
+        if vs is None:
+            break
+        lead.append(vs)
+        steps.pop(0)
+    if lead:
+        V = np.vstack(lead)
+        k = sum(s.rank for s in cert.steps[: len(lead)])
+        if not 0 < k <= min(len(V), p):
+            return _fail(cert.verdict, False, checks, f"the one-sided pairs of the first step(s) span at most "
+                         f"{min(len(V), p)} directions; the certificate claims {k}")
+        import scipy.linalg as sla
+
+        Qf, Rq, piv = sla.qr(V.T, pivoting=True)
+        d = np.abs(np.diag(Rq))
+        if d.size < k or not d[k - 1] > 1e-8 * d[0]:
+            return _unsure(cert.verdict, False, checks, f"the one-sided pairs do not clearly span {k} directions "
+                           "in floating point")
+        C = np.zeros((len(V), k))
+        C[piv[:k]] = sla.solve_triangular(Rq[:k, :k], np.eye(k))
+        R0 = V.T @ C  # = V^T C up to rounding: each column within e of the exact span of the v's
+        e = _R.matmul_error(_R.fro(V), _R.fro(C), len(V), p * k)
+        removed.append(R0)
+        masses.append(e ** 2)
+        F = Qf[:, k:]
+        checks.append(f"steps 1-{len(lead)}: one-sided pairs with multipliers of the right sign remove {k} "
+                      f"directions exactly (every solution vanishes on them); face {p} -> {p - k}")
+    t0 = len(lead)
+    for t, step in enumerate(steps, start=t0 + 1):
+        f = F.shape[1]
         k = step.rank
-        f = len(w)
         if not 0 < k <= f:
-            return _fail(cert.verdict, False, checks, f"step {t + 1}: claimed rank {k} is not in 1..{f}")
-        kept, removed = w[: f - k], w[f - k:]
-        bound = float(np.abs(kept).max()) if kept.size else 0.0
-        if removed.min() <= tol * top or (kept.size and removed.min() < 1e3 * max(bound, tol * top)):
-            return _fail(cert.verdict, False, checks,
-                         f"step {t + 1}: rank {k} is not clear (eigenvalues {removed.min():.3g} and {bound:.3g})")
-        checks.append(f"step {t + 1} ({step.kind}, {len(step.indices)} pairs): combination PSD "
-                      f"(smallest eigenvalue {w[0] / top:.1e} of the largest), rank {k} with gap "
-                      f"{(removed.min() / bound if bound > 0 else np.inf):.1e}; face {f} -> {f - k}")
-        F = F @ V[:, : f - k]
+            return _fail(cert.verdict, False, checks, f"step {t}: claimed rank {k} is not in 1..{f}")
+        Q = np.hstack([F] + removed)
+        delta = _orthogonality(Q)
+        if not delta < 0.25:
+            return _unsure(cert.verdict, False, checks, f"step {t}: the face basis is not orthonormal enough ({delta:.1e})")
+        a = step.values
+        if not np.any(a):
+            return _fail(cert.verdict, False, checks, f"step {t}: every multiplier is zero")
+        Ys, Zs = Y[step.indices] @ F, Z[step.indices] @ F
+        S = (Ys * a[:, None]).T @ Ys - (Zs * a[:, None]).T @ Zs
+        # |fl(y F) - y F| <= gamma(p) |y| |F| entrywise
+        aF = np.abs(F)
+        ey = _R.gamma(p) * np.linalg.norm(np.abs(Y[step.indices]) @ aF, axis=1) + _R.TINY * p
+        ez = _R.gamma(p) * np.linalg.norm(np.abs(Z[step.indices]) @ aF, axis=1) + _R.TINY * p
+        nys, nzs = np.linalg.norm(Ys, axis=1), np.linalg.norm(Zs, axis=1)
+        absa = np.abs(a)
+        err_S = _R.SAFETY * (float(absa @ (2 * ey * nys + ey ** 2 + 2 * ez * nzs + ez ** 2))
+                             + _R.gamma(2 * len(a) + 2) * float(absa @ (nys ** 2 + nzs ** 2)) + _R.TINY * f * f * len(a))
+        w, Vs = np.linalg.eigh((S + S.T) / 2)
+        top = float(np.max(np.abs(w)))
+        lam_rem = w[f - k:]
+        if not lam_rem.min() > 0:
+            if w[0] < -1e-3 * top - 10 * err_S:
+                return _fail(cert.verdict, False, checks, f"step {t}: the combination has eigenvalue {w[0]:.3g} "
+                             f"(largest {top:.3g}): it is not PSD")
+            return _unsure(cert.verdict, False, checks, f"step {t}: the combination has no clear rank {k} (its "
+                           f"{k} largest eigenvalues are not all positive)")
+        g = float(lam_rem.min()) / 2
+        eps = 2 * max(0.0, -float(w[0])) + 4 * err_S + 1e-15 * top
+        Rl = Vs[:, f - k:]
+        T = S - g * (Rl @ Rl.T) + eps * np.eye(f)
+        err_T = err_S + g * _R.matmul_error(_R.fro(Rl), _R.fro(Rl), k, f * f) + _R.SAFETY * _R.gamma(4) * (
+            _R.fro(S) + g * k + eps * np.sqrt(f))
+        lb = _R.pd_lower_bound(T, err_T)
+        if not lb >= 0:
+            return _unsure(cert.verdict, False, checks, f"step {t}: could not prove in floating point that the "
+                           f"combination is PSD of rank {k} up to {eps:.1e}")
+        # mass bounds (trace Phi = 1): see verify's docstring
+        M = sum(masses)
+        trX = 1 / (1 - delta)
+        E = delta / (1 - delta)
+        xr = (np.sqrt(M) + E * np.sqrt(1 + delta)) ** 2
+        S_norm = (1 + g_all) * float(absa @ (ny2[step.indices] + nz2[step.indices]))
+        leak = (1 + delta) * S_norm * (2 * np.sqrt(trX * xr) + xr)
+        q = (leak + eps * trX) / g
+        Rt = F @ Rl
+        D = Q.T @ Rt
+        D[:f] -= Rl
+        d_t = _R.SAFETY * (_R.fro(D) + _R.matmul_error(_R.fro(Q), _R.fro(Rt), p, p * k))
+        m_t = (np.sqrt(q) + np.sqrt(trX) * d_t) ** 2
+        masses.append(float(m_t) * (1 + 1e-12))
+        removed.append(Rt)
+        checks.append(f"step {t} ({step.kind}, {len(step.indices)} pairs): F^T S F >= g R R^T - eps I proved "
+                      f"(g = {g:.2e}, eps = {eps:.1e}); mass on the removed directions <= {m_t:.1e}; face {f} -> {f - k}")
+        F = F @ Vs[:, : f - k]
     f = F.shape[1]
-    U = f * (f + 1) // 2
     if f == 0:
         return _fail(cert.verdict, False, checks, "the steps remove every direction: only Phi = 0 is left")
-    from .linalg import smat, svec_outer
+    Uu = f * (f + 1) // 2
+    if Uu > FLOAT_MAX_UNKNOWNS:
+        return _unsure(cert.verdict, False, checks,
+                       f"the final face has dimension {f} ({Uu} unknowns), above the dense limit {FLOAT_MAX_UNKNOWNS}")
+    Q = np.hstack([F] + removed)
+    delta = _orthogonality(Q)
+    if not delta < 0.25:
+        return _unsure(cert.verdict, False, checks, f"the final basis is not orthonormal enough ({delta:.1e})")
+    nu = ny2 + nz2
+    live = nu > 0
+    Mr, eM = _face_rows(Y[live], Z[live], F, nu[live])
+    nrows = Mr.shape[0]
+    M = sum(masses)
+    trX = 1 / (1 - delta)
+    E = delta / (1 - delta)
+    xr = (np.sqrt(M) + E * np.sqrt(1 + delta)) ** 2
+    xi = (1 + delta) * (2 * np.sqrt(trX * xr) + xr)  # trace norm of Phi minus its face part
+    G = Mr.T @ Mr
+    ev, EV = np.linalg.eigh(G)
+    w0 = EV[:, 0]
+    W0 = _smat_unit(w0, f)
+    if np.trace(W0) < 0:
+        w0, W0 = -w0, -W0
+    Mf = _R.fro(Mr)
+    if Uu == 1:
+        s_perp = np.inf
+    else:
+        s2 = float(ev[1]) / 2
+        if not s2 > 0:
+            return _unsure(cert.verdict, False, checks, "the pairs on the final face do not clearly leave one direction")
+        # u^T G u >= s2 |u|^2 for every u orthogonal to w0 follows from G + 2 s2 w0 w0^T - s2 I >= 0
+        T = G + 2 * s2 * np.outer(w0, w0) - s2 * np.eye(Uu)
+        err_T = _R.matmul_error(Mf, Mf, nrows, Uu * Uu) + _R.SAFETY * _R.gamma(4) * (_R.fro(G) + 3 * s2 * np.sqrt(Uu))
+        if not _R.pd_lower_bound(T, err_T) >= 0:
+            return _unsure(cert.verdict, False, checks, "could not prove in floating point that the pairs on the final "
+                           "face leave only one direction")
+        s_perp = np.sqrt(s2) * (1 - 1e-12) - eM
+        if not s_perp > 0:
+            return _unsure(cert.verdict, False, checks, "the rounding error of the final system is larger than its "
+                           "smallest singular value")
+    r0 = _R.SAFETY * (float(np.linalg.norm(Mr @ w0)) + _R.matmul_error(Mf, 1.0, Uu, nrows)) + eM * (1 + 1e-12)
+    b = 0.0 if Uu == 1 else (np.sqrt(nrows) * (1 + _R.gamma(p + 4)) * xi + trX * r0) / s_perp
+    theta = float(xi + (1 + delta) * np.sqrt(f) * b) * (1 + 1e-12)
+    rho = float(r0 / (1 - delta)) * (1 + 1e-12)
+    psd = _R.pd_lower_bound(W0 + margin * np.eye(f), _R.SAFETY * _R.U * f) >= 0
+    checks.append(f"final face of dimension {f} ({Uu} unknowns, {nrows} pairs): proved that every non-zero PSD "
+                  f"solution lies within relative distance {theta:.1e} (trace norm) of a multiple of the generator G; "
+                  f"G satisfies every pair to {rho:.1e} and is {'PSD up to ' + format(margin, '.0e') if psd else 'not shown PSD'}")
+    if not psd:
+        wmin, wmax = np.linalg.eigvalsh(W0)[[0, -1]]
+        if wmin < -10 * (theta + margin) and wmax > 10 * (theta + margin) and theta < 0.1:
+            return _fail(cert.verdict, False, checks, "the only direction the pairs leave is indefinite: no non-zero "
+                         "PSD matrix satisfies them")
+        return _unsure(cert.verdict, False, checks, "could not show the generator is PSD")
+    if rho > 1e3 * tol and rho > 1e-3:
+        return _fail(cert.verdict, False, checks, f"the generator violates a pair: relative residual up to {rho:.2e}")
+    if rho > tol:
+        return _unsure(cert.verdict, False, checks, f"the generator's residual {rho:.1e} is not proved below tol {tol:g}")
+    if theta > margin:
+        return _unsure(cert.verdict, False, checks, f"the proved distance bound {theta:.1e} is above margin {margin:g} "
+                       "(pass a larger margin to accept the weaker statement, or check exactly at small p)")
+    return _result("valid", cert.verdict, False, checks, margin=theta, residual=rho)
 
-    Yr, Zr = Y @ F, Z @ F
-    M = svec_outer(Yr) - svec_outer(Zr)
-    norms = np.linalg.norm(M, axis=1)
-    keep = norms > 1e-12 * scale
-    M = M[keep] / norms[keep, None]
-    s = np.linalg.svd(M, compute_uv=False) if M.size else np.zeros(0)
-    s = np.concatenate([s, np.zeros(max(0, U - s.size))])[:U]
-    if cert.verdict == "identified":
-        if U == 1:
-            checks.append("final face of dimension 1: one unknown, no equation needed")
-            return Verification(True, cert.verdict, False, checks)
-        if s[U - 2] <= tol * s[0] or s[U - 1] > s[U - 2] / 1e3:
-            return _fail(cert.verdict, False, checks,
-                         f"the reduced system does not have rank {U - 1} clearly (singular values "
-                         f"{s[U - 2]:.3g} and {s[U - 1]:.3g} of {s[0]:.3g})")
-        _, _, Vt = np.linalg.svd(M, full_matrices=True)
-        W = smat(Vt[-1], f)
-        ev = np.linalg.eigvalsh(W)
-        if ev[0] < -tol * abs(ev).max() and ev[-1] > tol * abs(ev).max():
-            return _fail(cert.verdict, False, checks, "the one-dimensional solution space has an indefinite generator")
-        checks.append(f"reduced system on the face: rank {U - 1} of {U} unknowns (smallest kept singular value "
-                      f"{s[U - 2] / s[0]:.1e}, next {s[U - 1] / s[0]:.1e}); its generator is semidefinite")
-        return Verification(True, cert.verdict, False, checks)
-    # not identified: two witnesses on the face given by the certificate
+
+def _smat_unit(w, f):
+    """smat for the orthonormal svec (off-diagonal entries divided by sqrt 2)."""
+    from .linalg import smat
+
+    return smat(w, f)
+
+
+def _verify_float_not_identified(Y, Z, cert):
+    checks = []
     if cert.witnesses is None or cert.face is None:
         return _fail(cert.verdict, False, checks, "a 'not identified' certificate needs a face and two witnesses")
-    Fc = np.asarray(cert.face, dtype=float)
-    mats = [Fc @ np.asarray(W, dtype=float) @ Fc.T for W in cert.witnesses]
-    from .feedback import PairFeedback
+    from .linalg import svec
 
-    fb = PairFeedback(Y, Z)
-    for i, X in enumerate(mats):
-        ev = np.linalg.eigvalsh((X + X.T) / 2)
-        if ev[0] < -tol * ev[-1]:
-            return _fail(cert.verdict, False, checks, f"witness {i + 1} is not PSD")
-        res = float(np.max(fb.relative_residuals(X), initial=0.0))
-        if res > tol:
-            return _fail(cert.verdict, False, checks, f"witness {i + 1} violates a pair (relative residual {res:.2e})")
-        checks.append(f"witness {i + 1}: PSD, largest relative residual {res:.1e}")
-    a, b = (m.ravel() / np.linalg.norm(m) for m in mats)
-    sep = float(np.linalg.norm(a - (a @ b) * b))
-    if sep <= 1e3 * tol:
-        return _fail(cert.verdict, False, checks, "the two witnesses are (numerically) multiples of each other")
-    checks.append(f"the witnesses are not multiples of each other (distance of directions {sep:.2e})")
-    return Verification(True, cert.verdict, False, checks)
+    F = cert.face
+    p, f = F.shape
+    Uu = f * (f + 1) // 2
+    if Uu > FLOAT_MAX_UNKNOWNS:
+        return _unsure(cert.verdict, False, checks, f"the face has {Uu} unknowns, above the dense limit {FLOAT_MAX_UNKNOWNS}")
+    nu = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
+    live = np.any(Y != Z, axis=1) & np.any(Y != -Z, axis=1)  # y = +-z exactly: the pair matrix is 0
+    Mr, eM = _face_rows(Y[live], Z[live], F, nu[live])
+    nrows = Mr.shape[0]
+    # F has full column rank (so F W F^T = 0 only for W = 0)
+    if not _R.pd_lower_bound(F.T @ F, _R.matmul_error(_R.fro(F), _R.fro(F), p, f * f)) > 0:
+        return _unsure(cert.verdict, False, checks, "could not prove that the face basis has full column rank")
+    if nrows > Uu - 2:
+        return _unsure(cert.verdict, False, checks,
+                       f"{nrows} non-trivial pairs on a face with {Uu} unknowns: floating point can prove two exact "
+                       "solutions only when the pairs are fewer than the unknowns minus one and independent "
+                       "(the exact check, p <= 12, has no such limit)")
+    if nrows:
+        Mf = _R.fro(Mr)
+        G = Mr @ Mr.T
+        lam = float(np.linalg.eigvalsh(G)[0])
+        s2 = lam / 2
+        if not (s2 > 0 and _R.pd_lower_bound(G - s2 * np.eye(nrows), _R.matmul_error(Mf, Mf, Uu, nrows * nrows)
+                                              + _R.SAFETY * _R.gamma(4) * (_R.fro(G) + s2 * np.sqrt(nrows))) >= 0):
+            return _unsure(cert.verdict, False, checks, "could not prove the pairs on the face are linearly independent")
+        s = np.sqrt(s2) * (1 - 1e-12) - eM
+        if not s > 0:
+            return _unsure(cert.verdict, False, checks, "the pairs on the face are too close to dependent")
+    ws, rel = [], []
+    for i, W in enumerate(cert.witnesses):
+        W = (W + W.T) / 2
+        w = svec(W)
+        nw = float(np.linalg.norm(w))
+        if not nw > 0:
+            return _fail(cert.verdict, False, checks, f"witness {i + 1} is zero")
+        if nrows:
+            r = _R.SAFETY * (float(np.linalg.norm(Mr @ w)) + _R.matmul_error(_R.fro(Mr), nw, Uu, nrows)) + eM * nw
+            corr = r / s  # the exact solution w - M^+(M w) is this close to w
+        else:
+            corr = 0.0
+        lb = _R.pd_lower_bound(W, corr * (1 + 1e-12) + _R.SAFETY * _R.U * nw)
+        if not lb > 0:
+            return _unsure(cert.verdict, False, checks, f"witness {i + 1}: could not prove that its correction onto "
+                           f"the exact solutions (distance <= {corr:.1e}) stays positive definite")
+        ws.append(w)
+        rel.append(corr / nw)
+        checks.append(f"witness {i + 1}: within {corr:.1e} of an exact solution that is positive definite on the face "
+                      f"(smallest eigenvalue >= {lb:.1e})")
+    a, b = ws[0] / np.linalg.norm(ws[0]), ws[1] / np.linalg.norm(ws[1])
+    sin_ab = float(np.linalg.norm(a - (a @ b) * b)) - 1e-12
+    need = sum(np.arcsin(min(1.0, x)) for x in rel)
+    if not (sin_ab > 0 and np.arcsin(min(1.0, sin_ab)) > need):
+        return _unsure(cert.verdict, False, checks, "could not prove the two exact solutions are not multiples of each other")
+    checks.append(f"the two exact solutions are not multiples of each other (angle >= {np.arcsin(min(1.0, sin_ab)) - need:.1e} rad)")
+    return _result("valid", cert.verdict, False, checks)
 
 
 # --------------------------------------------------------------------------------------------
 # exact
 
 
+
+
 def _verify_exact(Y, Z, cert):
-    """Exact rational re-check; returns a Verification with exact=True (valid or not)."""
+    """Exact rational re-check; a Verification with exact=True.  *invalid* only for structural failures
+    (the steps remove every direction; the pairs leave two or more exact directions); *inconclusive*
+    when the numbers cannot be made exact (then verify decides in floating point)."""
     p = Y.shape[1]
     checks = []
     Yq, Zq = _q(Y), _q(Z)
     G = _identity(p)  # exact basis of the current face (columns)
     for t, step in enumerate(cert.steps):
         Yg, Zg = Yq[step.indices].dot(G), Zq[step.indices].dot(G)
+        if not np.any(step.values):
+            return _fail(cert.verdict, True, checks, f"step {t + 1}: every multiplier is zero")
         alpha = _rationalize(np.asarray(step.values) / np.max(np.abs(step.values)))
         S = _comb(Yg, Zg, alpha)
         ok, rk = _psd_rank(S)
@@ -476,14 +822,14 @@ def _verify_exact(Y, Z, cert):
             # multipliers whose combination vanishes on it
             C = _numeric_kernel(Yg, Zg, np.asarray(step.values, dtype=float), step.rank)
             if C is None:
-                return _fail(cert.verdict, True, checks, f"step {t + 1}: no exact PSD combination of rank {step.rank}")
+                return _unsure(cert.verdict, True, checks, f"step {t + 1}: no exact PSD combination of rank {step.rank}")
             alpha = _snap(Yg, Zg, alpha, C)
             if alpha is None:
-                return _fail(cert.verdict, True, checks, f"step {t + 1}: the multipliers cannot be made exact")
+                return _unsure(cert.verdict, True, checks, f"step {t + 1}: the multipliers cannot be made exact")
             S = _comb(Yg, Zg, alpha)
             ok, rk = _psd_rank(S)
             if not (ok and rk == step.rank):
-                return _fail(cert.verdict, True, checks,
+                return _unsure(cert.verdict, True, checks,
                              f"step {t + 1}: the exact combination is {'not PSD' if not ok else f'of rank {rk}'}, "
                              f"not PSD of rank {step.rank}")
         K = _null_space(S)
@@ -498,6 +844,9 @@ def _verify_exact(Y, Z, cert):
     M = _svec_rows_exact(Yg, Zg)
     if cert.verdict == "identified":
         N = _null_space(M, ncols=U)
+        if N.shape[1] == 0:
+            return _unsure(cert.verdict, True, checks, "the stored pairs admit no exact non-zero solution on the face "
+                           "(they are not exactly consistent)")
         if N.shape[1] != 1:
             return _fail(cert.verdict, True, checks,
                          f"the reduced system has {N.shape[1]} independent solutions, not 1 (rank {U - N.shape[1]} of {U})")
@@ -505,17 +854,17 @@ def _verify_exact(Y, Z, cert):
         ok_pos, _ = _psd_rank(W)
         ok_neg, _ = _psd_rank(-W)
         if not (ok_pos or ok_neg):
-            return _fail(cert.verdict, True, checks,
+            return _unsure(cert.verdict, True, checks,
                          "the one-dimensional solution space has an indefinite generator: no non-zero PSD solution "
                          "(the pairs are inconsistent)")
         checks.append(f"reduced system on the face: exact rank {U - 1} of {U} unknowns; its generator is "
                       f"{'positive' if ok_pos else 'negative'} semidefinite")
-        return Verification(True, cert.verdict, True, checks)
+        return _result("valid", cert.verdict, True, checks)
     if cert.witnesses is None or cert.face is None:
         return _fail(cert.verdict, True, checks, "a 'not identified' certificate needs a face and two witnesses")
     N = _null_space(M, ncols=U)
     if N.shape[1] < 2:
-        return _fail(cert.verdict, True, checks, f"only {N.shape[1]} exact solution(s) on the face")
+        return _unsure(cert.verdict, True, checks, f"only {N.shape[1]} exact solution(s) on the face")
     Gf = np.array(G, dtype=float)
     pinv = np.linalg.pinv(Gf)
     Fc = np.asarray(cert.face, dtype=float)
@@ -528,17 +877,17 @@ def _verify_exact(Y, Z, cert):
         w_num = svec(Wg) / np.where(np.triu_indices(f)[0] == np.triu_indices(f)[1], 1.0, np.sqrt(2.0))
         w = _project_exact(_rationalize(w_num, 10**8), N)
         if w is None:
-            return _fail(cert.verdict, True, checks, f"witness {i + 1} cannot be made exact")
+            return _unsure(cert.verdict, True, checks, f"witness {i + 1} cannot be made exact")
         W = _smat_exact(w, f)
         ok, rk = _psd_rank(W)
         if not (ok and rk == f):
-            return _fail(cert.verdict, True, checks, f"witness {i + 1}: its exact version is not positive definite on the face")
+            return _unsure(cert.verdict, True, checks, f"witness {i + 1}: its exact version is not positive definite on the face")
         exact_W.append(w)
         checks.append(f"witness {i + 1}: exact, positive definite on a face of dimension {f}, satisfies every pair")
     if _rank(np.array([exact_W[0], exact_W[1]], dtype=object)) != 2:
-        return _fail(cert.verdict, True, checks, "the exact witnesses are multiples of each other")
+        return _unsure(cert.verdict, True, checks, "the exact witnesses are multiples of each other")
     checks.append("the two exact witnesses are linearly independent")
-    return Verification(True, cert.verdict, True, checks)
+    return _result("valid", cert.verdict, True, checks)
 
 
 def _identity(p):

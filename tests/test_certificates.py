@@ -88,7 +88,11 @@ def test_compact_teacher_on_random_targets_every_rank():
             assert fb.relative_residuals(phi).max() < 1e-12
             sol = _solve(fb)
             assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-8, (p, r)
-            assert fl.verify(fb, sol, exact=False).valid
+            # floating point proves a distance bound; one numerically computed combination step costs
+            # about sqrt(its rounding) (see verify), so the default margin 1e-6 is not always reached
+            check = fl.verify(fb, sol, exact=False, margin=0.05)
+            assert check.valid and check.margin < 0.05 and check.residual < 1e-8, (p, r, check.reason)
+            assert fl.verify(fb, sol, exact=False).status in ("valid", "inconclusive")
             if 3 <= r <= p - 2:
                 assert len(fb) < bounds.constructive_paper(p, r)
 
@@ -103,7 +107,11 @@ def test_compact_teacher_at_scale_through_the_basis_path_with_its_hint():
     assert fl.relative_error(sol.phi, phi) < 1e-10
     (step,) = sol.certificate.steps
     assert step.kind == "hint" and step.rank == 256 - 32
-    assert fl.verify(fb, sol).valid  # floating point: p = 256 is beyond the exact limit
+    # floating point (p = 256 is beyond the exact limit): the hint's combination is certified, but the
+    # proved distance bound on the 528-unknown final system is far above the default margin, so the
+    # honest answer is "inconclusive" (never "valid" on unproved grounds, never "invalid")
+    check = fl.verify(fb, sol)
+    assert check.status == "inconclusive" and "distance bound" in check.reason
 
 
 def test_a_wrong_hint_cannot_produce_a_wrong_answer():
@@ -223,7 +231,9 @@ def test_minimum_search_beats_the_paper_and_never_the_proved_minimum():
     phi = target(6, 3, seed=0)
     res = fl.experiments.minimum_search(phi, restarts=3, seed=0)
     assert min(res["sizes"]) == len(res["best"]) == res["minimum"] == 6 < res["paper"] == 8
-    assert res["verified"].valid and res["certificate"].verdict == "identified"
+    assert res["certificate"].verdict == "identified" and res["verified"].status in ("valid", "inconclusive")
+    # the float pairs of the compact construction: a proved distance bound, not an exact proof
+    assert fl.verify(res["best"], res["certificate"], margin=1e-2).valid
     assert all(s >= res["minimum"] for s in res["sizes"])
     # the paper's own pairs alone: irreducible subsets of exactly its claimed count, not fewer
     alone = fl.experiments.minimum_search(phi, pool=("eigen",), restarts=2, seed=1)

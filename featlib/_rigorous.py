@@ -1,0 +1,90 @@
+"""Floating-point linear algebra with proved error bounds (the part of :func:`featlib.verify` that
+must not lie).
+
+Everything here assumes IEEE 754 binary64 with rounding to nearest (what numpy uses) and inputs
+whose magnitudes keep every product far from overflow; callers rescale by powers of two first.
+Underflow is covered by an absolute term (:data:`TINY` per entry).
+
+The bounds are the standard ones of Higham, *Accuracy and Stability of Numerical Algorithms*
+(2nd ed.), Lemma 3.1 and Section 3.5: a computed sum of ``k`` products differs from the exact one by
+at most ``gamma(k) * (sum of |products|)``, with ``gamma(k) = k u / (1 - k u)`` and ``u = 2**-53``.
+For matrix products this gives ``|fl(AB) - AB| <= gamma(k) |A||B|`` entrywise, hence
+``||fl(AB) - AB||_F <= gamma(k) ||A||_F ||B||_F``.  Every bound is then doubled (:data:`SAFETY`):
+the bounds are themselves computed in floating point as sums of non-negative terms, whose relative
+error is below ``gamma(n) < 1/2`` for any size used here, so doubling covers it.
+
+The only non-elementary step is :func:`pd_lower_bound`: no eigenvalue routine is trusted.  For a
+float symmetric ``T`` and any float ``L``, the identity ``T - s I = L L^T + Delta`` holds exactly for
+``Delta = T - s I - L L^T``, so ``lambda_min(T) >= s - ||Delta||_2`` (Weyl); ``L`` is a Cholesky
+factor of ``T - s I`` (any ``L`` would do: it only has to make ``Delta`` small), and ``||Delta||`` is
+bounded by its computed value plus the rounding bound above.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["U", "TINY", "SAFETY", "gamma", "pd_lower_bound", "fro", "matmul_error"]
+
+#: unit roundoff of binary64
+U = 2.0 ** -53
+#: absolute allowance per entry for underflow in products
+TINY = 2.0 ** -960
+#: factor applied to every computed error bound (covers the rounding of the bound itself)
+SAFETY = 2.0
+
+
+def gamma(k: int) -> float:
+    """``k u / (1 - k u)``: the relative error bound of a computed sum of ``k`` products."""
+    ku = (int(k) + 2) * U
+    if ku >= 0.5:
+        raise ValueError("problem too large for the rounding-error bounds")
+    return ku / (1.0 - ku)
+
+
+def fro(a) -> float:
+    """Frobenius norm (a float; its own rounding is covered by :data:`SAFETY` where it is used)."""
+    return float(np.linalg.norm(np.asarray(a, dtype=float)))
+
+
+def matmul_error(a_fro: float, b_fro: float, inner: int, entries: int = 1) -> float:
+    """A bound on ``||fl(A B) - A B||_F`` from ``||A||_F``, ``||B||_F`` and the inner dimension."""
+    return SAFETY * (gamma(inner) * a_fro * b_fro + TINY * inner * max(entries, 1))
+
+
+def pd_lower_bound(T, err: float = 0.0) -> float:
+    """A proved lower bound on the smallest eigenvalue of every symmetric ``A`` with
+    ``||A - T||_2 <= err``, where ``T`` is a float matrix (symmetrised here by mirroring its upper
+    triangle; the mirroring's change is added to ``err``).  Returns ``-inf`` when no positive bound
+    is found (which proves nothing either way).
+    """
+    T = np.asarray(T, dtype=float)
+    n = T.shape[0]
+    if n == 0:
+        return np.inf
+    if not np.all(np.isfinite(T)) or not np.isfinite(err) or err < 0:
+        return -np.inf
+    Ts = np.triu(T) + np.triu(T, 1).T
+    asym = fro(T - Ts)
+    err = float(err) + SAFETY * asym
+    try:
+        lam = float(np.linalg.eigvalsh(Ts)[0])
+    except np.linalg.LinAlgError:
+        return -np.inf
+    if not lam > 0:
+        return -np.inf
+    s = lam / 2
+    X = Ts - s * np.eye(n)
+    try:
+        L = np.linalg.cholesky(X)
+    except np.linalg.LinAlgError:
+        return -np.inf
+    D = X - L @ L.T
+    # |fl(Ts - sI) - (Ts - sI)| <= u |Ts - sI| (diagonal only); |fl(X - LL^T) - (X - LL^T)| <=
+    # gamma(n + 1) (|X| + |L||L|^T)
+    g = gamma(n + 2)
+    bound = fro(D) * (1 + g) + g * (fro(Ts) + s * np.sqrt(n) + fro(L) ** 2) + U * (fro(Ts) + s * np.sqrt(n))
+    bound = SAFETY * (bound + TINY * n * n)
+    lb = s - bound - err
+    # the subtraction above rounds; step one ulp down for each operation
+    return float(np.nextafter(np.nextafter(lb, -np.inf), -np.inf))
