@@ -32,6 +32,7 @@ from . import _checks
 from . import _rigorous as _R
 
 __all__ = ["FaceStep", "Certificate", "Verification", "verify", "CertificateError", "EXACT_MAX_UNKNOWNS",
+           "rescale_multipliers",
            "FLOAT_MAX_P", "FLOAT_MAX_UNKNOWNS"]
 
 #: exact verification up to this many unknowns p(p+1)/2 (p = 12: 78)
@@ -389,23 +390,29 @@ def _checked(cert, p, n):
     return dataclasses.replace(cert, steps=tuple(steps), face=face, witnesses=witnesses)
 
 
+def rescale_multipliers(values, exponents) -> np.ndarray:
+    """``values * 4**exponents`` (the multipliers of pair matrices whose pairs are scaled by
+    ``2**exponents``), times one common power of two that keeps the largest at order one: a positive
+    rescaling of a step's multipliers does not change what the step proves, and working with the
+    exponents avoids the overflow and underflow of ``4**exponents`` itself.  Entries that would
+    underflow relative to the largest become 0 (the combination checked is then the one returned)."""
+    values = np.asarray(values, dtype=float)
+    exponents = np.asarray(exponents, dtype=np.int64)
+    if not values.size:
+        return values.copy()
+    mant, ex = np.frexp(values)
+    ex = ex.astype(np.int64) + 2 * exponents
+    live = mant != 0
+    shift = int(np.max(ex[live])) if live.any() else 0
+    return np.ldexp(mant, np.clip(ex - shift, -2000, 10))
+
+
 def _rescaled_steps(cert, exponents):
-    """The multipliers for the pairs divided by ``2**exponents``: ``alpha_k * 4**e_k``, shifted by
-    one common power of two (exact unless an entry underflows, which changes the combination
-    checked, never the soundness of the check)."""
+    """The certificate for the pairs divided by ``2**exponents``."""
     import dataclasses
 
-    steps = []
-    for s in cert.steps:
-        if not len(s.values):
-            steps.append(s)
-            continue
-        mant, ex = np.frexp(s.values)
-        ex = ex.astype(np.int64) + 2 * exponents[s.indices]
-        live = mant != 0
-        shift = int(np.max(ex[live])) if live.any() else 0
-        steps.append(dataclasses.replace(s, values=np.ldexp(mant, np.clip(ex - shift, -2000, 10))))
-    return dataclasses.replace(cert, steps=tuple(steps))
+    return dataclasses.replace(cert, steps=tuple(
+        dataclasses.replace(s, values=rescale_multipliers(s.values, exponents[s.indices])) for s in cert.steps))
 
 
 def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-8,
@@ -557,8 +564,13 @@ def _face_rows(Y, Z, F, nu):
 
 
 def _verify_float(Y, Z, cert, tol, margin):
-    if cert.verdict == "not identified":
-        return _verify_float_not_identified(Y, Z, cert)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # an inf bound proves nothing
+        if cert.verdict == "not identified":
+            return _verify_float_not_identified(Y, Z, cert)
+        return _verify_float_identified(Y, Z, cert, tol, margin)
+
+
+def _verify_float_identified(Y, Z, cert, tol, margin):
     n, p = Y.shape
     checks = []
     g_all = _R.gamma(p + n + 8)
@@ -718,9 +730,9 @@ def _verify_float(Y, Z, cert, tol, margin):
         return _unsure(cert.verdict, False, checks, "could not show the generator is PSD")
     if rho > 1e3 * tol and rho > 1e-3:
         return _fail(cert.verdict, False, checks, f"the generator violates a pair: relative residual up to {rho:.2e}")
-    if rho > tol:
+    if not rho <= tol:  # also NaN
         return _unsure(cert.verdict, False, checks, f"the generator's residual {rho:.1e} is not proved below tol {tol:g}")
-    if theta > margin:
+    if not theta <= margin:
         return _unsure(cert.verdict, False, checks, f"the proved distance bound {theta:.1e} is above margin {margin:g} "
                        "(pass a larger margin to accept the weaker statement, or check exactly at small p)")
     return _result("valid", cert.verdict, False, checks, margin=theta, residual=rho)

@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from .. import _checks
+from ..certificates import rescale_multipliers
 from ..feedback import PairFeedback
 from ._result import Solution
 from .exact import solve_exact
@@ -99,7 +100,8 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
         from .exact import _hints
 
         options = dict(options)
-        options["face_hint"] = [(i, v * factors[i] ** 2) for i, v in _hints(options["face_hint"], len(feedback))]
+        exps = _exponents(factors)
+        options["face_hint"] = [(i, rescale_multipliers(v, exps[i])) for i, v in _hints(options["face_hint"], len(feedback))]
     return _in_original_scale(_solve(feedback, method, options), factors)
 
 
@@ -109,9 +111,15 @@ def _in_original_scale(sol, factors):
     if cert is not None and cert.steps:
         import dataclasses
 
-        cert.steps = tuple(dataclasses.replace(st, values=np.asarray(st.values) / factors[st.indices] ** 2)
+        exps = _exponents(factors)
+        cert.steps = tuple(dataclasses.replace(st, values=rescale_multipliers(st.values, -exps[st.indices]))
                            for st in cert.steps)
     return sol
+
+
+def _exponents(factors):
+    """``factors`` are powers of two: their exponents (exact)."""
+    return (np.frexp(factors)[1] - 1).astype(np.int64)
 
 
 def _check_options(fn, options, method):
