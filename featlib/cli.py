@@ -66,6 +66,12 @@ def _recover(args) -> int:
 
     import featlib as fl
 
+    if args.checkpoint is not None:
+        if not args.checkpoint.strip():
+            raise FeatlibError("--checkpoint needs a file name; got an empty one.")
+        if args.method != "gd" and not args.stream:
+            raise FeatlibError(f"--checkpoint is for --method gd (gradient descent saves and resumes its run); "
+                               f"--method {args.method} runs in one go and writes no checkpoint.")
     if args.distributed:
         if args.method != "gd":
             raise FeatlibError("--distributed is for --method gd (gradient descent across processes).")

@@ -16,6 +16,7 @@ batches ``r, r + w, r + 2w, ...``: each process draws or reads only its own shar
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import numbers
 import pathlib
@@ -184,8 +185,8 @@ class SampledPairs(PairStream):
 class ShardedPairs(PairStream):
     """Pairs written to a folder by :meth:`PairStream.save`: batch ``b`` is shard ``b``.
 
-    Each shard is checked when first read: its SHA-256 against the manifest (a changed or truncated
-    file is refused), then its arrays (no pickles, no compressed members, shapes and indices in range,
+    Each shard is checked on every read: its SHA-256 against the manifest, computed on the bytes that
+    are then parsed (a changed, truncated or swapped file is refused), then its arrays (no pickles, no compressed members, shapes and indices in range,
     finite values)."""
 
     def __init__(self, folder):
@@ -209,7 +210,6 @@ class ShardedPairs(PairStream):
             raise _checks.FeatlibError(f"{str(path)!r} is damaged: its shards do not add up to {self.n} pairs "
                                        f"in batches of {self.batch_size}.")
         self.folder, self.shards, self.source = folder, shards, m.get("source")
-        self._verified = set()
 
     def batch(self, b: int) -> PairFeedback:
         b = self._check_batch(b)
@@ -218,17 +218,26 @@ class ShardedPairs(PairStream):
         path = self.folder / name
         if pathlib.Path(name).name != name or not path.is_file():
             raise _checks.MissingFileError(f"shard {b} ({name!r}) is missing from {str(self.folder)!r}.")
-        if b not in self._verified:
-            if _sha256(path) != entry.get("sha256"):
-                raise _checks.FeatlibError(f"shard {str(path)!r} does not match its SHA-256 in the manifest "
-                                           f"(changed or truncated); write the shards again.")
-            with zipfile.ZipFile(path) as z:
+        # read once, hash what was read, parse those same bytes: a shard swapped after an earlier
+        # read (or between the check and the parse) is refused, not used
+        size = path.stat().st_size
+        limit = 64 * (self.batch_length(b) * self.p * 2 + 1) * 8 + (1 << 20)
+        if size > limit:
+            raise _checks.FeatlibError(f"shard {str(path)!r} is {size:,} bytes, more than {self.batch_length(b)} pairs "
+                                       f"in dimension {self.p} can take; write the shards again.")
+        blob = path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != entry.get("sha256"):
+            raise _checks.FeatlibError(f"shard {str(path)!r} does not match its SHA-256 in the manifest "
+                                       f"(changed or truncated); write the shards again.")
+        try:
+            with zipfile.ZipFile(io.BytesIO(blob)) as z:
                 if any(i.compress_type != zipfile.ZIP_STORED for i in z.infolist()):
                     raise _checks.FeatlibError(f"shard {str(path)!r} has compressed members; featlib writes them stored.")
-            self._verified.add(b)
+        except zipfile.BadZipFile as exc:
+            raise _checks.FeatlibError(f"cannot read shard {str(path)!r} ({exc}).") from None
         m = self.batch_length(b)
         try:
-            with np.load(path, allow_pickle=False) as f:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as f:
                 if "y" in f.files:
                     Y, Z = f["y"], f["z"]
                     ok = Y.shape == Z.shape == (m, self.p)

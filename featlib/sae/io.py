@@ -112,10 +112,15 @@ def _from_torch(file, max_bytes=MAX_BYTES):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise _unknown(file, f"a torch file holding a {type(state).__name__}, not a state dict")
-    if "decoder.weight" in state:
-        return state["decoder.weight"].detach().to(torch.float64).numpy()
-    if "W_dec" in state:
-        return state["W_dec"].detach().to(torch.float64).numpy().T
+    for name, transpose in (("decoder.weight", False), ("W_dec", True)):
+        if name in state:
+            W = state[name]
+            if not isinstance(W, torch.Tensor) or W.ndim != 2 or W.is_complex():
+                raise _unknown(file, f"a state dict whose {name} is a {type(W).__name__}"
+                               + (f" of shape {tuple(W.shape)}" if isinstance(W, torch.Tensor) else "")
+                               + ", not a real 2-D tensor")
+            W = W.detach().to(torch.float64).numpy()
+            return W.T if transpose else W
     raise _unknown(file, f"a state dict with keys {sorted(state)} but no decoder.weight or W_dec")
 
 

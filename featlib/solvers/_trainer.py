@@ -172,21 +172,45 @@ class FactorTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state(self, **more) -> dict:
-        return {"U": self.factor(), "extra": [e.detach().cpu().numpy() for e in self.extra],
+        # tensors, not numpy arrays: torch.load(weights_only=True) reads them without unpickling code
+        return {"U": self.U.detach().cpu().clone(), "extra": [e.detach().cpu().clone() for e in self.extra],
                 "opt": self.opt.state_dict(), "sched": None if self.sched is None else self.sched.state_dict(),
                 "history": list(self.history), "epoch_seconds": list(self.epoch_seconds), "best": self.best,
                 "stale": self.stale, "epoch": len(self.history), **more}
 
     def load(self, state):
-        with self.torch.no_grad():
-            for t, v in zip(self.params, [state["U"], *state.get("extra", [])]):
-                t.copy_(self.torch.as_tensor(v, dtype=self.dtype, device=self.device))
-        self.opt.load_state_dict(state["opt"])
-        if self.sched is not None and state.get("sched") is not None:
-            self.sched.load_state_dict(state["sched"])
-        self.history, self.epoch_seconds = list(state["history"]), list(state["epoch_seconds"])
-        self.best, self.stale = state["best"], state["stale"]
-        return state["epoch"]
+        """Restore a checkpoint's state; every array is checked against this run's shapes first (a
+        truncated or foreign U is refused, never broadcast)."""
+        torch = self.torch
+        try:
+            values = [state["U"], *state.get("extra", [])]
+            if len(values) != len(self.params):
+                raise ValueError(f"{len(values)} parameter arrays, expected {len(self.params)}")
+            tensors = []
+            for t, v in zip(self.params, values):
+                if not isinstance(v, torch.Tensor):
+                    raise ValueError(f"a parameter is a {type(v).__name__}, not a tensor")
+                if tuple(v.shape) != tuple(t.shape):
+                    raise ValueError(f"a parameter has shape {tuple(v.shape)}, expected {tuple(t.shape)}")
+                if not torch.isfinite(v).all():
+                    raise ValueError("a parameter holds NaN or infinite values")
+                tensors.append(v)
+            history, seconds = [float(x) for x in state["history"]], [float(x) for x in state["epoch_seconds"]]
+            epoch, stale, best = state["epoch"], state["stale"], float(state["best"])
+            if not (isinstance(epoch, int) and isinstance(stale, int) and 0 <= epoch == len(history) and stale >= 0):
+                raise ValueError("inconsistent epoch counters")
+            with torch.no_grad():
+                for t, v in zip(self.params, tensors):
+                    t.copy_(v.to(dtype=self.dtype, device=self.device))
+            self.opt.load_state_dict(state["opt"])
+            if self.sched is not None and state.get("sched") is not None:
+                self.sched.load_state_dict(state["sched"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise _checks.FeatlibError(f"the checkpoint's contents are damaged or not from this run ({type(exc).__name__}: "
+                                       f"{exc}); delete it to start afresh.") from None
+        self.history, self.epoch_seconds = history, seconds
+        self.best, self.stale = best, stale
+        return epoch
 
     def fit(self, epochs, one_pass, *, tol, patience, bar=None, every=10, save_rank=True,
             start_epoch=0, save=None):

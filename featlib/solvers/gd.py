@@ -265,9 +265,13 @@ def solve_gd(
         if ck.exists():
             state = _load_checkpoint(torch, ck, key)
             start_epoch = trainer.load(state)
-            rng.bit_generator.state = state["rng"]
-            if gen is not None and state.get("gen") is not None:
-                gen.set_state(state["gen"])
+            try:
+                rng.bit_generator.state = state["rng"]
+                if gen is not None and state.get("gen") is not None:
+                    gen.set_state(state["gen"])
+            except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+                raise _checks.FeatlibError(f"the checkpoint {str(ck)!r} has a damaged random state ({exc}); delete it "
+                                           f"to start afresh.") from None
             if bar is not None:
                 bar.update(start_epoch)
 
@@ -384,19 +388,31 @@ def _run_key(p, n, k, feedback, settings):
     import hashlib
 
     h = hashlib.sha256()
-    for C in feedback._stored_rows():
-        data = C.data if hasattr(C, "tocsr") else np.asarray(C)
-        h.update(np.ascontiguousarray(data, dtype=np.float64).tobytes())
+
+    def part(tag, a, dtype):
+        a = np.ascontiguousarray(a, dtype=dtype)
+        # each array with its name and shape, so that no two different sets hash the same bytes
+        h.update(f"{tag}:{a.shape}:".encode())
+        h.update(a.tobytes())
+
+    for name, C in zip("YZ", feedback._stored_rows()):
         if hasattr(C, "tocsr"):
-            h.update(np.ascontiguousarray(C.indices).tobytes())
+            C = C.tocsr()
+            part(f"{name}.shape", np.asarray(C.shape), np.int64)
+            part(f"{name}.data", C.data, np.float64)
+            part(f"{name}.indices", C.indices, np.int64)
+            part(f"{name}.indptr", C.indptr, np.int64)
+        else:
+            part(f"{name}.dense", C, np.float64)
     if feedback.basis is not None:
-        h.update(np.ascontiguousarray(feedback.basis, dtype=np.float64).tobytes())
+        part("basis", feedback.basis, np.float64)
     return {"p": p, "n": n, "k": k, "pairs_sha256": h.hexdigest(), **settings}
 
 
 def _load_checkpoint(torch, path, key):
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=False)
+        # weights_only: a checkpoint is data; a pickle that names code is refused, never run
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is refused with its cause
         raise _checks.FeatlibError(f"cannot read the checkpoint {str(path)!r} ({type(exc).__name__}: {exc}); "
                                    f"delete it to start afresh.") from None
