@@ -108,3 +108,38 @@ def test_checkpoint_options_are_never_ignored_silently(capsys):
     assert "--checkpoint is for --method gd" in capsys.readouterr().err
     assert cli.main(["recover", "--p", "6", "--d", "3", "--method", "gd", "--checkpoint", ""]) == 2
     assert "needs a file name" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# solver panics are contained
+
+
+class _Panic(BaseException):
+    """Like pyo3_runtime.PanicException: not an Exception, so `except Exception` misses it."""
+
+
+def test_a_solver_panic_never_escapes_solve(monkeypatch):
+    cp = pytest.importorskip("cvxpy")
+
+    def panicking(self, *a, **k):
+        raise _Panic("Eigval error: Eigen(1)")
+
+    monkeypatch.setattr(cp.Problem, "solve", panicking)
+    phi = target(6, 1, seed=3)
+    fb = fl.teach(phi, "gaussian", n=12, seed=0)  # needs the combination SDP
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = fl.solve(fb, "exact")
+    assert not sol.decided  # no answer from the SDP: undecided, said so
+    with pytest.raises(fl.FeatlibError, match="SDP solver failed"):
+        fl.solve(fl.PairFeedback(fb.dense_y(), fb.dense_z() * 1.5), "sdp")
+
+
+def test_the_issues_clarabel_panic_case_is_decided_and_certified():
+    pytest.importorskip("cvxpy")
+    fb = fl.teach(fl.datasets.random_feature_matrix(5, 4, seed=304), "gaussian", n=13, seed=3)
+    sol = fl.solve(fb, "exact")  # Clarabel panics inside; the exact solver goes on
+    assert sol.decided and not sol.identified
+    assert fl.verify(fb, sol).valid  # two exact positive definite solutions

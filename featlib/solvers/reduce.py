@@ -55,10 +55,24 @@ def _solved(cp, prob, variable) -> bool:
 
 
 def quiet_solve(prob, kwargs):
-    """prob.solve without cvxpy's 'may be inaccurate' warning (the status is recorded)."""
+    """prob.solve without cvxpy's 'may be inaccurate' warning (the status is recorded).
+
+    Every failure inside cvxpy or its solver becomes ``cvxpy.error.SolverError``, which every caller
+    treats as "no answer from the SDP": Clarabel reports internal errors as Rust panics
+    (``pyo3_runtime.PanicException``, a BaseException that ``except Exception`` does not catch).
+    """
+    import cvxpy as cp  # optional dependency, only reached when the SDP is used
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-        prob.solve(**kwargs)
+        try:
+            prob.solve(**kwargs)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except cp.error.SolverError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a solver panic or bug: no answer, never a crash
+            raise cp.error.SolverError(f"the SDP solver failed ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def semidefinite_rows(ny, nz, yz, zero_rtol, parallel_rtol, scale=None):

@@ -157,7 +157,10 @@ def solve_sdp(
     if not consistent:
         # Stage 1b: least squares under the PSD constraint (noisy or inconsistent answers).
         prob = cp.Problem(cp.Minimize(cp.norm(MT @ x, 2)), cons)
-        _quiet_solve(prob, kwargs)
+        try:
+            _quiet_solve(prob, kwargs)
+        except cp.error.SolverError as exc:
+            raise _checks.FeatlibError(f"{exc}; try solver='SCS' or solver='CLARABEL'.") from None
         if not _status_ok(prob):
             raise _checks.FeatlibError(
                 f"the SDP solver failed (status {prob.status!r}); try solver='SCS' or solver='CLARABEL'."
