@@ -9,6 +9,9 @@ A :class:`Certificate` says *why* a feedback set does or does not identify its f
   generator is the answer.
 * **not identified**: two PSD matrices ``F W1 F^T`` and ``F W2 F^T`` (W1, W2 positive definite on
   the face F) that satisfy every pair and are not multiples of each other.
+* **inconsistent**: a facial-reduction sequence whose last combination is positive definite on its
+  face, so that the face becomes {0}: no non-zero PSD matrix satisfies the pairs (Farkas' lemma for
+  the PSD cone).  The exact solver attaches one to ``InconsistentFeedbackError.certificate``.
 
 :func:`verify` re-checks a certificate from the pairs alone, without calling any solver.  For small
 problems it works in **exact rational arithmetic** (Python's :class:`fractions.Fraction`): every
@@ -43,6 +46,10 @@ FLOAT_MAX_P = 2048
 FLOAT_MAX_UNKNOWNS = 5000
 
 
+#: what a certificate can claim
+VERDICTS = ("identified", "not identified", "inconsistent")
+
+
 class CertificateError(_checks.FeatlibError, ValueError):
     """A certificate that cannot be checked as given (wrong shapes, too large, wrong feedback)."""
 
@@ -71,7 +78,7 @@ class Certificate:
 
     Attributes
     ----------
-    verdict : {"identified", "not identified"}
+    verdict : {"identified", "not identified", "inconsistent"}
     steps : tuple of FaceStep
         The facial-reduction sequence, in order (empty when no reduction was needed).
     face_dim : int
@@ -331,8 +338,8 @@ def _as_certificate(certificate):
             + (" whose certificate is None (the solver could not decide, or this method gives none)"
                if hasattr(certificate, "certificate") else "") + "."
         )
-    if cert.verdict not in ("identified", "not identified"):
-        raise CertificateError(f"unknown verdict {cert.verdict!r}; expected 'identified' or 'not identified'.")
+    if cert.verdict not in VERDICTS:
+        raise CertificateError(f"unknown verdict {cert.verdict!r}; expected one of {', '.join(map(repr, VERDICTS))}.")
     return cert
 
 
@@ -672,6 +679,20 @@ def _verify_float_identified(Y, Z, cert, tol, margin):
                       f"(g = {g:.2e}, eps = {eps:.1e}); mass on the removed directions <= {m_t:.1e}; face {f} -> {f - k}")
         F = F @ Vs[:, : f - k]
     f = F.shape[1]
+    if cert.verdict == "inconsistent":
+        if f != 0:
+            return _fail(cert.verdict, False, checks, f"the steps leave a face of dimension {f}: no contradiction shown")
+        Q = np.hstack(removed) if removed else np.zeros((p, 0))
+        delta = _orthogonality(Q)
+        total = sum(masses)
+        # Q is square and nearly orthogonal: <Q Q^T, Phi> >= (1 - delta) tr Phi, while the steps bound
+        # it by the sum of the masses (tr Phi = 1); a sum below 1 - delta leaves only Phi = 0
+        if Q.shape[1] == p and delta < 0.25 and total < (1 - delta) * (1 - 1e-12):
+            checks.append(f"the removed directions span R^{p} and carry at most {total:.1e} of the trace of any "
+                          f"PSD solution (< 1 - {delta:.1e}): only Phi = 0 satisfies the pairs")
+            return _result("valid", cert.verdict, False, checks)
+        return _unsure(cert.verdict, False, checks, f"could not prove that the removed directions carry all of "
+                       f"the trace (mass bound {total:.1e}, orthogonality {delta:.1e})")
     if f == 0:
         return _fail(cert.verdict, False, checks, "the steps remove every direction: only Phi = 0 is left")
     Uu = f * (f + 1) // 2
@@ -849,6 +870,11 @@ def _verify_exact(Y, Z, cert):
                       f"{rk}; face {G.shape[1]} -> {K.shape[1]}")
         G = G.dot(K)
     f = G.shape[1]
+    if cert.verdict == "inconsistent":
+        if f == 0:
+            checks.append("the steps remove every direction: only Phi = 0 satisfies the pairs")
+            return _result("valid", cert.verdict, True, checks)
+        return _fail(cert.verdict, True, checks, f"the steps leave a face of dimension {f}: no contradiction shown")
     if f == 0:
         return _fail(cert.verdict, True, checks, "the steps remove every direction: only Phi = 0 is left")
     U = f * (f + 1) // 2

@@ -8,6 +8,7 @@ Without a built site these tests are skipped locally; under CI (CI=true) a missi
 """
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -117,3 +118,57 @@ def test_library_reference_documents_every_public_name():
             assert f'id="featlib.{name}"' in html, f"featlib.{name} is not in the library reference"
     chapter = _page("notebooks/02_theorem1_low_rank")
     assert 'href="../book/api/core.html#featlib.solve"' in chapter  # chapters link to the entries they use
+
+
+# ---------------------------------------------------------------------------------------------
+# raw markup a reader would see: MyST roles and directives that did not render, TeX outside math
+
+RAW_MYST = re.compile(r"\{(prf:[a-z]+|ref|term|numref|eq|doc|cite[a-z:]*|py:[a-z]+|math|download)\}|"
+                      r"^\s*:(label|nonumber|class|name|tags):|```\{", re.M)
+RAW_TEX = re.compile(r"\\(le|ge|leq|geq|Phi|phi|mathbb|mathcal|mathrm|frac|sqrt|top|dots|ldots|cdots|qquad|quad|"
+                     r"text|operatorname|sum|alpha|lambda|sigma|cdot|langle|rangle|big|Big|in|ne|neq|approx)\b"
+                     r"|\$[^$\s][^$\n]*\$|\$\$")
+
+
+def visible_text_outside_math_and_code(html):
+    """The text a reader sees as prose: without scripts, typeset math (MathJax's sources, in elements
+    of class "math"), code cells with their outputs, and inline code the author wrote as code."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "head", "nav", "footer"]):
+        tag.decompose()
+    for tag in soup.select(".math, .cell, .cell_input, .cell_output, code.literal, .headerlink, "
+                           "[class*=highlight-ipython], [class*=highlight-python], [class*=highlight-bash], "
+                           "[class*=highlight-shell], [class*=highlight-console], [class*=highlight-yaml], "
+                           "[class*=highlight-toml], [class*=highlight-text], .sig, dl.py"):
+        tag.decompose()
+    main = soup.find("main") or soup
+    return main.get_text("\n")
+
+
+def raw_markup(html):
+    text = visible_text_outside_math_and_code(html)
+    found = [m.group(0) for m in RAW_MYST.finditer(text)] + [m.group(0) for m in RAW_TEX.finditer(text)]
+    return found
+
+
+def test_raw_markup_finder_catches_the_classes():
+    broken = ("<main><p>```{prf:theorem} {term}`Constructive feedback` :label: thm-1</p>"
+              "<pre>it has exactly $$ max(p, r(r+1)/2) $$ and $r \\le 2$ and {ref}`x`</pre></main>")
+    found = raw_markup(broken)
+    assert any("prf:" in f for f in found) and any("ref" in f for f in found) and any("\\le" in f for f in found)
+    fine = ('<main><p>An inline <span class="math notranslate nohighlight">\\(r \\le 2\\)</span> and '
+            '<code class="docutils literal"><span>{term}</span></code>.</p>'
+            '<div class="cell"><pre>print("$x$")</pre></div></main>')
+    assert raw_markup(fine) == []
+
+
+PAGES_ALL = sorted(str(p.relative_to(HTML).with_suffix("")) for p in HTML.rglob("*.html")
+                   if p.relative_to(HTML).parts[0] in ("notebooks", "book") and "_sources" not in p.parts)
+
+
+@pytest.mark.parametrize("page", PAGES_ALL)
+def test_no_raw_markup_reaches_a_reader(page):
+    found = raw_markup(_page(page))
+    assert not found, f"{page}: raw MyST or TeX in the rendered text: {found[:8]}"

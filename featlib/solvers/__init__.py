@@ -102,7 +102,18 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
         options = dict(options)
         exps = _exponents(factors)
         options["face_hint"] = [(i, rescale_multipliers(v, exps[i])) for i, v in _hints(options["face_hint"], len(feedback))]
-    return _in_original_scale(_solve(feedback, method, options), factors)
+    try:
+        sol = _solve(feedback, method, options)
+    except _checks.InconsistentFeedbackError as err:  # its certificate refers to the caller's pairs too
+        cert = getattr(err, "certificate", None)
+        if cert is not None:
+            import dataclasses
+
+            exps = _exponents(factors)
+            err.certificate = dataclasses.replace(cert, steps=tuple(
+                dataclasses.replace(st, values=rescale_multipliers(st.values, -exps[st.indices])) for st in cert.steps))
+        raise
+    return _in_original_scale(sol, factors)
 
 
 def _in_original_scale(sol, factors):

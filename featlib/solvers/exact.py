@@ -261,44 +261,193 @@ def _no_pairs(p, t0):
                     seconds=time.perf_counter() - t0, info={"path": "empty"}, certificate=cert)
 
 
+class _Contradiction(Exception):
+    """Raised inside the facial-reduction loop when the pairs seem to leave no non-zero PSD matrix;
+    :func:`_solve_dense` decides what that means (a Farkas certificate, a refined step, or undecided)."""
+
+    def __init__(self, message, kind, *, F, steps, faces, face_tol, first_inexact, phi0=None, target=None):
+        super().__init__(message)
+        self.message, self.kind, self.F, self.steps, self.faces = message, kind, F, steps, faces
+        self.face_tol, self.first_inexact, self.phi0, self.target = face_tol, first_inexact, phi0, target
+
+
 def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
+    """Facial reduction, then the null space on the face.  A contradiction (no non-zero PSD matrix
+    seems to satisfy the pairs) is reported as :class:`InconsistentFeedbackError` only with a
+    certificate that :func:`featlib.verify` accepts (a facial-reduction sequence whose last
+    combination is positive definite: a Farkas certificate).  A contradiction reached after a
+    combination step that is only accurate to ``face_tol`` is not reported: that step is refined
+    (the answer polished by Gauss-Newton, the multipliers projected onto its range) and the
+    reduction rerun; if that fails, the answer is undecided."""
     Y, Z = feedback.dense_y(), feedback.dense_z()
     p = feedback.p
     scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
     F = np.eye(p)
-    steps = []
+    steps, faces = [], []
     info = {"path": "dense"}
     for idx, val in hints:
         out = reduce.hint_step(Y[idx] @ F, Z[idx] @ F, np.arange(idx.size), val)
         if out is not None:
             step, K = out
             steps.append(FaceStep(indices=idx, values=val, rank=step.rank, kind="hint"))
+            faces.append(F)
             F = F @ K
+    opts = dict(rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, combinations=combinations)
+    try:
+        sol = _facial_loop(feedback, Y, Z, scale, steps, faces, F, 0.0, info, **opts)
+        state = info.pop("_state")
+        if sol.identified and state[2] is not None:
+            # an inexact combination step: refine it on the polished answer, so that the certificate's
+            # combination vanishes on the answer's range to rounding (what verify needs), and rerun
+            c = _Contradiction("", "identified", F=None, steps=state[0], faces=state[1], face_tol=1.0,
+                               first_inexact=state[2], phi0=sol.phi)
+            refined = _refine_step(Y, Z, scale, c)
+            if refined is not None:
+                steps2, faces2, F2, tol = refined
+                try:
+                    again = _facial_loop(feedback, Y, Z, scale, steps2, faces2, F2, tol, dict(info), **opts)
+                    again.info.pop("_state", None)
+                    if again.identified and np.abs(again.phi - sol.phi).max() < 1e-8:
+                        again.info["refined_step"] = True
+                        return again
+                except (_Contradiction, _checks.FeatlibError):
+                    pass
+        return sol
+    except _Contradiction as c:
+        if c.face_tol > 1e-12:
+            info["refined_step"] = False
+            refined = _refine_step(Y, Z, scale, c)
+            if refined is not None:
+                info["refined_step"] = True
+                steps, faces, F, tol = refined
+                try:
+                    sol = _facial_loop(feedback, Y, Z, scale, steps, faces, F, tol, info, **opts)
+                    info.pop("_state", None)
+                    return sol
+                except _Contradiction as c2:
+                    c = c2
+        return _contradiction(feedback, Y, Z, c, info)
+
+
+def _contradiction(feedback, Y, Z, c, info):
+    """Raise InconsistentFeedbackError with a verified Farkas certificate, or return an undecided
+    Solution when the contradiction cannot be certified."""
+    from ..certificates import verify
+
+    if c.face_tol <= 1e-12:
+        cert = _farkas_certificate(Y, Z, c)
+        if cert is not None:
+            check = verify(feedback, cert)
+            if check.valid:
+                err = _checks.InconsistentFeedbackError(
+                    c.message + f" Certificate: {cert!r} (featlib.verify re-checks it: the error's .certificate).")
+                err.certificate = cert
+                raise err
+            info["farkas_check"] = check.reason
+    info["contradiction"] = c.message
+    phi = c.phi0 if c.phi0 is not None else np.eye(Y.shape[1])
+    phi = normalise(phi)
+    return Solution(phi=phi, identified=False, version_space_dim=0, residual=max_relative_residual(feedback, phi),
+                    method="exact", seconds=0.0, decided=False, info=info, certificate=None)
+
+
+def _farkas_certificate(Y, Z, c):
+    """The steps so far plus one combination that is positive definite on the current face: no
+    non-zero PSD matrix satisfies the pairs (Farkas' lemma for the PSD cone)."""
+    from ..linalg import svec_outer
+
+    steps = list(c.steps)
+    q = c.F.shape[1]
+    if q > 0:
+        if c.target is None:
+            return None
+        Yr, Zr = Y @ c.F, Z @ c.F
+        G = svec_outer(Yr) - svec_outer(Zr)
+        alpha = np.linalg.lstsq(G.T, svec(c.target), rcond=None)[0]
+        idx = np.flatnonzero(alpha)
+        if idx.size == 0:
+            return None
+        steps.append(FaceStep(indices=idx, values=alpha[idx], rank=q, kind="farkas"))
+    return Certificate(verdict="inconsistent", steps=tuple(steps), face_dim=0, reduced_rank=0, unknowns=0)
+
+
+def _refine_step(Y, Z, scale, c):
+    """Refine the first inexact combination step: polish the candidate answer by Gauss-Newton on all
+    pairs, take its range as the step's kernel, project the multipliers onto those whose combination
+    vanishes there, and accept the step if its combination is PSD of the same rank to rounding."""
+    if c.phi0 is None or c.first_inexact is None:
+        return None
+    info = {}
+    phi1 = _polish_identified(Y, Z, normalise(c.phi0), info)
+    res = np.abs(np.einsum("ij,jk,ik->i", Y, phi1, Y) - np.einsum("ij,jk,ik->i", Z, phi1, Z))
+    res = res / np.where(scale > 0, scale, 1.0) / max(np.linalg.norm(phi1, 2), 1e-300)
+    if not res.max(initial=0.0) <= 1e-11:
+        return None
+    w, V = np.linalg.eigh(phi1)
+    R = V[:, w > 1e-8 * w[-1]]
+    t = c.first_inexact
+    step, Ft = c.steps[t], c.faces[t]
+    K, sv, _ = np.linalg.svd(Ft.T @ R, full_matrices=False)
+    if sv.size == 0 or sv.min() < 0.5:
+        return None
+    Yr, Zr = Y[step.indices] @ Ft, Z[step.indices] @ Ft
+    q, f = Ft.shape[1], K.shape[1]
+    Gm = (Yr[:, :, None] * (Yr @ K)[:, None, :] - Zr[:, :, None] * (Zr @ K)[:, None, :])
+    Gm = Gm.transpose(2, 1, 0).reshape(q * f, len(step.indices))
+    alpha = step.values - np.linalg.pinv(Gm, rcond=1e-10) @ (Gm @ step.values)
+    if not np.any(alpha):
+        return None
+    alpha = alpha / np.max(np.abs(alpha))
+    S = (Yr * alpha[:, None]).T @ Yr - (Zr * alpha[:, None]).T @ Zr
+    out = reduce._kernel_of_psd((S + S.T) / 2, psd_rtol=1e-12)
+    if out is None or out[0] != step.rank:
+        return None
+    k = out[0]
+    if K.shape[1] != q - k:
+        return None
+    # the new face is the polished answer's range itself; S(alpha) vanishes on it to rounding, so it is
+    # the kernel to ||S K|| / gap
+    gap = float(np.linalg.eigvalsh(S)[q - k])
+    tol = max(1e-12, 10.0 * float(np.linalg.norm(S @ K)) / gap)
+    if not tol <= 1e-9:
+        return None
+    steps = list(c.steps[:t]) + [FaceStep(indices=step.indices, values=alpha, rank=k, kind="combination")]
+    return steps, list(c.faces[: t + 1]), Ft @ K, tol
+
+
+def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol, psd_rtol, zero_rtol, combinations):
+    p = feedback.p
+    steps, faces = list(steps), list(faces)
+    first_inexact = next((i for i, st in enumerate(steps) if st.kind == "combination"), None) if face_tol > 1e-12 else None
     verdict, psi, m, s, wit = None, None, None, None, None
-    face_tol = 0.0  # how far the face may be off (see reduce.combination_step)
+
+    def contradiction(message, kind, *, phi0=None, target=None):
+        return _Contradiction(message, kind, F=F, steps=tuple(steps), faces=tuple(faces), face_tol=face_tol,
+                              first_inexact=first_inexact, phi0=phi0, target=target)
+
     for _ in range(MAX_ROUNDS):
         q = F.shape[1]
         if q == 0:
-            raise _checks.InconsistentFeedbackError(
+            raise contradiction(
                 f"The pairs force Phi v = 0 for a basis of all of R^{p}: only Phi = 0 is consistent. Check "
-                f"the feedback (pairs (0, v) should only use null-space vectors of the target)."
-            )
+                f"the feedback (pairs (0, v) should only use null-space vectors of the target).", "empty")
         Yr, Zr = Y @ F, Z @ F
         if q == 1 and steps and face_tol > 1e-12:
             # a single ray left after an inexact combination step: decide it directly (a further
             # "semidefinite pair" on it would only be the face's own rounding)
             res = np.abs(np.einsum("ij,ij->i", Yr, Yr) - np.einsum("ij,ij->i", Zr, Zr)) / np.where(scale > 0, scale, 1)
             if res.max(initial=0.0) > 100 * face_tol:
-                raise _checks.InconsistentFeedbackError(
+                raise contradiction(
                     f"The pairs leave a single direction, but it violates a pair by {res.max():.2e} (relative): no "
                     f"non-zero PSD matrix satisfies them. The feedback is inconsistent (noisy answers?); use "
-                    f"solve(..., method='sdp').")
+                    f"solve(..., method='sdp').", "ray", phi0=F @ F.T)
             m, s, L = 1, np.zeros(0), np.ones((1, 1))
             verdict, psi = "identified", np.ones((1, 1))
             break
         out = reduce.pair_step(Yr, Zr, scale, zero_rtol=zero_rtol, parallel_rtol=max(1e-12, face_tol))
         if out is not None:
             steps.append(out[0])
+            faces.append(F)
             F = F @ out[1]
             continue
         if svec_dim(q) > DENSE_MAX_UNKNOWNS * 4:
@@ -313,21 +462,33 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
         m = L.shape[1]
         if m == 0:
             smin = s[-1] / s[0] if s.size else 0.0
-            raise _checks.InconsistentFeedbackError(
+            _, _, Vt = np.linalg.svd(Mr, full_matrices=True)
+            W = smat(Vt[-1], q)
+            W = W if np.trace(W) >= 0 else -W
+            wv, Vv = np.linalg.eigh(W)
+            raise contradiction(
                 f"No non-zero PSD matrix satisfies the pairs: the reduced linear system has full column rank "
                 f"(smallest relative singular value {smin:.2e} > rtol = {rtol:g}). If the answers are noisy, "
-                f"use solve(..., method='sdp') for a least-squares PSD estimate, or raise rtol."
-            )
+                f"use solve(..., method='sdp') for a least-squares PSD estimate, or raise rtol.", "full rank",
+                phi0=F @ ((Vv * np.maximum(wv, 0)) @ Vv.T) @ F.T, target=np.eye(q))
         if m == 1:
-            gen = psd_generator(smat(L[:, 0], q), psd_rtol)
+            G1 = smat(L[:, 0], q)
+            gen = psd_generator(G1, psd_rtol)
             if gen is None:
-                w = np.linalg.eigvalsh(smat(L[:, 0], q))
-                w = -w[::-1] if w.sum() < 0 else w
-                raise _checks.InconsistentFeedbackError(
+                w, V = np.linalg.eigh(G1)
+                if w.sum() < 0:
+                    w, G1 = -w, -G1
+                pos, neg = w > 0, w < 0
+                # S > 0 with <S, G1> = 0: weights 1 / (sum of |eigenvalues|) on each sign
+                d = np.ones_like(w)
+                d[pos] = 1.0 / w[pos].sum()
+                d[neg] = 1.0 / -w[neg].sum()
+                ws = np.sort(w)
+                raise contradiction(
                     f"The pair equalities have a one-dimensional solution space, but its generator is indefinite "
-                    f"(eigenvalues from {w[0]:.3g} to {w[-1]:.3g}): no non-zero PSD matrix satisfies the pairs. "
-                    f"The feedback is inconsistent (noisy answers?); use solve(..., method='sdp')."
-                )
+                    f"(eigenvalues from {ws[0]:.3g} to {ws[-1]:.3g}): no non-zero PSD matrix satisfies the pairs. "
+                    f"The feedback is inconsistent (noisy answers?); use solve(..., method='sdp').", "indefinite",
+                    phi0=F @ ((V * np.maximum(w, 0)) @ V.T) @ F.T, target=(V * d) @ V.T)
             verdict, psi = "identified", gen[0]
             break
         X, lam = decide.find_pd_point(L, q)
@@ -336,7 +497,10 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
             out = reduce.combination_step(Yr, Zr, L)
             if out is not None:
                 steps.append(out[0])
+                faces.append(F)
                 F = F @ out[1]
+                if out[2] > 1e-12 and first_inexact is None:
+                    first_inexact = len(steps) - 1
                 face_tol = max(face_tol, out[2])
                 continue
             X, lam = decide.pd_point_sdp(L, q)
@@ -347,14 +511,13 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
             break
         psi = decide.psd_point(L, q)
         if psi is None:
-            raise _checks.InconsistentFeedbackError(
+            raise contradiction(
                 "Every solution of the pair equalities has zero trace, so none is a non-zero PSD matrix: the "
-                "feedback is inconsistent."
-            )
+                "feedback is inconsistent.", "zero trace", target=np.eye(q))
         break
     q = F.shape[1]
     info.update({"complement": F, "null_space": _complement(F, p), "singular_values": s, "facial_steps": len(steps),
-                 "face_tol": face_tol})
+                 "face_tol": face_tol, "_state": (tuple(steps), tuple(faces), first_inexact)})
     identified = verdict == "identified"
     decided = verdict is not None
     cert = None
