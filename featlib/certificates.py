@@ -403,8 +403,19 @@ def rescale_multipliers(values, exponents) -> np.ndarray:
     rescaling of a step's multipliers does not change what the step proves, and working with the
     exponents avoids the overflow and underflow of ``4**exponents`` itself.  Entries that would
     underflow relative to the largest become 0 (the combination checked is then the one returned)."""
-    values = np.asarray(values, dtype=float)
-    exponents = np.asarray(exponents, dtype=np.int64)
+    try:
+        values = np.asarray(values, dtype=float)
+        exponents = np.asarray(exponents)
+    except (TypeError, ValueError) as exc:
+        raise _checks.ArgumentError(f"rescale_multipliers expects an array of numbers and one of integer exponents ({exc}).") from None
+    if exponents.size and not np.issubdtype(exponents.dtype, np.integer):
+        raise _checks.ArgumentError(f"the exponents must be integers; got dtype {exponents.dtype}.")
+    if values.shape != exponents.shape or values.ndim != 1 or not np.all(np.isfinite(values)):
+        raise _checks.ArgumentError(f"rescale_multipliers expects finite values and exponents of one shape (n,); got "
+                                    f"{values.shape} and {exponents.shape}.")
+    exponents = exponents.astype(np.int64)
+    if np.any(np.abs(exponents) > 4000):
+        raise _checks.ArgumentError("the exponents are beyond any float's range.")
     if not values.size:
         return values.copy()
     mant, ex = np.frexp(values)
