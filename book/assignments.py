@@ -12,14 +12,20 @@ solution ends with a ``featlib.exercises`` checker, and writes an Otter Assign m
   by ``...`` (students run ``grader.check("label")`` in it for feedback);
 * ``_build/assignments/NN_name/autograder/``: the solutions notebook and Otter's autograder zip.
 
-``grade`` runs ``otter run`` (Otter's grading without Docker, in this Python environment) on every
-``.ipynb`` of a folder and writes one CSV row per submission and question: score, possible points,
-and the feedback, which is the reason the featlib checker gives ("equalize: ... not an equality").
-Exercises without a checker (discussion questions) are not autograded.
+``grade`` grades every ``.ipynb`` of a folder and writes one CSV row per submission and question:
+score, possible points, and the feedback, which is the reason the featlib checker gives
+("equalize: ... not an equality"). Each submission runs in its own sandboxed process
+(``featlib.grading``: bubblewrap when available, resource limits and timeouts always) and the checks
+run in the grader's process, calling the student's functions through the sandbox, so a submission
+cannot switch the checks off, read the solutions, or touch another submission. What is and is not
+isolated is listed in ``featlib/grading.py`` and the README. Exercises without a checker
+(discussion questions) are not autograded.
 
-Why Otter and not nbgrader: Otter's assign format needs no database or Jupyter server extension,
-its student notebooks check themselves, and ``otter run`` grades without Docker (``otter grade``
-needs Docker; this script does not use it).
+Otter-Grader builds the student editions (``otter assign``: solutions removed, ``grader.check`` cells
+for students to check themselves) and the autograder zip for Otter's own Docker / Gradescope
+grading (``otter grade``, documented by Otter); ``grade`` here does not use Otter at all.
+Why Otter and not nbgrader: Otter's assign format needs no database or Jupyter server extension and
+its student notebooks check themselves.
 """
 
 from __future__ import annotations
@@ -152,6 +158,9 @@ def build(chapters=None, out: pathlib.Path = OUT) -> list[pathlib.Path]:
             run = subprocess.run([_otter(), "assign", str(master), str(dest)], capture_output=True, text=True)
         if run.returncode != 0:
             raise AssignmentError(f"otter assign failed for {md.name}:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+        (dest / "questions.json").write_text(json.dumps(
+            [{"label": ex["label"], "checker": ex["checker"], "function": ex["function"], "points": 1}
+             for ex in exercises(md)], indent=1))
         folders.append(dest)
     return folders
 
@@ -163,48 +172,78 @@ def autograder_zip(chapter: str, out: pathlib.Path = OUT) -> pathlib.Path:
     return zips[-1]
 
 
-_REASON = re.compile(r"ExerciseCheckError: (.+)$", re.M)
-_ERROR = re.compile(r"^\s*(\w+(?:Error|Exception)\b.*)$", re.M)
+def questions(chapter: str, out: pathlib.Path = OUT) -> list[dict]:
+    """The graded questions of a built chapter (label, checker, function), as ``build`` wrote them."""
+    path = out / chapter / "questions.json"
+    if not path.exists():
+        raise AssignmentError(f"no autograder for {chapter!r} in {out}: run python book/assignments.py build first")
+    return json.loads(path.read_text())
 
 
-def _feedback(output: str, passed: bool) -> str:
-    if passed:
-        return "passed"
-    reasons = _REASON.findall(output)
-    if reasons:
-        return reasons[-1].strip()
-    errors = _ERROR.findall(output)
-    return errors[-1].strip() if errors else "failed"
+def grade_one(items: list[dict], name: str, data: bytes, *, hide=(), isolation="auto", run_timeout=120.0,
+              call_timeout=30.0) -> list[dict]:
+    """One submission (its name and bytes): a row per question (question, score, possible, feedback).
 
+    The notebook runs in a sandboxed child process (``featlib.grading.Sandbox``); each question's
+    checker runs here, in the grader's process, calling the student's function through the sandbox.
+    A notebook that cannot be read, runs too long or dies gets a row per question with the reason."""
+    from featlib.exercises import ExerciseCheckError, run_check
+    from featlib.grading import GradingError, Sandbox, SubmissionError, notebook_cells
 
-def grade_one(zip_path: pathlib.Path, submission: pathlib.Path) -> list[dict]:
-    """One submission: a row per question (question, score, possible, feedback)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        run = subprocess.run([_otter(), "run", "-a", str(zip_path), "-o", tmp, str(submission)],
-                             capture_output=True, text=True)
-        results = pathlib.Path(tmp) / "results.json"
-        if not results.exists():
-            raise AssignmentError(f"otter run gave no results for {submission.name}:\n{run.stderr[-2000:]}")
-        data = json.loads(results.read_text())
+    def row(q, passed, feedback):
+        return {"submission": name, "question": q["label"], "score": float(q.get("points", 1)) if passed else 0.0,
+                "possible": float(q.get("points", 1)), "feedback": feedback}
+
+    try:
+        cells = notebook_cells(data)
+    except GradingError as exc:
+        return [row(q, False, str(exc)) for q in items]
     rows = []
-    for t in data["tests"]:
-        if "max_score" not in t:  # Otter's summary of the public tests
-            continue
-        rows.append({"submission": submission.name, "question": t["name"], "score": float(t["score"]),
-                     "possible": float(t["max_score"]),
-                     "feedback": _feedback(t.get("output", ""), float(t["score"]) >= float(t["max_score"]))})
+    with Sandbox(cells, hide=hide, isolation=isolation, run_timeout=run_timeout, call_timeout=call_timeout) as box:
+        for q in items:
+            try:
+                run_check(q["checker"], box.function(q["function"]))
+            except ExerciseCheckError as exc:
+                rows.append(row(q, False, str(exc)))
+            except SubmissionError as exc:
+                rows.append(row(q, False, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - a checker tripping on odd output: the reason, never a crash
+                rows.append(row(q, False, f"{type(exc).__name__}: {str(exc)[:200]}"))
+            else:
+                rows.append(row(q, True, "passed"))
     return rows
 
 
 def grade(chapter: str, submissions: pathlib.Path, csv_path: pathlib.Path | None = None, *,
-          out: pathlib.Path = OUT, workers: int = 2) -> list[dict]:
-    """Grade every ``.ipynb`` in ``submissions``; write the rows to ``csv_path`` (atomically)."""
-    zip_path = autograder_zip(chapter, out)
-    subs = sorted(pathlib.Path(submissions).glob("*.ipynb"))
+          out: pathlib.Path = OUT, workers: int = 2, isolation: str = "auto", run_timeout: float = 120.0,
+          call_timeout: float = 30.0) -> list[dict]:
+    """Grade every ``.ipynb`` in ``submissions``; write the rows to ``csv_path`` (atomically).
+
+    Every submission is read into memory before any is run, so no submission can change another's
+    file before it is graded; each runs in its own sandbox that cannot see the submissions folder,
+    the repository or ``out``."""
+    items = questions(chapter, out)
+    submissions = pathlib.Path(submissions)
+    subs = sorted(submissions.glob("*.ipynb"))
     if not subs:
         raise AssignmentError(f"no .ipynb submissions in {submissions}")
+    from featlib.grading import MAX_NOTEBOOK_BYTES
+
+    loaded = []
+    for s in subs:
+        try:
+            size = s.stat().st_size
+            data = s.read_bytes() if size <= MAX_NOTEBOOK_BYTES else b"x" * (MAX_NOTEBOOK_BYTES + 1)
+        except OSError as exc:
+            data = f"unreadable: {exc}".encode()
+        loaded.append((s.name, data))
+    hide = [ROOT, submissions.resolve(), pathlib.Path(out).resolve()]
+    if csv_path is not None:
+        hide.append(pathlib.Path(csv_path).resolve().parent)
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        rows = [r for rs in pool.map(lambda s: grade_one(zip_path, s), subs) for r in rs]
+        rows = [r for rs in pool.map(lambda nd: grade_one(items, nd[0], nd[1], hide=hide, isolation=isolation,
+                                                          run_timeout=run_timeout, call_timeout=call_timeout), loaded)
+                for r in rs]
     if csv_path is not None:
         csv_path = pathlib.Path(csv_path)
         tmp = csv_path.with_name(csv_path.name + ".tmp")
@@ -216,6 +255,12 @@ def grade(chapter: str, submissions: pathlib.Path, csv_path: pathlib.Path | None
     return rows
 
 
+def fl_errors():
+    from featlib import FeatlibError
+
+    return FeatlibError
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -225,6 +270,9 @@ def main(argv=None) -> int:
     g.add_argument("chapter")
     g.add_argument("submissions", type=pathlib.Path)
     g.add_argument("--csv", type=pathlib.Path, default=None, help="default: SUBMISSIONS/scores.csv")
+    g.add_argument("--isolation", choices=["auto", "bwrap", "process"], default="auto",
+                   help="bwrap: refuse to grade without bubblewrap; process: never use it (default: auto)")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds for running one notebook (default 120)")
     args = ap.parse_args(argv)
     try:
         if args.command == "build":
@@ -232,11 +280,11 @@ def main(argv=None) -> int:
                 print(f"{folder.relative_to(ROOT)}: student/{folder.name}.ipynb, autograder/{autograder_zip(folder.name).name}")
         else:
             out = args.csv or args.submissions / "scores.csv"
-            rows = grade(args.chapter, args.submissions, out)
+            rows = grade(args.chapter, args.submissions, out, isolation=args.isolation, run_timeout=args.timeout)
             for r in rows:
                 print(f"{r['submission']}  {r['question']}  {r['score']:g}/{r['possible']:g}  {r['feedback']}")
             print(f"wrote {out}")
-    except AssignmentError as exc:
+    except (AssignmentError, fl_errors()) as exc:
         print(f"assignments: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -113,3 +113,91 @@ def test_grade_says_what_is_missing(built, tmp_path):
         mod.grade("01_lemma2_triplets_to_pairs", tmp_path, out=out)
     with pytest.raises(mod.AssignmentError, match="run python book/assignments.py build"):
         mod.grade("07_rfm", tmp_path, out=out)
+
+
+# ---------------------------------------------------------------------------------------------
+# a grading tool people trust: submissions that attack the grader
+
+
+def _notebook(*cells):
+    return json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                                  "source": c} for c in cells],
+                       "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+CH = "01_lemma2_triplets_to_pairs"
+
+
+def _grade(mod, out, subs, tmp_path, **kw):
+    rows = mod.grade(CH, subs, tmp_path / "scores.csv", out=out, **kw)
+    return {(r["submission"], r["question"]): r for r in rows}
+
+
+@pytest.mark.parametrize("isolation", ["auto", "process"])
+def test_switching_off_the_checks_scores_nothing(built, tmp_path, isolation):
+    mod, out, folders = built
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    attacks = {
+        "patch-run-check.ipynb": "import featlib.exercises as E\nE.run_check = lambda *a, **k: None\n"
+                                 "def equalize(phi, x, y, z):\n    ...\ndef svec(S):\n    ...",
+        "patch-checkers.ipynb": "import featlib.exercises as E\nfor n in dir(E):\n    if n.startswith('check_'):\n"
+                                "        setattr(E, n, lambda *a, **k: None)\nimport numpy as np\nnp.allclose = lambda *a, **k: True\n"
+                                "def equalize(phi, x, y, z):\n    return None\ndef svec(S):\n    return None",
+        "exit.ipynb": "import os\nos._exit(0)",
+    }
+    for name, code in attacks.items():
+        (subs / name).write_text(_notebook(code))
+    score = _grade(mod, out, subs, tmp_path, isolation=isolation)
+    for (sub, q), row in score.items():
+        assert row["score"] == 0.0, (sub, q, row)
+
+
+def test_a_submission_cannot_read_solutions_or_touch_other_submissions(built, tmp_path):
+    mod, out, folders = built
+    if mod_grading().sandbox_available() is None:
+        pytest.skip("no working bubblewrap on this machine")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    reference = (folders[CH] / "autograder" / f"{CH}.ipynb").read_text()
+    (subs / "b-victim.ipynb").write_text(reference)
+    solution = folders[CH] / "autograder" / f"{CH}.ipynb"
+    outside = tmp_path / "outside.txt"
+    probe = (f"import os, glob\nSEEN = [os.path.exists({str(solution)!r}), bool(os.path.isdir({str(subs)!r}) and os.listdir({str(subs)!r})), "
+             f"bool(glob.glob({str(ROOT / 'notebooks' / '*.md')!r}))]\n"
+             f"try:\n    open({str(outside)!r}, 'w').write('x')\nexcept OSError:\n    pass\n"
+             f"for f in glob.glob({str(subs / '*.ipynb')!r}):\n    try:\n        open(f, 'w').write('{{}}')\n"
+             f"    except OSError:\n        pass\n"
+             "def equalize(phi, x, y, z):\n    raise RuntimeError('seen ' + str(SEEN))\n")
+    (subs / "a-attacker.ipynb").write_text(_notebook(probe))
+    score = _grade(mod, out, subs, tmp_path, isolation="bwrap")
+    fb = score["a-attacker.ipynb", "ex-lemma2-equalize"]["feedback"]
+    assert "seen [False, False, False]" in fb, fb
+    assert not outside.exists()
+    assert (subs / "b-victim.ipynb").read_text() == reference  # not rewritten
+    assert all(row["score"] == 1.0 for (sub, q), row in score.items() if sub == "b-victim.ipynb")
+
+
+def test_a_hung_or_broken_submission_gets_a_row_and_the_others_are_graded(built, tmp_path):
+    mod, out, folders = built
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    reference = (folders[CH] / "autograder" / f"{CH}.ipynb").read_text()
+    (subs / "good.ipynb").write_text(reference)
+    (subs / "loop.ipynb").write_text(_notebook("while True:\n    pass"))
+    (subs / "corrupt.ipynb").write_text("{not a notebook")
+    (subs / "memory.ipynb").write_text(_notebook("x = bytearray(10**12)", "def svec(S):\n    return 1"))
+    (subs / "slow-function.ipynb").write_text(_notebook("import time\ndef equalize(phi, x, y, z):\n    time.sleep(600)"))
+    score = _grade(mod, out, subs, tmp_path, run_timeout=8.0, call_timeout=5.0)
+    assert all(r["score"] == 1.0 for (s, q), r in score.items() if s == "good.ipynb")
+    assert "did not finish running" in score["loop.ipynb", "ex-lemma2-equalize"]["feedback"]
+    assert "not a readable notebook" in score["corrupt.ipynb", "ex-lemma2-svec"]["feedback"]
+    assert "did not return within" in score["slow-function.ipynb", "ex-lemma2-equalize"]["feedback"]
+    assert score["memory.ipynb", "ex-lemma2-svec"]["score"] == 0.0
+    assert (tmp_path / "scores.csv").exists()
+
+
+def mod_grading():
+    import featlib.grading
+
+    return featlib.grading
