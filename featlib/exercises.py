@@ -46,7 +46,24 @@ def _ok(name, msg):
     return True
 
 
+def _none(name, value, what):
+    if value is None:
+        _fail(name, f"your function returned None; replace the `...` with your code and return {what}.")
+
+
+def _two(name, out, what):
+    """A returned pair: a tuple or list of two, or an array whose first axis has length 2."""
+    _none(name, out, what)
+    if isinstance(out, (tuple, list)) and len(out) == 2:
+        return out
+    if isinstance(out, np.ndarray) and out.ndim >= 2 and out.shape[0] == 2:
+        return out[0], out[1]
+    _fail(name, f"should return {what}; got {type(out).__name__}"
+          + (f" of shape {np.shape(out)}" if isinstance(out, np.ndarray) else "") + ".")
+
+
 def _array(name, value, shape, what):
+    _none(name, value, what)
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -59,8 +76,7 @@ def _array(name, value, shape, what):
 
 
 def _pair_output(name, out, n, p):
-    if not (isinstance(out, tuple) and len(out) == 2):
-        _fail(name, f"should return a tuple (Y, Z) of two arrays; got {type(out).__name__}.")
+    out = _two(name, out, "a tuple (Y, Z) of two arrays")
     Y = _array(name, out[0], (n, p) if n is not None else np.shape(out[0]), "Y")
     Z = _array(name, out[1], Y.shape, "Z")
     if Y.ndim != 2 or Y.shape[1] != p:
@@ -89,9 +105,7 @@ def check_equalize(fn, *, trials: int = 6, seed: int = 0):
         p = 2 + t % 3
         phi = random_feature_matrix(p, p, seed=rng)
         x, y, z = rng.standard_normal((3, p))
-        out = fn(phi, x, y, z)
-        if not (isinstance(out, tuple) and len(out) == 2):
-            _fail(name, f"should return a tuple (y2, z2); got {type(out).__name__}.")
+        out = _two(name, fn(phi, x, y, z), "a tuple (y2, z2) of two vectors")
         y2 = _array(name, out[0], (p,), "y2")
         z2 = _array(name, out[1], (p,), "z2")
         qy, qz = y2 @ phi @ y2, z2 @ phi @ z2
