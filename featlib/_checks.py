@@ -245,7 +245,7 @@ def symmetric_matrix(a, name: str, *, rtol: float = SYM_RTOL) -> np.ndarray:
             f"{rtol:g} x max|entry| = {rtol * scale:.3g}. If the asymmetry is rounding error, pass "
             f"({name} + {name}.T) / 2."
         )
-    return (arr + arr.T) / 2.0
+    return arr / 2.0 + arr.T / 2.0  # halves first: no overflow near the largest float
 
 
 #: above this size the PSD check is a Cholesky factorisation of ``a + rtol * lambda_max * I``

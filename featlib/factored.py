@@ -108,6 +108,8 @@ def _small(a, b):
         dense = Da if Da is not None else Db
         F = Fb if Da is not None else Fa
         _checks.check_allocation(8 * p * p, f"a {p} x {p} matrix to compare with the dense one")
+        F = F / float(np.max(np.abs(F)))  # the metrics are scale-invariant: no overflow or underflow at 1e+-200
+        dense = dense / float(np.max(np.abs(dense))) if np.any(dense) else dense
         other = F @ F.T
         return (dense, other, np.ones(p), p) if Da is not None else (other, dense, np.ones(p), p)
     # each factor divided by its largest entry (the metrics are scale-invariant)
@@ -129,7 +131,8 @@ def pcc(a, b) -> float:
     Ac = A - (q @ A @ q) / n * qq  # the centred matrices, in the small coordinates
     Bc = B - (q @ B @ q) / n * qq
     na, nb = np.linalg.norm(Ac), np.linalg.norm(Bc)
-    if na == 0 or nb == 0:
+    # rounding leaves about 1e-16 of a constant matrix after centring in these coordinates
+    if na <= 1e-12 * np.linalg.norm(A) or nb <= 1e-12 * np.linalg.norm(B):
         raise _checks.ArgumentError("PCC is undefined when one input has all entries equal (zero variance).")
     return float(np.clip(np.vdot(Ac, Bc) / (na * nb), -1.0, 1.0))
 

@@ -217,7 +217,14 @@ class Agent:
         y = self._vecs(y, "y")
         z = self._vecs(z, "z")
         single = x.ndim == 1 and y.ndim == 1 and z.ndim == 1
-        u, w = np.atleast_2d(x - y), np.atleast_2d(x - z)
+        if x.ndim > 2 or y.ndim > 2 or z.ndim > 2:
+            raise _checks.ShapeError(f"x, y and z must be vectors (p,) or batches (n, p); got shapes {x.shape}, "
+                                     f"{y.shape}, {z.shape}.")
+        try:
+            u, w = np.atleast_2d(x - y), np.atleast_2d(x - z)
+        except ValueError:
+            raise _checks.ShapeError(f"x, y and z must have one shape (or broadcast to one); got {x.shape}, {y.shape}, "
+                                     f"{z.shape}.") from None
         if u.shape != w.shape:
             raise _checks.ShapeError(f"x, y and z must broadcast to one shape; got {u.shape} and {w.shape}.")
         du, dw = self.quadratic(u), self.quadratic(w)
@@ -390,6 +397,10 @@ class PairFeedback:
             raise _checks.ShapeError(
                 f"y and z must have the same shape (one row per pair); got {Y.shape} and {Z.shape}."
             )
+        if Y.shape[1] == 0 or (basis is not None and basis.shape[0] == 0):
+            raise _checks.ShapeError(
+                f"activations must have at least one coordinate (p >= 1); got y of shape {Y.shape}. For no pairs "
+                f"in R^p use PairFeedback.empty(p).")
         if basis is not None and Y.shape[1] != basis.shape[1]:
             raise _checks.ShapeError(
                 f"With a basis of shape {basis.shape} (p, b), the coefficient arrays y and z must have "
@@ -404,6 +415,7 @@ class PairFeedback:
     @classmethod
     def empty(cls, p: int) -> "PairFeedback":
         """No pairs, activations in R^p."""
+        p = _checks.check_positive_int(p, "p")
         return cls(np.zeros((0, p)), np.zeros((0, p)))
 
     @classmethod
@@ -412,10 +424,11 @@ class PairFeedback:
         parts = list(parts)
         if not parts:
             raise _checks.ArgumentError("concat needs at least one PairFeedback.")
-        p = parts[0].p
         for k, f in enumerate(parts):
             if not isinstance(f, PairFeedback):
                 raise _checks.ArgumentTypeError(f"concat expects PairFeedback objects; item {k} is {type(f).__name__}.")
+        p = parts[0].p
+        for k, f in enumerate(parts):
             if f.p != p:
                 raise _checks.ShapeError(f"Cannot concatenate feedback with p = {p} and p = {f.p}.")
         kinds = {f.storage for f in parts}
