@@ -38,6 +38,7 @@ import scipy.stats
 from . import _checks
 from .feedback import Agent, PairFeedback, row_quadratics
 from .linalg import default_rank_rtol
+from .noise import Exact
 
 __all__ = ["teach", "TEACHERS"]
 
@@ -88,6 +89,13 @@ def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) 
     """
     _checks.check_method(method, TEACHERS, "teacher")
     agent = phi_star if isinstance(phi_star, Agent) else Agent(phi_star)
+    if not isinstance(agent.noise, Exact):
+        raise _checks.ArgumentError(
+            f"teach builds exact equality pairs from the agent's Phi*, so this agent's noise model "
+            f"({agent.noise!r}) would be ignored. For noisy feedback draw triplets with "
+            f"featlib.triplets.sample_triplets(agent, n) (answered with the noise), or equalize them with "
+            f"agent.equalize(x, y, z) (its Lemma 2 rescaling is perturbed by the noise); or teach an agent "
+            f"without noise.")
     builder = {
         "eigen": _eigen,
         "compact": _compact,
@@ -397,6 +405,8 @@ def _sparse_sampled(agent: Agent, *, n, seed, mu=None, s=None, sampler="bernoull
     sampler = _checks.check_method(sampler, ("bernoulli", "exact"), "sampler for 'sparse-sampled'")
     if s is not None:
         s = _checks.check_positive_int(s, "s")
+        if s > p:
+            raise _checks.ArgumentError(f"s = {s} non-zeros per activation cannot exceed p = {p}.")
     if sampler == "exact":
         if s is None or mu is not None:
             raise _checks.ArgumentTypeError(

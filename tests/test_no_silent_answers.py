@@ -1,0 +1,48 @@
+"""No silent wrong answer at extreme scales or with odd options, and clear errors instead of raw
+tracebacks (issue: soundness and security, parts 4 and 5)."""
+import numpy as np
+import pytest
+
+import featlib as fl
+from featlib.factored import Factored
+
+
+def test_factored_metrics_at_extreme_scales_and_on_constant_matrices():
+    L = np.random.default_rng(0).standard_normal((3, 8))
+    with pytest.raises(fl.FeatlibError, match="undefined"):
+        fl.pcc(Factored(np.ones((1, 8))), L.T @ L)  # a constant matrix (the dense call refuses too)
+    with pytest.raises(fl.FeatlibError, match="undefined"):
+        fl.pcc(Factored(np.ones((1, 8))), Factored(L))
+    assert fl.pcc(Factored(1e200 * L), L.T @ L) == pytest.approx(1.0, abs=1e-12)
+    assert fl.relative_error(Factored(1e-200 * L), L.T @ L) < 1e-12
+    assert fl.relative_error(Factored(1e200 * L), Factored(L)) < 1e-12
+
+
+def test_teach_refuses_a_noisy_agent_instead_of_ignoring_its_noise():
+    agent = fl.Agent(np.eye(4), noise=fl.noise.LambdaNoise(0.3))
+    for teacher, kw in (("gaussian", {"n": 5}), ("sparse", {}), ("sparse-sampled", {"mu": 0.5, "n": 5})):
+        with pytest.raises(fl.ArgumentError, match="noise"):
+            fl.teach(agent, teacher, seed=0, **kw)
+
+
+def test_sparsity_above_p_is_refused():
+    with pytest.raises(fl.ArgumentError, match="cannot exceed p"):
+        fl.SampledPairs(np.eye(6), 10, s=7, seed=0).batch(0)
+    with pytest.raises(fl.ArgumentError, match="cannot exceed p"):
+        fl.teach(np.eye(6), "sparse-sampled", s=7, sampler="exact", n=4, seed=0)
+
+
+def test_raw_errors_of_the_issue_are_featlib_errors():
+    cases = [
+        lambda: fl.PairFeedback([], []),
+        lambda: fl.PairFeedback.empty(0),
+        lambda: fl.PairFeedback.empty(-1),
+        lambda: fl.PairFeedback.concat(["x"]),
+        lambda: fl.Agent(np.eye(3)).equalize(np.zeros((2, 2, 3)), np.ones((2, 2, 3)), np.ones((2, 2, 3))),
+        lambda: fl.Agent(np.eye(3)).equalize(np.zeros((2, 3)), np.ones((3, 3)), np.ones((2, 3))),
+    ]
+    for case in cases:
+        with pytest.raises(fl.FeatlibError):
+            case()
+    agent = fl.Agent(np.diag([1.7e308, 1.0]))  # the largest floats: no LinAlgError, no overflow warning
+    assert agent.p == 2
