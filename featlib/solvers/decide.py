@@ -96,17 +96,13 @@ def pd_point_sdp(B, q):
         return None, -np.inf
     import cvxpy as cp
 
-    from .reduce import quiet_solve, sdp_solver
+    from .reduce import _solved
 
     c = cp.Variable(B.shape[1])
     t = cp.Variable()
     X = _smat_expr(cp, B, c, q)
     prob = cp.Problem(cp.Maximize(t), [cp.trace(X) == 1, X - t * np.eye(q) >> 0])
-    try:
-        quiet_solve(prob, sdp_solver(cp))
-    except cp.error.SolverError:
-        return None, -np.inf
-    if prob.status not in ("optimal", "optimal_inaccurate") or c.value is None:
+    if not _solved(cp, prob, c):
         return None, -np.inf
     Xv = smat(B @ c.value, q)
     return Xv, float(np.linalg.eigvalsh(Xv)[0])

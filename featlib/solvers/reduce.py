@@ -46,12 +46,20 @@ def sdp_solver(cp):
 
 
 def _solved(cp, prob, variable) -> bool:
-    """Solve a small SDP with the preferred solver; True when it ends optimal with a value."""
-    try:
-        quiet_solve(prob, sdp_solver(cp))
-    except cp.error.SolverError:
-        return False
-    return prob.status in ("optimal", "optimal_inaccurate") and variable.value is not None
+    """Solve a small SDP with the preferred solver, then SCS when that one fails (Clarabel gives up on
+    some feasible problems near the boundary of the cone); True when it ends optimal with a value.
+    Whatever a solver returns is only a candidate: every step built from it is checked again."""
+    attempts = [sdp_solver(cp)]
+    if "SCS" in cp.installed_solvers():
+        attempts.append({"solver": "SCS", "eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 100_000})
+    for kwargs in attempts:
+        try:
+            quiet_solve(prob, kwargs)
+        except cp.error.SolverError:
+            continue
+        if prob.status in ("optimal", "optimal_inaccurate") and variable.value is not None:
+            return True
+    return False
 
 
 def quiet_solve(prob, kwargs):
