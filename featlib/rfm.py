@@ -170,7 +170,12 @@ class RFM:
         try:
             alpha = scipy.linalg.solve(K, y, assume_a="pos", check_finite=False)
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-            alpha = scipy.linalg.solve(K, y, check_finite=False)
+            try:
+                alpha = scipy.linalg.solve(K, y, check_finite=False)
+            except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+                raise _checks.FeatlibError(
+                    f"the kernel matrix is singular (reg = {self.reg:g}; duplicated training points make "
+                    f"identical rows): pass reg > 0, e.g. RFM(reg=1e-3), or remove the duplicates.") from None
         K[np.diag_indices_from(K)] -= self.reg
         return alpha, K
 

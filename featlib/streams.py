@@ -43,6 +43,8 @@ class PairStream:
     def __init__(self, p: int, n: int, batch_size: int):
         self.p = _checks.check_positive_int(p, "p")
         self.n = _checks.check_positive_int(n, "n")
+        if self.n > 2**53:
+            raise _checks.ArgumentError(f"n = {self.n:,} pairs is beyond any run (at most 2**53, about 9e15).")
         self.batch_size = _checks.check_positive_int(batch_size, "batch_size")
 
     @property

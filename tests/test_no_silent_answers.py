@@ -46,3 +46,44 @@ def test_raw_errors_of_the_issue_are_featlib_errors():
             case()
     agent = fl.Agent(np.diag([1.7e308, 1.0]))  # the largest floats: no LinAlgError, no overflow warning
     assert agent.p == 2
+
+
+def test_more_raw_errors_are_featlib_errors(tmp_path):
+    import featlib.rfm
+    import featlib.sae
+    from featlib.solvers.exact import solve_exact
+
+    sol = solve_exact(fl.PairFeedback(np.eye(5), np.eye(5)).to_sparse(), sparse=True)  # all pairs trivial
+    assert not sol.identified
+    with pytest.raises(fl.FeatlibError, match="singular"):
+        featlib.rfm.RFM(reg=0).fit(np.ones((6, 3)), np.arange(6.0))
+    f = tmp_path / "d.npz"
+    np.savez(f, D=np.array([object()], dtype=object))
+    with pytest.raises(fl.FeatlibError, match="unpickling"):
+        featlib.sae.load_dictionary(f)
+    with pytest.raises(fl.ArgumentError, match="beyond any run"):
+        fl.SampledPairs(np.eye(4), 10**19, seed=0)
+
+
+def test_distributed_environment_is_checked_and_rendezvous_gives_up(monkeypatch):
+    torch = pytest.importorskip("torch")
+    import socket
+
+    from featlib.solvers import _trainer
+
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("MASTER_PORT", str(s.getsockname()[1]))
+    for world, rank, match in (("abc", "0", "integers"), ("2", "5", "0..WORLD_SIZE-1")):
+        monkeypatch.setenv("WORLD_SIZE", world)
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(fl.FeatlibError, match=match):
+            _trainer.init_distributed(torch, "cpu")
+    # a peer that never comes: a clear error after the stated timeout, not a wait forever
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(_trainer, "RENDEZVOUS_TIMEOUT_S", 3)
+    with pytest.raises(fl.FeatlibError, match="could not meet its peers"):
+        _trainer.init_distributed(torch, "cpu")
+    assert not torch.distributed.is_initialized()

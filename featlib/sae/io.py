@@ -158,6 +158,17 @@ def _from_numpy(file, atoms, max_bytes=MAX_BYTES):
         data = np.load(str(file), allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise _unknown(file, f"a file NumPy cannot read ({exc})") from None
+    try:
+        arr, rows = _npz_member(file, data, atoms)
+    except ValueError as exc:  # an object (pickled) member, or a damaged one: data, never code
+        raise _unknown(file, f"an archive whose array cannot be read without unpickling ({exc})") from None
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.ndim != 2 or 0 in arr.shape:
+        raise _checks.ShapeError(f"the dictionary in {str(file)!r} must be a non-empty 2-D array; got shape {arr.shape}.")
+    return arr.T if rows else arr
+
+
+def _npz_member(file, data, atoms):
     if isinstance(data, np.ndarray):
         arr, rows = data, atoms == "rows"
     else:
@@ -172,10 +183,9 @@ def _from_numpy(file, atoms, max_bytes=MAX_BYTES):
                 arr, rows = data[keys[0]], atoms == "rows"
             else:
                 raise _unknown(file, f"an .npz archive with arrays {keys}")
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.ndim != 2 or 0 in arr.shape:
-        raise _checks.ShapeError(f"the dictionary in {str(file)!r} must be a non-empty 2-D array; got shape {arr.shape}.")
-    return arr.T if rows else arr
+    if arr.dtype == object:
+        raise ValueError("object arrays are refused")
+    return arr, rows
 
 
 def _path(path, name):

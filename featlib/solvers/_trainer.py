@@ -35,6 +35,10 @@ def resolve_device(torch, device):
     return device
 
 
+#: seconds a process waits for its torchrun peers before giving up (FEATLIB_RENDEZVOUS_TIMEOUT overrides)
+RENDEZVOUS_TIMEOUT_S = int(__import__("os").environ.get("FEATLIB_RENDEZVOUS_TIMEOUT", "600") or 600)
+
+
 def init_distributed(torch, dev):
     """The process group of a torchrun job (gloo on CPUs, NCCL on GPUs), initialised from the
     environment torchrun sets; a clear error outside torchrun."""
@@ -48,8 +52,27 @@ def init_distributed(torch, dev):
             raise _checks.FeatlibError(
                 "distributed=True runs under torchrun, which sets RANK and WORLD_SIZE: e.g. "
                 "torchrun --nproc_per_node=2 -m featlib -- recover --method gd --distributed ...")
+        try:
+            world, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+        except ValueError:
+            raise _checks.FeatlibError(f"RANK and WORLD_SIZE must be integers; got RANK={os.environ['RANK']!r}, "
+                                       f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} (torchrun sets them).") from None
+        if not (world >= 1 and 0 <= rank < world):
+            raise _checks.FeatlibError(f"RANK must be in 0..WORLD_SIZE-1; got RANK={rank}, WORLD_SIZE={world}.")
+        for var in ("MASTER_ADDR", "MASTER_PORT"):
+            if var not in os.environ:
+                raise _checks.FeatlibError(f"{var} is not set: run under torchrun, which sets it.")
+        seconds = RENDEZVOUS_TIMEOUT_S
         backend = "nccl" if str(dev).startswith("cuda") else "gloo"
-        dist.init_process_group(backend=backend)
+        import datetime
+
+        try:
+            dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=seconds))
+        except (RuntimeError, ValueError) as exc:  # torch's DistStoreError is a RuntimeError
+            raise _checks.FeatlibError(
+                f"process {rank} of {world} could not meet its peers at {os.environ['MASTER_ADDR']}:"
+                f"{os.environ['MASTER_PORT']} within {seconds} s ({type(exc).__name__}: {str(exc)[:200]}); "
+                f"start all {world} processes (torchrun does), or set FEATLIB_RENDEZVOUS_TIMEOUT.") from None
     return dist
 
 

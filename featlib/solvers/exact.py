@@ -625,16 +625,21 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
         return None
     G = (M.T @ M).tocsc()
     P = G.shape[0]
-    top = float(spla.eigsh(G, k=1, which="LA", return_eigenvectors=False)[0]) if P > 2 else float(
-        np.linalg.eigvalsh(G.toarray())[-1])
-    shift = 1e-10 * top
-    k = min(3, P - 1)
-    if P <= 3:
-        w, V = np.linalg.eigh(G.toarray())
-    else:
-        w, V = spla.eigsh(G, k=k, sigma=-shift, which="LM")
-        order = np.argsort(w)
-        w, V = w[order], V[:, order]
+    if G.nnz == 0:
+        return None  # no informative pair left: the dense path decides (and explains) it
+    try:
+        top = float(spla.eigsh(G, k=1, which="LA", return_eigenvectors=False)[0]) if P > 2 else float(
+            np.linalg.eigvalsh(G.toarray())[-1])
+        shift = 1e-10 * top
+        k = min(3, P - 1)
+        if P <= 3:
+            w, V = np.linalg.eigh(G.toarray())
+        else:
+            w, V = spla.eigsh(G, k=k, sigma=-shift, which="LM")
+            order = np.argsort(w)
+            w, V = w[order], V[:, order]
+    except (spla.ArpackError, spla.ArpackNoConvergence, RuntimeError, np.linalg.LinAlgError):
+        return None  # Lanczos gave no answer: the dense path decides, or says why it cannot
     sv = np.sqrt(np.clip(w, 0.0, None) / top)
     m = int(np.count_nonzero(sv <= rtol))
     info["smallest_relative_singular_values"] = sv
