@@ -27,6 +27,16 @@ from . import _checks
 __all__ = ["TripletFeedback", "sample_triplets"]
 
 
+def balanced_differences(tf):
+    """``(x - y, x - z)`` with each triplet's two differences divided by one power of two (their
+    largest entry's): every answer ``sign(d(x,y) - d(x,z))`` is unchanged, and no square overflows or
+    underflows, whatever the scale of the activations."""
+    u, w = tf.differences()
+    m = np.maximum(np.max(np.abs(u), axis=1, initial=0.0), np.max(np.abs(w), axis=1, initial=0.0))
+    m = np.where(m > 0, np.ldexp(1.0, np.frexp(np.where(m > 0, m, 1.0))[1]), 1.0)
+    return u / m[:, None], w / m[:, None]
+
+
 class TripletFeedback:
     """Sign-only answers to triplets ``(x, y, z)``: ``answers = sign(d(x, y) - d(x, z))``.
 
@@ -129,7 +139,10 @@ class TripletFeedback:
         phi = _checks.square_matrix(phi, "phi")
         if phi.shape[0] != self.p:
             raise _checks.ShapeError(f"phi must be {self.p} x {self.p}; got {phi.shape}.")
-        u, w = self.differences()
+        u, w = balanced_differences(self)
+        top = float(np.max(np.abs(phi)))
+        if top > 0:  # a power of two: exact, and no square overflows or underflows at 1e+-160
+            phi = phi / np.ldexp(1.0, int(np.frexp(top)[1]))
         du, dw = np.einsum("ij,jk,ik->i", u, phi, u), np.einsum("ij,jk,ik->i", w, phi, w)
         pred = np.where(np.abs(du - dw) <= 1e-12 * (du + dw), 0, np.sign(du - dw))
         return float(np.mean(pred == self._answers)) if self.n else 1.0

@@ -87,3 +87,15 @@ def test_distributed_environment_is_checked_and_rendezvous_gives_up(monkeypatch)
     with pytest.raises(fl.FeatlibError, match="could not meet its peers"):
         _trainer.init_distributed(torch, "cpu")
     assert not torch.distributed.is_initialized()
+
+
+def test_triplets_at_extreme_scales_agree_and_train_like_at_scale_one():
+    phi = fl.datasets.random_feature_matrix(5, 2, seed=0)
+    tr = fl.triplets.sample_triplets(fl.Agent(phi), 300, seed=0)
+    base = fl.solve(tr, "gd", epochs=60, seed=0, device="cpu")
+    for sc in (1e-170, 1e160):
+        t2 = fl.triplets.TripletFeedback(tr.x * sc, tr.y * sc, tr.z * sc, tr.answers)
+        assert t2.agreement(phi) == tr.agreement(phi) == 1.0
+        assert t2.agreement(phi * 1e200) == 1.0
+        sol = fl.solve(t2, "gd", epochs=60, seed=0, device="cpu")
+        assert fl.pcc(sol.phi, phi) == pytest.approx(fl.pcc(base.phi, phi), abs=1e-9)

@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from .. import _checks
+from ..triplets import balanced_differences
 from ._result import Solution, normalise
 from ._trainer import FactorTrainer
 
@@ -38,7 +39,7 @@ SDP_MAX_N = 20000
 
 def _fit_rows(tf):
     keep = tf.answers != 0
-    u, w = tf.differences()
+    u, w = balanced_differences(tf)  # scale-free: 1e-170 activations train like 1
     u, w, a = u[keep], w[keep], tf.answers[keep].astype(float)
     scale = np.einsum("ij,ij->i", u, u) + np.einsum("ij,ij->i", w, w)
     scale[scale == 0] = 1.0
