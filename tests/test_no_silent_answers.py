@@ -99,3 +99,18 @@ def test_triplets_at_extreme_scales_agree_and_train_like_at_scale_one():
         assert t2.agreement(phi * 1e200) == 1.0
         sol = fl.solve(t2, "gd", epochs=60, seed=0, device="cpu")
         assert fl.pcc(sol.phi, phi) == pytest.approx(fl.pcc(base.phi, phi), abs=1e-9)
+
+
+def test_normalize_atoms_at_extreme_scales(tmp_path):
+    import featlib.sae
+
+    D = np.array([[1e200, 1e-170, 1.0], [1e200, 0.0, 2.0], [0.0, 1e-170, 0.0]])
+    f = tmp_path / "D.npy"
+    np.save(f, D)
+    out = featlib.sae.load_dictionary(f, normalize_atoms=True)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=0), 1.0, rtol=1e-15)
+    np.testing.assert_allclose(out[:, 0], [np.sqrt(0.5), np.sqrt(0.5), 0.0], rtol=1e-15)
+    np.testing.assert_allclose(out[:, 1], [np.sqrt(0.5), 0.0, np.sqrt(0.5)], rtol=1e-15)
+    np.save(f, np.array([[1.0, 0.0], [2.0, 0.0]]))
+    with pytest.raises(fl.FeatlibError, match="dead latents"):
+        featlib.sae.load_dictionary(f, normalize_atoms=True)

@@ -281,6 +281,10 @@ def load_dictionary(path, *, latents=None, atoms: str = "columns", layout: str |
         raise _checks.NonFiniteError(f"the dictionary in {str(path)!r} holds NaN or infinite values.")
     D = select_latents(D, latents)
     if normalize_atoms:
+        # each column divided by a power of two first (exact), so that its norm neither overflows
+        # (1e200 entries) nor underflows (1e-170 entries); only exactly zero atoms are dead
+        top = np.max(np.abs(D), axis=0)
+        D = D / np.where(top > 0, np.ldexp(1.0, np.frexp(np.where(top > 0, top, 1.0))[1]), 1.0)
         norms = np.linalg.norm(D, axis=0)
         if np.any(norms == 0):
             raise _checks.FeatlibError(
