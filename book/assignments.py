@@ -97,8 +97,22 @@ def _solution_cell(solution: str, function: str) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def master_notebook(md: pathlib.Path):
-    """An Otter Assign master notebook for the chapter's autogradable exercises (None if it has none)."""
+def featlib_wheel(dest: pathlib.Path) -> pathlib.Path:
+    """A wheel of this featlib (``pip wheel --no-deps``), for the autograder zip to install: featlib
+    is not on a package index, and the zip's tests import it."""
+    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dest), str(ROOT)],
+                         capture_output=True, text=True)
+    wheels = sorted(dest.glob("featlib-*.whl"))
+    if run.returncode != 0 or not wheels:
+        raise AssignmentError(f"could not build a featlib wheel for the autograder:\n{run.stderr[-2000:]}")
+    return wheels[-1]
+
+
+def master_notebook(md: pathlib.Path, wheel: str | None = None):
+    """An Otter Assign master notebook for the chapter's autogradable exercises (None if it has none).
+
+    ``wheel``: the file name of a featlib wheel placed next to the master notebook; the autograder
+    zip then carries it and its environment installs it (with the ``sdp`` extra)."""
     import nbformat
 
     items = exercises(md)
@@ -106,8 +120,14 @@ def master_notebook(md: pathlib.Path):
         return None
     title = md.read_text().split("\n# ", 1)[1].split("\n", 1)[0] if "\n# " in md.read_text() else md.stem
     v4 = nbformat.v4
+    if wheel:
+        # Otter puts autograder_files under files/ in the zip, unpacked in /autograder/source
+        generate = (f"generate: true\nautograder_files:\n- {wheel}\n"
+                    f"requirements:\n- featlib[sdp] @ file:///autograder/source/files/{wheel}")
+    else:
+        generate = "generate: true\nrequirements: null"
     config = (f"# ASSIGNMENT CONFIG\nname: {md.stem}\ninit_cell: true\ncheck_all_cell: false\nexport_cell: false\n"
-              f"run_tests: false\ngenerate: true\nrequirements: null")
+              f"run_tests: false\n{generate}")
     cells = [v4.new_raw_cell(config),
              v4.new_markdown_cell(f"# Exercises: {title}\n\nFrom the chapter `{md.name}` of *Learning Features from "
                                   f"Feedback*. Write each function, then run the `grader.check` cell under it: it "
@@ -140,29 +160,41 @@ def _otter() -> str:
 
 def build(chapters=None, out: pathlib.Path = OUT) -> list[pathlib.Path]:
     """Student edition and autograder of each chapter with autogradable exercises; returns their folders."""
+    folders = []
+    wheel_dir = pathlib.Path(tempfile.mkdtemp(prefix="featlib-wheel-"))
+    try:
+        wheel = None
+        for md in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.md")):
+            if chapters and md.stem not in chapters:
+                continue
+            if master_notebook(md) is None:
+                continue
+            wheel = wheel or featlib_wheel(wheel_dir)
+            folders.append(_assign(md, master_notebook(md, wheel.name), wheel, out))
+    finally:
+        shutil.rmtree(wheel_dir, ignore_errors=True)
+    return folders
+
+
+def _assign(md, nb, wheel, out) -> pathlib.Path:
+    """``otter assign`` on one chapter's master notebook, with the featlib wheel beside it."""
     import nbformat
 
-    folders = []
-    for md in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.md")):
-        if chapters and md.stem not in chapters:
-            continue
-        nb = master_notebook(md)
-        if nb is None:
-            continue
-        dest = out / md.stem
-        if dest.exists():
-            shutil.rmtree(dest)
-        with tempfile.TemporaryDirectory() as tmp:
-            master = pathlib.Path(tmp) / f"{md.stem}.ipynb"
-            nbformat.write(nb, master)
-            run = subprocess.run([_otter(), "assign", str(master), str(dest)], capture_output=True, text=True)
-        if run.returncode != 0:
-            raise AssignmentError(f"otter assign failed for {md.name}:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
-        (dest / "questions.json").write_text(json.dumps(
-            [{"label": ex["label"], "checker": ex["checker"], "function": ex["function"], "points": 1}
-             for ex in exercises(md)], indent=1))
-        folders.append(dest)
-    return folders
+    dest = out / md.stem
+    if dest.exists():
+        shutil.rmtree(dest)
+    with tempfile.TemporaryDirectory() as tmp:
+        master = pathlib.Path(tmp) / f"{md.stem}.ipynb"
+        nbformat.write(nb, master)
+        shutil.copy(wheel, pathlib.Path(tmp) / wheel.name)
+        run = subprocess.run([_otter(), "assign", str(master), str(dest)], capture_output=True, text=True,
+                             cwd=tmp)
+    if run.returncode != 0:
+        raise AssignmentError(f"otter assign failed for {md.name}:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    (dest / "questions.json").write_text(json.dumps(
+        [{"label": ex["label"], "checker": ex["checker"], "function": ex["function"], "points": 1}
+         for ex in exercises(md)], indent=1))
+    return dest
 
 
 def autograder_zip(chapter: str, out: pathlib.Path = OUT) -> pathlib.Path:

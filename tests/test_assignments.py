@@ -201,3 +201,22 @@ def mod_grading():
     import featlib.grading
 
     return featlib.grading
+
+
+def test_the_autograder_zip_installs_what_its_tests_import(built):
+    import zipfile
+
+    import yaml
+
+    mod, out, folders = built
+    for name in folders:
+        z = zipfile.ZipFile(mod.autograder_zip(name, out))
+        wheels = [n for n in z.namelist() if n.startswith("files/featlib-") and n.endswith(".whl")]
+        assert len(wheels) == 1, z.namelist()
+        env = yaml.safe_load(z.read("environment.yml"))
+        pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+        assert f"featlib[sdp] @ file:///autograder/source/{wheels[0]}" in pip
+        inner = zipfile.ZipFile(__import__("io").BytesIO(z.read(wheels[0])))
+        assert "featlib/exercises.py" in inner.namelist()  # the module the tests import
+        for test in (n for n in z.namelist() if n.startswith("tests/")):
+            assert "featlib.exercises" in z.read(test).decode()
