@@ -21,8 +21,9 @@ True
 >>> sol = fl.solve(fb)
 >>> sol.identified, round(fl.pcc(sol.phi, phi), 6)
 (True, 1.0)
->>> fl.verify(fb, sol.certificate).valid
-True
+>>> check = fl.verify(fb, sol.certificate, margin=1e-3)  # float pairs: a proved distance bound
+>>> check.valid, check.margin < 1e-3
+(True, True)
 
 Each answer of the agent becomes an equality pair (Lemma 2):
 
