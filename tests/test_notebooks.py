@@ -110,7 +110,7 @@ def test_sae_chapter_on_another_layer_and_width(tmp_path):
 
 def test_noisy_feedback_chapter_at_other_sizes(tmp_path):
     res = _rerun(tmp_path, "09_noisy_ordinal.ipynb", p=5, rank=2, budgets=[1, 10, 30], seed=2, n_seeds=2)
-    assert res["exact_identified"] and res["dof"] == 14
+    assert res["exact_identified"] and res["n_eq"] == 14
     clean = res["pcc"][0]
     assert clean[-1] > clean[0] and clean[-1] > 0.98
     assert all(r["sin"] <= r["bound"] * (1 + 1e-9) + 1e-12 for r in res["noise_rows"])
