@@ -5,8 +5,14 @@ Feedback" (ICML 2025, arXiv 2502.05407).  A hidden feature matrix ``Phi* = D^T D
 :class:`Agent` that answers triplet comparisons; Lemma 2 turns answers into equality pairs
 (:class:`PairFeedback`); :func:`teach` builds the paper's four feedback constructions;
 :func:`solve` recovers Phi* up to a positive scale, with a certificate that :func:`verify`
-re-checks (exactly, in rational arithmetic, at small p); :mod:`featlib.bounds` holds the theorems'
+re-checks (exactly in rational arithmetic, or with proved floating-point error bounds); :mod:`featlib.bounds` holds the theorems'
 counts and the exact feedback complexity proved here; :func:`pcc`, :func:`relative_error` and :func:`equivalent` compare matrices up to scale.
+
+The modules form layers, bottom to top: ``_checks``, ``_io``, ``_rigorous``; ``factors``,
+``linalg``, ``noise``, ``bounds``, ``datasets``, ``constructions``; ``feedback``; ``certificates``,
+``triplets``, ``metrics``; ``teachers``, ``plotting``; ``streams``; ``solvers``; ``experiments``,
+``rfm``, ``sae``, ``factored``; ``benchmarks``, ``exercises``, ``grading``; ``cli``.  A module
+imports only from layers below it (an import-linter contract in ``pyproject.toml``).
 
 Examples
 --------
@@ -35,7 +41,7 @@ Each answer of the agent becomes an equality pair (Lemma 2):
 True
 """
 
-from . import bounds, certificates, constructions, datasets, experiments, factored, linalg, noise, streams, triplets
+from . import bounds, certificates, constructions, datasets, experiments, factored, factors, linalg, noise, streams, triplets
 from ._checks import (
     ArgumentError,
     ArgumentTypeError,
@@ -58,7 +64,7 @@ from .feedback import Agent, PairFeedback
 from .metrics import equivalent, pcc, relative_error
 from .solvers import METHODS, Solution, solve
 from .teachers import TEACHERS, teach
-from .factored import Factored
+from .factors import Factored
 from .triplets import TripletFeedback, sample_triplets
 from .streams import PairStream, SampledPairs, ShardedPairs
 

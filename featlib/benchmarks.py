@@ -24,6 +24,15 @@ from .linalg import numerical_rank, svec_outer_sparse
 from .metrics import pcc, relative_error
 from .solvers import solve
 from .teachers import teach
+from . import sae
+from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
+from .experiments import below_dof_curve
+from .factored import Factored, pcc as f_pcc, recover_eigen, relative_error as f_rel
+from .feedback import Agent
+from .noise import Flip
+from .solvers.sdp import _svec_from_vecF
+from .streams import SampledPairs
+from .triplets import sample_triplets
 
 __all__ = ["exact_vs_sdp", "solvers_compare", "exact_at_scale", "sampling_at_scale", "sae_at_scale", "peak_rss_gb",
            "triplets_compare", "sae_scale", "sae_scale_sampled", "below_dof", "PAPER_CHESSGPT_PCC"]
@@ -75,8 +84,6 @@ def _plain_cvxpy(fb):
     """The textbook SDP: Phi >= 0, every pair equality, trace 1 (Clarabel, no reduction)."""
     cp = _checks.require("cvxpy", "sdp", "the cvxpy baseline")
     import scipy.sparse as sp
-
-    from .solvers.sdp import _svec_from_vecF
 
     p = fb.p
     A = fb.constraints()
@@ -212,8 +219,6 @@ def sae_scale(ps=(4096, 16384, 32768, 65536), d=512, *, seed=0, dictionary=None,
     ``dictionary``): teach + solve seconds, the exact PCC and relative error computed in factored
     form (through a QR of the p x (2d + 1) stacked factors) and its seconds, and the process's peak
     resident memory so far (``ru_maxrss``: it only grows, so rows are upper bounds in order)."""
-    from .factored import Factored, pcc as f_pcc, recover_eigen, relative_error as f_rel
-
     rows = []
     out(f"{'p':>6} {'d':>5} {'pairs':>12} {'teach+solve s':>13} {'PCC s':>7} {'PCC':>10} {'rel.err':>9} "
         f"{'peak GB':>8} identified")
@@ -242,8 +247,6 @@ def sae_scale_sampled(p=16384, d=512, pairs=8_000_000, *, seconds=600.0, batch_s
     for as many epochs as fit in ``seconds`` (the time per epoch is measured on 3 batches first; the
     cosine schedule decays to 0 at the last epoch).  PCC and relative error are exact, in factored
     form.  One row: p, d, pairs, n/dof, epochs, seconds, seconds per epoch, peak memory, PCC."""
-    from .factored import Factored, pcc as f_pcc, relative_error as f_rel
-    from .streams import SampledPairs
 
     D = _dictionary(dictionary, d, p, seed)
     d, p = D.shape
@@ -280,8 +283,6 @@ def below_dof(p=1024, d=128, ratios=(0.25, 0.51, 1.02, 2.0), *, methods=("identi
     of a random unit-norm d x p dictionary (or ``dictionary``), exactly-s-sparse pairs.  The paper's
     Figure 3b points (ChessGPT SAE, p = 4096, rank 512: n/dof 0.51 and 1.02) are printed beside the
     ratios they correspond to; they are of another target, so the comparison is indicative only."""
-    from .experiments import below_dof_curve
-
     D = _dictionary(dictionary, d, p, seed)
     d, p = D.shape
     dof = low_rank_dof(p, d)
@@ -396,10 +397,6 @@ def sae_at_scale(folder, *, max_chars=None, layer=3, d_sae=4096, k=32, sae_epoch
     """
     import pathlib
 
-    from . import sae
-
-    from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
-
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # cache entries are keyed by every parameter that made them, and checked when reused
@@ -496,9 +493,6 @@ def triplets_compare(ps=(10, 20), *, n_factors=(1, 10, 50), eps=(0.0, 0.05, 0.2)
     are named with the reason in one row.  The first row of each setting is the identity (no
     learning), the baseline every learner has to beat.
     """
-    from .feedback import Agent
-    from .noise import Flip
-    from .triplets import sample_triplets
 
     peers, why = _metric_learn_peers()
     if why:

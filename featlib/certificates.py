@@ -26,13 +26,17 @@ with the tolerances reported in :attr:`Verification.checks`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+import scipy.linalg as sla
 
 from . import _checks
 from . import _rigorous as _R
+from .feedback import PairFeedback
+from .linalg import smat, svec, svec_outer
 
 __all__ = ["FaceStep", "Certificate", "Verification", "verify", "CertificateError", "EXACT_MAX_UNKNOWNS",
            "rescale_multipliers",
@@ -323,8 +327,6 @@ def _project_exact(x, N):
 
 
 def _pairs(feedback):
-    from .feedback import PairFeedback
-
     if not isinstance(feedback, PairFeedback):
         raise _checks.ArgumentTypeError(f"verify expects a PairFeedback; got {type(feedback).__name__}.")
     return feedback
@@ -392,8 +394,6 @@ def _checked(cert, p, n):
         for i, W in enumerate(witnesses):
             if W.shape != (f, f):
                 raise CertificateError(f"witness {i + 1} must have shape ({f}, {f}) to match the face; got {W.shape}.")
-    import dataclasses
-
     return dataclasses.replace(cert, steps=tuple(steps), face=face, witnesses=witnesses)
 
 
@@ -427,8 +427,6 @@ def rescale_multipliers(values, exponents) -> np.ndarray:
 
 def _rescaled_steps(cert, exponents):
     """The certificate for the pairs divided by ``2**exponents``."""
-    import dataclasses
-
     return dataclasses.replace(cert, steps=tuple(
         dataclasses.replace(s, values=rescale_multipliers(s.values, exponents[s.indices])) for s in cert.steps))
 
@@ -566,8 +564,6 @@ def _orthogonality(Q):
 def _face_rows(Y, Z, F, nu):
     """Rows ``svec(F^T (y y^T - z z^T) F) / nu`` (float) and a proved bound on the Frobenius
     distance to the exact rows (for the float matrix F as given)."""
-    from .linalg import svec_outer
-
     p, f = F.shape
     Yf, Zf = Y @ F, Z @ F
     M = (svec_outer(Yf) - svec_outer(Zf)) / nu[:, None]
@@ -613,8 +609,6 @@ def _verify_float_identified(Y, Z, cert, tol, margin):
         if not 0 < k <= min(len(V), p):
             return _fail(cert.verdict, False, checks, f"the one-sided pairs of the first step(s) span at most "
                          f"{min(len(V), p)} directions; the certificate claims {k}")
-        import scipy.linalg as sla
-
         Qf, Rq, piv = sla.qr(V.T, pivoting=True)
         d = np.abs(np.diag(Rq))
         if d.size < k or not d[k - 1] > 1e-8 * d[0]:
@@ -772,8 +766,6 @@ def _verify_float_identified(Y, Z, cert, tol, margin):
 
 def _smat_unit(w, f):
     """smat for the orthonormal svec (off-diagonal entries divided by sqrt 2)."""
-    from .linalg import smat
-
     return smat(w, f)
 
 
@@ -781,8 +773,6 @@ def _verify_float_not_identified(Y, Z, cert):
     checks = []
     if cert.witnesses is None or cert.face is None:
         return _fail(cert.verdict, False, checks, "a 'not identified' certificate needs a face and two witnesses")
-    from .linalg import svec
-
     F = cert.face
     p, f = F.shape
     Uu = f * (f + 1) // 2
@@ -918,8 +908,6 @@ def _verify_exact(Y, Z, cert):
     pinv = np.linalg.pinv(Gf)
     Fc = np.asarray(cert.face, dtype=float)
     exact_W = []
-    from .linalg import svec
-
     for i, Wc in enumerate(cert.witnesses):
         X = Fc @ np.asarray(Wc, dtype=float) @ Fc.T
         Wg = pinv @ X @ pinv.T
@@ -964,8 +952,6 @@ def _numeric_kernel(Yg, Zg, alpha, rank):
     if K.shape[1] == 0:
         return np.empty((f, 0), dtype=object)
     # reduced row echelon form of K^T: pivot columns by QR with pivoting
-    import scipy.linalg as sla
-
     _, _, piv = sla.qr(K.T, pivoting=True)
     piv = np.sort(piv[: K.shape[1]])
     E = np.linalg.solve(K.T[:, piv], K.T)  # identity on the pivot columns

@@ -17,11 +17,12 @@ import sys
 import numpy as np
 
 from ._checks import FeatlibError
+from . import benchmarks, sae
+from ._io import save_npy_atomic
+import featlib as fl  # the public API, as a user's script would use it (cli is the top layer)
 
 
 def _demo(args) -> int:
-    import featlib as fl
-
     p, r = args.p, args.rank
     phi = fl.datasets.random_feature_matrix(p, r, seed=args.seed)
     agent = fl.Agent(phi)
@@ -54,7 +55,6 @@ def _demo(args) -> int:
 
 
 def _load_dictionary(path, latents=None, normalize_atoms=False):
-    from . import sae
     try:
         return sae.load_dictionary(path, latents=latents, normalize_atoms=normalize_atoms)
     except (FeatlibError, OSError, ValueError, TypeError, IndexError) as exc:
@@ -63,8 +63,6 @@ def _load_dictionary(path, latents=None, normalize_atoms=False):
 
 def _recover(args) -> int:
     import os
-
-    import featlib as fl
 
     if args.checkpoint is not None:
         if not args.checkpoint.strip():
@@ -121,7 +119,6 @@ def _recover(args) -> int:
     say(f"PCC {fl.pcc(sol.phi, phi):.6f}   relative error {fl.relative_error(sol.phi, phi):.2e}   "
           f"identified {sol.identified} (decided {sol.decided})")
     if args.output and not quiet:
-        from ._io import save_npy_atomic
 
         save_npy_atomic(args.output, sol.phi)
         say(f"learned feature matrix (unit trace) written to {args.output}")
@@ -145,8 +142,6 @@ def _gd_options(args) -> dict:
 def _recover_streamed(args, D, source, say, quiet) -> int:
     """``recover --stream``: sampled pairs drawn batch by batch from the seed (featlib.SampledPairs over
     the decoder, Phi* never formed), gradient descent on them, PCC from the factors."""
-    import featlib as fl
-
     if args.teacher != "sparse-sampled" or args.method != "gd":
         raise FeatlibError("--stream draws sparse-sampled pairs batch by batch for gradient descent: use it with "
                            "--teacher sparse-sampled --method gd.")
@@ -165,7 +160,6 @@ def _recover_streamed(args, D, source, say, quiet) -> int:
     say(f"PCC {fl.pcc(learned, truth):.6f}   relative error {fl.relative_error(learned, truth):.2e}   (exact, from the "
         f"factors)   identified {sol.identified} (decided {sol.decided})")
     if args.output and not quiet:
-        from ._io import save_npy_atomic
 
         save_npy_atomic(args.output, sol.factor)
         say(f"learned factor F ({sol.factor.shape[0]} x {sol.factor.shape[1]}, Phi = F F^T of unit trace) written to "
@@ -174,7 +168,6 @@ def _recover_streamed(args, D, source, say, quiet) -> int:
 
 
 def _benchmark(args) -> int:
-    from . import benchmarks
 
     if args.which == "exact-vs-sdp":
         benchmarks.exact_vs_sdp(args.p or (10, 20, 30), repeat=args.repeat or 3, seed=args.seed, progress=args.progress)

@@ -17,6 +17,7 @@ from .feedback import PairFeedback
 from .linalg import psd_project, svec_dim, svec_outer
 from .solvers import solve
 from .teachers import teach
+from .feedback import Agent
 
 __all__ = [
     "ExerciseCheckError",
@@ -263,8 +264,6 @@ def check_psd_projection(fn, *, seed: int = 0):
 def check_triplet_answers(fn, *, seed: int = 0):
     """``fn(phi, X, Y, Z) -> answers``: the sign answers ``sign(d(x, y) - d(x, z))`` of n triplets
     (rows of X, Y, Z, shape (n, p)), as integers in {-1, 0, +1}."""
-    from .feedback import Agent
-
     name = "triplet_answers"
     rng = np.random.default_rng(seed)
     for p in (2, 3, 5):

@@ -18,6 +18,14 @@ from .linalg import svec_dim
 from .metrics import pcc, relative_error
 from .solvers import solve
 from .teachers import teach
+from . import bounds
+from ._checks import psd_matrix
+from .bounds import low_rank_dof, sparse_sampled_log_ps
+from .certificates import verify
+from .feedback import Agent
+from .linalg import numerical_rank, psd_project, smat, svec
+from .noise import Flip
+from .triplets import sample_triplets
 
 __all__ = [
     "linear_solution_dim",
@@ -186,8 +194,6 @@ def irreducible_subset(feedback: PairFeedback, *, method: str = "exact", seed=0)
 def random_pairs(phi_star, n: int, *, seed=None) -> PairFeedback:
     """n equality pairs in general position: Gaussian y and w, with w rescaled by the agent
     (Lemma 2) so that ``y^T Phi* y = z^T Phi* z``; dense storage."""
-    from .feedback import Agent
-
     agent = phi_star if isinstance(phi_star, Agent) else Agent(phi_star)
     n = _checks.check_positive_int(n, "n", minimum=0)
     _checks.check_allocation(4 * 8 * n * agent.p, f"{n:,} dense pairs in dimension {agent.p}")
@@ -219,9 +225,6 @@ def minimum_search(phi_star, *, pool=("eigen", "compact"), n_random: int = 0, re
     found), ``certificate`` and ``verified`` (its :class:`~featlib.certificates.Verification`),
     ``pool_size``, ``rank``, ``minimum`` (proved) and ``paper`` (the paper's claimed count).
     """
-    from . import bounds
-    from .certificates import verify
-    from .linalg import numerical_rank
 
     phi_star = _checks.psd_matrix(phi_star, "phi_star")
     p = phi_star.shape[0]
@@ -279,10 +282,6 @@ def triplet_curve(phi_star, ns, *, eps=(0.0,), seeds=(0,), method: str = "auto",
     in ``eps`` (``Agent(phi_star, noise=Flip(e))``, dense Gaussian or s-sparse triplets), averaged
     over ``seeds``.  Returns ``n``, ``eps`` and ``pcc`` (len(eps) x len(ns), mean over seeds),
     ``pcc_min`` and ``agreement`` (mean fraction of the answers the estimate reproduces)."""
-    from .feedback import Agent
-    from .metrics import pcc
-    from .noise import Flip
-    from .triplets import sample_triplets
 
     phi_star = _checks.psd_matrix(phi_star, "phi_star")
     ns = _ints(ns, "ns")
@@ -319,8 +318,6 @@ def least_squares_error(feedback: PairFeedback, phi_star) -> dict:
     Returns ``sin_angle`` (measured), ``bound``, ``residual`` (``||A v*||``), ``sigma_2`` and the
     estimate ``phi`` (PSD projection of ``v_hat``, unit trace).  Dense, so for p up to about 40.
     """
-    from ._checks import psd_matrix
-    from .linalg import psd_project, smat, svec
 
     fb = _feedback(feedback, "least_squares_error")
     phi_star = psd_matrix(phi_star, "phi_star")
@@ -402,8 +399,6 @@ def pattern_probability(p: int, s: int, mu: float, *, trials: int = 2000, seed=0
     import scipy.sparse as sp
     from scipy.sparse.csgraph import maximum_bipartite_matching
 
-    from .bounds import sparse_sampled_log_ps
-
     p = _checks.check_positive_int(p, "p", minimum=2)
     s = _checks.check_positive_int(s, "s", minimum=2)
     mu = _checks.check_probability(mu, "mu", closed_low=False, closed_high=False)
@@ -451,8 +446,6 @@ def below_dof_curve(phi_star, ratios, *, rank: int | None = None, methods=("iden
     position; not proved here for sparse samples) a manifold of rank-r solutions fits the pairs, and
     the learners differ in which point of it they return.  ``out``: a function to print each row with.
     """
-    from .bounds import low_rank_dof
-    from .linalg import numerical_rank
 
     phi_star = _checks.psd_matrix(phi_star, "phi_star")
     p = phi_star.shape[0]

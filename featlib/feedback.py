@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _checks
+from .factors import Factored
 from .noise import Exact, as_noise
 from .linalg import spectral_norm, svec_dim, svec_outer, svec_outer_sparse
 
@@ -61,8 +62,6 @@ class Agent:
         psd_rtol = _checks.check_rtol(psd_rtol, "psd_rtol", zero_ok=True)
         tie_rtol = _checks.check_rtol(tie_rtol, "tie_rtol", zero_ok=True)
         null_rtol = _checks.check_rtol(null_rtol, "null_rtol", zero_ok=True)
-        from .factored import Factored
-
         self._factor = None
         if isinstance(phi_star, Factored):
             L = phi_star.L

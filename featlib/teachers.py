@@ -39,6 +39,7 @@ from . import _checks
 from .feedback import Agent, PairFeedback, row_quadratics
 from .linalg import default_rank_rtol
 from .noise import Exact
+from .constructions import compact_canonical
 
 __all__ = ["teach", "TEACHERS"]
 
@@ -245,7 +246,6 @@ def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
 
 def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
     del seed  # deterministic
-    from .constructions import compact_canonical
 
     p = agent.p
     storage = _storage("compact", storage, ("basis", "dense"))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks
+from .feedback import Agent
 
 __all__ = ["TripletFeedback", "sample_triplets"]
 
@@ -198,8 +199,6 @@ def sample_triplets(agent, n: int, *, sparsity: int | None = None, seed=None) ->
     distribution); ``sparsity=s``: each has exactly ``s`` non-zero coordinates, Gaussian, at random
     positions (Theorem 4's setting with a fixed number of non-zeros).
     """
-    from .feedback import Agent
-
     if not isinstance(agent, Agent):
         agent = Agent(agent)
     n = _checks.check_positive_int(n, "n", minimum=0)

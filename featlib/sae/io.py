@@ -10,6 +10,7 @@ import pathlib
 import numpy as np
 
 from .. import _checks
+from .._io import atomic_path, write_json_atomic
 
 __all__ = ["load_dictionary", "feature_matrix", "save_saelens", "select_latents", "ACCEPTED_LAYOUTS", "MAX_BYTES"]
 
@@ -342,7 +343,6 @@ def save_saelens(folder, W_dec, *, W_enc=None, b_enc=None, b_dec=None, cfg: dict
             if arr.shape != shape:
                 raise _checks.ShapeError(f"{name} must have shape {shape}; got {arr.shape}.")
             tensors[name] = np.ascontiguousarray(arr)
-    from .._io import atomic_path, write_json_atomic
 
     meta = {"d_in": d_in, "d_sae": d_sae, "architecture": "topk" if W_enc is not None else "decoder_only",
             "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True, "normalize_activations": "none"}

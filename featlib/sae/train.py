@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _checks
 from .io import save_saelens
+from ..solvers._trainer import resolve_device as _resolve_device
 
 __all__ = ["TopKSAEResult", "fvu", "train_topk_sae"]
 
@@ -81,7 +82,6 @@ def train_topk_sae(X, *, d_sae: int = 4096, k: int = 32, epochs: int = 10, batch
         raise _checks.ArgumentError(f"lr = {lr:g} is not a usable Adam learning rate (typical: 1e-4 to 1e-2).")
     progress = _checks.check_bool(progress, "progress")
     holdout = _checks.check_probability(holdout, "holdout", closed_high=False)
-    from ..solvers._trainer import resolve_device as _resolve_device
 
     device = _resolve_device(torch, device)
     _checks.check_allocation(4 * 8 * d_sae * X.shape[1], f"an SAE with {d_sae:,} latents on width {X.shape[1]}")

@@ -28,6 +28,12 @@ from ..feedback import PairFeedback
 from ._result import Solution
 from .exact import solve_exact
 from .sdp import solve_sdp
+from ..streams import PairStream
+from ..triplets import TripletFeedback
+from .exact import _hints
+from .gd import solve_gd
+from .svp import solve_svp
+from .triplet import solve_triplets
 
 __all__ = ["solve", "Solution", "METHODS", "solve_exact", "solve_sdp"]
 
@@ -66,24 +72,19 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
         ``.phi`` (unit trace, PSD), ``.identified``, ``.version_space_dim``, ``.residual``,
         ``.method``, ``.seconds``, ``.decided``, ``.info``.
     """
-    from ..triplets import TripletFeedback
-
     if isinstance(feedback, TripletFeedback):  # sign-only answers: an estimate, never identification
         if not isinstance(method, str) or method not in ("auto", "gd", "sdp"):
             raise _checks.UnknownMethodError(
                 f"method {method!r} needs equality pairs; sign-only triplets are learned with 'auto', 'gd' or 'sdp'.")
-        from .triplet import solve_triplets
 
         _check_options(solve_triplets, options, method)
         return solve_triplets(feedback, method, **options)
-    from ..streams import PairStream
 
     if isinstance(feedback, PairStream):  # pairs one batch at a time: only gradient descent reads them so
         if not isinstance(method, str) or method not in ("auto", "gd"):
             raise _checks.UnknownMethodError(
                 f"method {method!r} needs every pair in memory; a PairStream is learned with 'gd' ('auto' means 'gd' "
                 f"for a stream), or turn a small one into a PairFeedback with stream.to_feedback().")
-        from .gd import solve_gd
 
         _check_options(solve_gd, options, "gd")
         return solve_gd(feedback, **options)
@@ -97,7 +98,6 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
     # 1e160 times every activation changes nothing (their squares would underflow or overflow)
     feedback, factors = feedback._normalized()
     if options.get("face_hint") is not None:  # a hint's combination is of the pair matrices: rescale
-        from .exact import _hints
 
         options = dict(options)
         exps = _exponents(factors)
@@ -147,8 +147,6 @@ def _check_options(fn, options, method):
 
 
 def _solve(feedback, method, options):
-    from .gd import solve_gd
-    from .svp import solve_svp
 
     _check_options({"exact": solve_exact, "auto": solve_exact, "sdp": solve_sdp, "gd": solve_gd, "svp": solve_svp}[method],
                    options, method)

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import _checks
 from .._checks import shifted_cholesky_norm
+from ..factors import Factored
 from ..linalg import psd_project
 
 
@@ -72,8 +73,6 @@ class Solution:
     def as_factored(self):
         """The answer as a :class:`featlib.Factored` (``Phi = L^T L``): from :attr:`factor` when there is
         one, else from the eigendecomposition of :attr:`phi` (its positive part)."""
-        from ..factored import Factored
-
         if self.factor is not None:
             return Factored(self.factor.T)
         w, V = np.linalg.eigh(self._phi)
@@ -91,8 +90,6 @@ class Solution:
 
 def _get_phi(self):
     if self._phi is None and self.factor is not None:
-        from ..factored import Factored
-
         self._phi = Factored(self.factor.T).dense()  # refused with its size above 2 GiB
     return self._phi
 

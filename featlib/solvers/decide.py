@@ -22,6 +22,7 @@ import importlib.util
 import numpy as np
 
 from ..linalg import smat, svec
+from .reduce import _smat_expr, _solved
 
 __all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "witnesses", "PD_CERTIFICATE_MIN"]
 
@@ -96,8 +97,6 @@ def pd_point_sdp(B, q):
         return None, -np.inf
     import cvxpy as cp
 
-    from .reduce import _solved
-
     c = cp.Variable(B.shape[1])
     t = cp.Variable()
     X = _smat_expr(cp, B, c, q)
@@ -106,23 +105,6 @@ def pd_point_sdp(B, q):
         return None, -np.inf
     Xv = smat(B @ c.value, q)
     return Xv, float(np.linalg.eigvalsh(Xv)[0])
-
-
-def _smat_expr(cp, B, c, q):
-    """The symmetric cvxpy expression smat(B c), built entry by entry from the svec columns."""
-    iu, ju = np.triu_indices(q)
-    w = np.where(iu == ju, 1.0, 1.0 / np.sqrt(2.0))
-    # vec_F(smat(v)) = T v with T[(j*q+i), k] = T[(i*q+j), k] = w_k for svec position k = (i, j)
-    import scipy.sparse as sp
-
-    k = np.arange(iu.size)
-    rows = np.concatenate([ju * q + iu, iu * q + ju])
-    cols = np.concatenate([k, k])
-    vals = np.concatenate([w, w])
-    mask = np.concatenate([np.ones(k.size, bool), iu != ju])
-    T = sp.csr_matrix((vals[mask], (rows[mask], cols[mask])), shape=(q * q, iu.size))
-    X = cp.reshape(T @ (B @ c), (q, q), order="F")
-    return (X + X.T) / 2
 
 
 def psd_point(B, q, iters=2000):

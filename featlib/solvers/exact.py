@@ -51,6 +51,9 @@ from . import decide, reduce
 from ._result import (CHOLESKY_CERTIFICATE_MIN, Solution, max_relative_residual, normalise, psd_certificate,
                       psd_generator)
 from .nullspace import constraint_rows, dense_null_space, peel
+from ..certificates import verify
+from ..linalg import svec_outer
+from .basis import solve_basis
 
 __all__ = ["solve_exact", "reduce_null_space"]
 
@@ -213,7 +216,6 @@ def solve_exact(
             out.seconds = time.perf_counter() - t0
             return out
     if feedback.storage == "basis" and basis_path is not False:
-        from .basis import solve_basis
 
         out = solve_basis(feedback, psd_rtol=psd_rtol, hints=hints)
         if out is not None:
@@ -332,8 +334,6 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
 def _contradiction(feedback, Y, Z, c, info):
     """Raise InconsistentFeedbackError with a verified Farkas certificate, or return an undecided
     Solution when the contradiction cannot be certified."""
-    from ..certificates import verify
-
     if c.face_tol <= 1e-12:
         cert = _farkas_certificate(Y, Z, c)
         if cert is not None:
@@ -354,8 +354,6 @@ def _contradiction(feedback, Y, Z, c, info):
 def _farkas_certificate(Y, Z, c):
     """The steps so far plus one combination that is positive definite on the current face: no
     non-zero PSD matrix satisfies the pairs (Farkas' lemma for the PSD cone)."""
-    from ..linalg import svec_outer
-
     steps = list(c.steps)
     q = c.F.shape[1]
     if q > 0:

@@ -30,6 +30,8 @@ from .. import _checks
 from ..feedback import PairFeedback, padded_rows
 from ._result import Solution, max_relative_residual, normalise
 from ._trainer import FactorTrainer, init_distributed, resolve_device
+from .._io import atomic_path
+from ..streams import PairStream
 
 __all__ = ["solve_gd"]
 
@@ -180,8 +182,6 @@ def solve_gd(
         same answer.  Launch: ``torchrun --nproc_per_node=2 -m featlib -- recover --method gd
         --distributed ...``.
     """
-    from ..streams import PairStream
-
     torch = _checks.require("torch", "torch", "solve(..., method='gd')")
     streamed = isinstance(feedback, PairStream)
     if not (streamed or isinstance(feedback, PairFeedback)):
@@ -276,7 +276,6 @@ def solve_gd(
                 bar.update(start_epoch)
 
         def save_checkpoint(epoch):
-            from .._io import atomic_path
 
             state = trainer.state(key=key, rng=rng.bit_generator.state, gen=None if gen is None else gen.get_state())
             with atomic_path(ck) as tmp:

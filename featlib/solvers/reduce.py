@@ -24,9 +24,10 @@ import warnings
 from fractions import Fraction
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..certificates import FaceStep
-from ..linalg import svec, svec_outer
+from ..linalg import smat, svec, svec_outer
 
 __all__ = ["semidefinite_rows", "pair_step", "hint_step", "combination_step", "quiet_solve", "sdp_solver",
            "have_sdp"]
@@ -199,14 +200,11 @@ def _project_on_primal_face(Yr, Zr, alpha, L, q, rank):
     whose combination annihilates that range.  None if the ranks do not match or cvxpy fails."""
     import cvxpy as cp
 
-    from .decide import _smat_expr
-
     c = cp.Variable(L.shape[1])
     X = _smat_expr(cp, L, c, q)
     prob = cp.Problem(cp.Minimize(0), [cp.trace(X) == 1, X >> 0])
     if not _solved(cp, prob, c):
         return None
-    from ..linalg import smat
 
     w, V = np.linalg.eigh(smat(L @ c.value, q))
     K = V[:, w > 1e-6 * w[-1]]
@@ -290,3 +288,18 @@ def combination_step(Yr, Zr, L):
         eps = max(float(np.abs(w[: len(w) - k]).max()) if k < len(w) else 0.0, 1e-15 * top)
         accuracy = max(accuracy, 10.0 * float(np.sqrt(eps * top)) / gap)
     return FaceStep(indices=idx, values=alpha[idx], rank=k, kind="combination"), K, accuracy
+
+
+def _smat_expr(cp, B, c, q):
+    """The symmetric cvxpy expression smat(B c), built entry by entry from the svec columns."""
+    iu, ju = np.triu_indices(q)
+    w = np.where(iu == ju, 1.0, 1.0 / np.sqrt(2.0))
+    # vec_F(smat(v)) = T v with T[(j*q+i), k] = T[(i*q+j), k] = w_k for svec position k = (i, j)
+    k = np.arange(iu.size)
+    rows = np.concatenate([ju * q + iu, iu * q + ju])
+    cols = np.concatenate([k, k])
+    vals = np.concatenate([w, w])
+    mask = np.concatenate([np.ones(k.size, bool), iu != ju])
+    T = sp.csr_matrix((vals[mask], (rows[mask], cols[mask])), shape=(q * q, iu.size))
+    X = cp.reshape(T @ (B @ c), (q, q), order="F")
+    return (X + X.T) / 2

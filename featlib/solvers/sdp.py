@@ -37,6 +37,7 @@ from ._result import Solution, max_relative_residual, normalise, psd_generator
 from .exact import reduce_null_space
 from .reduce import quiet_solve as _quiet_solve
 from .nullspace import constraint_rows, dense_null_space
+from .exact import _check_tolerances, _complement, solve_exact
 
 __all__ = ["solve_sdp"]
 
@@ -53,8 +54,6 @@ def _face(feedback, Y, Z):
     pairs included) when it decides the problem with a face exact to rounding, else reduction by
     single semidefinite pairs (noisy feedback, or faces known only to the SDP's own accuracy).  An SDP solved on the right face is accurate to rounding, not to the square root of
     the interior-point tolerance that tangential contact with a hidden face costs."""
-    from .exact import _complement, solve_exact
-
     try:
         ex = solve_exact(feedback, warn=False, basis_path=False, sparse=False)
     except _checks.FeatlibError:
@@ -106,7 +105,6 @@ def solve_sdp(
     if not isinstance(feedback, PairFeedback):
         raise _checks.ArgumentTypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
     n_probes = _checks.check_positive_int(n_probes, "n_probes", minimum=0)
-    from .exact import _check_tolerances
 
     _check_tolerances(spread_tol=spread_tol, consistency_tol=consistency_tol, rtol=rtol)
     if solver is not None:

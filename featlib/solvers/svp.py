@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from .. import _checks
 from ..feedback import PairFeedback
 from ._result import Solution, max_relative_residual
+from ..linalg import smat, svec, svec_dim
 
 __all__ = ["solve_svp"]
 
@@ -56,8 +57,6 @@ def _rounds(A, X, r, count, inner, each=None):
     """``count`` rounds of (projection onto ``A x = 0``, rank-r PSD projection) from ``X``; ``each(round,
     factor)`` after every round returns True to stop early.  The last factor."""
     from scipy.sparse.linalg import lsqr
-
-    from ..linalg import smat, svec
 
     p = X.shape[0]
     F = None
@@ -108,8 +107,6 @@ def solve_svp(feedback: PairFeedback, *, rank: int | None = None, iterations: in
     progress : bool
         Print the held-out residual per round.
     """
-    from ..linalg import svec_dim
-
     if not isinstance(feedback, PairFeedback):
         raise _checks.ArgumentTypeError(f"solve(..., 'svp') expects a PairFeedback; got {type(feedback).__name__}.")
     t0 = time.perf_counter()

@@ -29,6 +29,8 @@ from .. import _checks
 from ..triplets import balanced_differences
 from ._result import Solution, normalise
 from ._trainer import FactorTrainer
+from ..triplets import TripletFeedback
+from ._trainer import resolve_device as _resolve_device
 
 __all__ = ["solve_triplets"]
 
@@ -57,7 +59,6 @@ def _solution(tf, phi, method, t0, info):
 
 def _gd(tf, *, rank, epochs, lr, batch_size, seed, device, progress):
     torch = _checks.require("torch", "torch", "solve(triplets, method='gd')")
-    from ._trainer import resolve_device as _resolve_device
 
     t0 = time.perf_counter()
     p = tf.p
@@ -156,8 +157,6 @@ def solve_triplets(triplets, method: str = "auto", *, rank=None, epochs: int = 3
         a degenerate linear program (PCC 0.57), C = 10 gives PCC 0.999 on exact answers and 0.997 with
         5 % flipped ones, C = 100 overfits the flips) and the cvxpy solver (default Clarabel).
     """
-    from ..triplets import TripletFeedback
-
     if not isinstance(triplets, TripletFeedback):
         raise _checks.ArgumentTypeError(f"solve_triplets expects a TripletFeedback; got {type(triplets).__name__}.")
     _checks.check_method(method, ("auto", "gd", "sdp"), "method for triplets")
