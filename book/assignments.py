@@ -59,6 +59,18 @@ def _plain(markdown: str) -> str:
     return re.sub(r"\{(?:term|ref)\}`([^`<]+?)(?:\s*<[^`]*>)?`", r"\1", markdown)
 
 
+def statements(md: pathlib.Path) -> str:
+    """The chapter's stated results (its ``{prf:...}`` boxes: lemmas, theorems, propositions,
+    definitions, assumptions) as plain Markdown, for the student edition to state what it uses."""
+    out = []
+    for m in re.finditer(r"```\{prf:(lemma|theorem|proposition|definition|assumption)\}[ \t]*([^\n]*)\n(.*?)\n```",
+                         md.read_text(), re.S):
+        kind, title, body = m.group(1), m.group(2).strip(), m.group(3)
+        body = "\n".join(ln for ln in body.split("\n") if not re.match(r"^:(label|nonumber|class):", ln)).strip()
+        out.append(f"**{kind.capitalize()}{f' ({_plain(title)})' if title else ''}.** {_plain(body)}")
+    return "\n\n".join(out)
+
+
 def exercises(md: pathlib.Path) -> list[dict]:
     """The chapter's autogradable exercises: label, prompt (Markdown), solution code, checker name."""
     text = md.read_text()
@@ -75,6 +87,30 @@ def exercises(md: pathlib.Path) -> list[dict]:
         solution = code[:check.start()].rstrip() + "\n"
         found.append({"label": label, "prompt": prompt, "solution": solution, "checker": check.group(1),
                       "function": check.group(2)})
+    return found
+
+
+def discussions(md: pathlib.Path) -> list[dict]:
+    """Questions a person grades: every exercise without a checker, and the written question ("Why
+    ...?") that follows a checked one.  Each has a label, the prompt and the book's reference answer
+    (its solution's prose and code, as Markdown)."""
+    text = md.read_text()
+    checked = {ex["label"] for ex in exercises(md)}
+    found = []
+    for ex in re.finditer(r"```\{exercise-start\}\n:label: (\S+)\n```\n(.*?)```\{exercise-end\}", text, re.S):
+        label, prompt = ex.group(1), _plain(ex.group(2).strip())
+        sol = re.search(r"```\{solution-start\} " + re.escape(label) + r"\n(.*?)```\{solution-end\}", text, re.S)
+        answer = ""
+        if sol is not None:
+            body = re.sub(r"^:class:.*\n```\n", "", sol.group(1).lstrip(), flags=re.M)
+            body = re.sub(r"```\{code-cell\}[^\n]*\n", "```python\n", body)
+            answer = _plain(body.strip())
+        if label not in checked:
+            found.append({"label": label, "prompt": prompt, "answer": answer})
+            continue
+        asks = [q.strip() for q in re.findall(r"([A-Z][^.?!]*\?)", prompt)]
+        if asks:
+            found.append({"label": f"{label}-why", "prompt": " ".join(asks), "answer": answer})
     return found
 
 
@@ -116,9 +152,17 @@ def master_notebook(md: pathlib.Path, wheel: str | None = None):
     import nbformat
 
     items = exercises(md)
-    if not items:
+    written = discussions(md)
+    if not items and not written:
         return None
     title = md.read_text().split("\n# ", 1)[1].split("\n", 1)[0] if "\n# " in md.read_text() else md.stem
+    stated = statements(md)
+    # the book numbers a chapter's exercises 1, 2, ... in order: the student edition says the same
+    number = {lab: k for k, lab in enumerate(re.findall(r"```\{exercise-start\}\n:label: (\S+)", md.read_text()), 1)}
+
+    def heading(label):
+        base = label[:-4] if label.endswith("-why") else label
+        return f"### Exercise {number.get(base, '?')}" + (" (written part)" if label.endswith("-why") else "") + "\n\n"
     v4 = nbformat.v4
     if wheel:
         # Otter puts autograder_files under files/ in the zip, unpacked in /autograder/source
@@ -129,21 +173,29 @@ def master_notebook(md: pathlib.Path, wheel: str | None = None):
     config = (f"# ASSIGNMENT CONFIG\nname: {md.stem}\ninit_cell: true\ncheck_all_cell: false\nexport_cell: false\n"
               f"run_tests: false\n{generate}")
     cells = [v4.new_raw_cell(config),
-             v4.new_markdown_cell(f"# Exercises: {title}\n\nFrom the chapter `{md.name}` of *Learning Features from "
-                                  f"Feedback*. Write each function, then run the `grader.check` cell under it: it "
-                                  f"says what is wrong, as the autograder will."),
+             v4.new_markdown_cell(f"# Exercises: {title}\n\nFrom the chapter *{title}* of the book *Learning Features "
+                                  f"from Feedback* (read it first: the exercises use its results). Write each function, "
+                                  f"then run the `grader.check` cell under it: it says what is wrong, as the autograder "
+                                  f"will." + (f"\n\n## What the chapter states\n\n{stated}" if stated else "")),
              v4.new_code_cell(SETUP)]
     for ex in items:
         test = ('""" # BEGIN TEST CONFIG\npoints: 1\n""" # END TEST CONFIG\n'
                 f'from featlib.exercises import run_check\nrun_check("{ex["checker"]}", {ex["function"]})')
         cells += [v4.new_raw_cell(f"# BEGIN QUESTION\nname: {ex['label']}\npoints: 1"),
-                  v4.new_markdown_cell(ex["prompt"]),
+                  v4.new_markdown_cell(heading(ex["label"]) + ex["prompt"]),
                   v4.new_raw_cell("# BEGIN SOLUTION"),
                   v4.new_code_cell(_solution_cell(ex["solution"], ex["function"])),
                   v4.new_raw_cell("# END SOLUTION"),
                   v4.new_raw_cell("# BEGIN TESTS"),
                   v4.new_code_cell(test),
                   v4.new_raw_cell("# END TESTS"),
+                  v4.new_raw_cell("# END QUESTION")]
+    for q in written:  # graded by a person (Otter's manual questions): an answer cell, no test
+        cells += [v4.new_raw_cell(f"# BEGIN QUESTION\nname: {q['label']}\nmanual: true\npoints: 1"),
+                  v4.new_markdown_cell(f"{heading(q['label'])}{q['prompt']}\n\n*Written answer, graded by your instructor.*"),
+                  v4.new_raw_cell("# BEGIN SOLUTION"),
+                  v4.new_markdown_cell(f"**Reference answer.** {q['answer'] or '(see the chapter)'}"),
+                  v4.new_raw_cell("# END SOLUTION"),
                   v4.new_raw_cell("# END QUESTION")]
     nb = v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -255,6 +307,9 @@ def grade(chapter: str, submissions: pathlib.Path, csv_path: pathlib.Path | None
     file before it is graded; each runs in its own sandbox that cannot see the submissions folder,
     the repository or ``out``."""
     items = questions(chapter, out)
+    if not items:
+        raise AssignmentError(f"{chapter} has no autograded questions: its exercises are written answers, graded by "
+                              f"a person (Otter's manual questions in the student edition)")
     submissions = pathlib.Path(submissions)
     subs = sorted(submissions.glob("*.ipynb"))
     if not subs:

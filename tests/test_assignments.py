@@ -48,7 +48,7 @@ def test_every_checked_exercise_becomes_a_graded_question(built):
     mod, out, folders = built
     labels = [ex["label"] for md in sorted((ROOT / "notebooks").glob("0*.md")) for ex in mod.exercises(md)]
     assert sorted(labels) == sorted(MISTAKES)  # a new checked exercise needs a mistake here
-    assert len(folders) == 7
+    assert len(folders) == 9  # every chapter: autograded functions and/or written questions
     for name, folder in folders.items():
         student = _sources(folder / "student" / f"{name}.ipynb")
         solution = _sources(folder / "autograder" / f"{name}.ipynb")
@@ -111,8 +111,10 @@ def test_grade_says_what_is_missing(built, tmp_path):
     mod, out, _ = built
     with pytest.raises(mod.AssignmentError, match="no .ipynb submissions"):
         mod.grade("01_lemma2_triplets_to_pairs", tmp_path, out=out)
-    with pytest.raises(mod.AssignmentError, match="run python book/assignments.py build"):
+    with pytest.raises(mod.AssignmentError, match="graded by a person"):
         mod.grade("07_rfm", tmp_path, out=out)
+    with pytest.raises(mod.AssignmentError, match="run python book/assignments.py build"):
+        mod.grade("07_rfm", tmp_path, out=tmp_path / "nothing-built")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,3 +222,16 @@ def test_the_autograder_zip_installs_what_its_tests_import(built):
         assert "featlib/exercises.py" in inner.namelist()  # the module the tests import
         for test in (n for n in z.namelist() if n.startswith("tests/")):
             assert "featlib.exercises" in z.read(test).decode()
+
+
+def test_student_editions_state_the_chapter_number_the_exercises_and_ask_the_written_parts(built):
+    mod, out, folders = built
+    student = _sources(folders[CH] / "student" / f"{CH}.ipynb")
+    assert "**Lemma (Triplets to equality pairs" in student  # Lemma 2 is stated
+    assert ".md`" not in student  # the chapter by its title, not its source file
+    assert "### Exercise 1" in student and "### Exercise 2" in student
+    assert "### Exercise 2 (written part)" in student and "off-diagonal" in student
+    assert "Written answer" in student
+    # the eight discussion exercises are manual questions in their chapters' editions
+    rfm = _sources(folders["07_rfm"] / "student" / "07_rfm.ipynb")
+    assert "### Exercise 1" in rfm and "Written answer" in rfm
