@@ -137,12 +137,18 @@ def pcc(a, b) -> float:
 
 def relative_error(a, b) -> float:
     """``min_{c >= 0} ||c a - b||_F / ||b||_F`` for matrices or :class:`Factored`, exactly."""
-    A, B, _, _ = _small(a, b)  # dense and small here; each scaled to max |entry| = 1 (scale-free)
-    A = A / max(float(np.max(np.abs(A))), np.finfo(float).tiny)
-    B = B / max(float(np.max(np.abs(B))), np.finfo(float).tiny)
-    nb = np.linalg.norm(B)
+    A, B, _, _ = _small(a, b)  # dense and small here
+    return dense_relative_error(A, B)
+
+
+def dense_relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """``min_{c >= 0} ||c a - b||_F / ||b||_F`` for two finite arrays of one shape (each first divided
+    by its largest |entry|: the value is scale-invariant, and 1e200 entries must not overflow)."""
+    a = a / max(float(np.max(np.abs(a))), np.finfo(float).tiny)
+    b = b / max(float(np.max(np.abs(b))), np.finfo(float).tiny)
+    nb = np.linalg.norm(b)
     if nb == 0:
         raise _checks.ArgumentError("the reference b is zero; the relative error is undefined.")
-    na = float(np.vdot(A, A))
-    c = max(float(np.vdot(A, B)) / na, 0.0) if na > 0 else 0.0
-    return float(np.linalg.norm(c * A - B) / nb)
+    na = float(np.vdot(a, a))
+    c = max(float(np.vdot(a, b)) / na, 0.0) if na > 0 else 0.0
+    return float(np.linalg.norm(c * a - b) / nb)

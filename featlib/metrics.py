@@ -11,6 +11,7 @@ import numpy as np
 from . import _checks
 from .factors import Factored
 from .factors import pcc as _factored_pcc
+from .factors import dense_relative_error
 from .factors import relative_error as _factored_relative_error
 
 __all__ = ["pcc", "relative_error", "equivalent", "best_scale"]
@@ -77,13 +78,7 @@ def relative_error(a, b) -> float:
     """
     if _factored(a, b):
         return _factored_relative_error(a, b)
-    a, b = _pair(a, b)  # each scaled to max |entry| = 1: the result is scale-invariant anyway
-    nb = np.linalg.norm(b)
-    if nb == 0:
-        raise _checks.ArgumentError("the reference b is zero; the relative error is undefined.")
-    na = float(np.vdot(a, a))
-    c = max(float(np.vdot(a, b)) / na, 0.0) if na > 0 else 0.0
-    return float(np.linalg.norm(c * a - b) / nb)
+    return dense_relative_error(*_pair(a, b))
 
 
 def equivalent(a, b, rtol: float = 1e-6) -> bool:

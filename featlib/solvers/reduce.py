@@ -46,21 +46,28 @@ def sdp_solver(cp):
     return {"solver": "CLARABEL"} if "CLARABEL" in cp.installed_solvers() else {}
 
 
-def _solved(cp, prob, variable) -> bool:
-    """Solve a small SDP with the preferred solver, then SCS when that one fails (Clarabel gives up on
-    some feasible problems near the boundary of the cone); True when it ends optimal with a value.
-    Whatever a solver returns is only a candidate: every step built from it is checked again."""
-    attempts = [sdp_solver(cp)]
-    if "SCS" in cp.installed_solvers():
+def solve_with_fallback(cp, prob, kwargs=None, *, ok=lambda prob: True) -> bool:
+    """Solve ``prob`` with ``kwargs`` (default: the preferred solver), then with SCS when that fails
+    (Clarabel gives up on some feasible problems near the boundary of the cone); True when a solve
+    ends optimal and ``ok(prob)``.  Whatever a solver returns is only a candidate: every step built
+    from it is checked again."""
+    kwargs = sdp_solver(cp) if kwargs is None else kwargs
+    attempts = [kwargs]
+    if kwargs.get("solver") != "SCS" and "SCS" in cp.installed_solvers():
         attempts.append({"solver": "SCS", "eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 100_000})
-    for kwargs in attempts:
+    for attempt in attempts:
         try:
-            quiet_solve(prob, kwargs)
+            quiet_solve(prob, attempt)
         except cp.error.SolverError:
             continue
-        if prob.status in ("optimal", "optimal_inaccurate") and variable.value is not None:
+        if prob.status in ("optimal", "optimal_inaccurate") and ok(prob):
             return True
     return False
+
+
+def _solved(cp, prob, variable) -> bool:
+    """:func:`solve_with_fallback` with the preferred solver; True when ``variable`` has a value."""
+    return solve_with_fallback(cp, prob, ok=lambda _: variable.value is not None)
 
 
 def quiet_solve(prob, kwargs):

@@ -36,6 +36,7 @@ from ..linalg import smat, svec
 from ._result import Solution, max_relative_residual, normalise, psd_generator
 from .exact import reduce_null_space
 from .reduce import quiet_solve as _quiet_solve
+from .reduce import solve_with_fallback
 from .nullspace import constraint_rows, dense_null_space
 from .exact import _check_tolerances, _complement, solve_exact
 
@@ -219,17 +220,7 @@ def solve_sdp(
 
 def _solve_value(cp, prob, kwargs):
     """Optimal value, retrying with SCS when the first solver fails; None if both fail."""
-    attempts = [kwargs]
-    if kwargs.get("solver") != "SCS":
-        attempts.append({"solver": "SCS", "eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 200000})
-    for attempt in attempts:
-        try:
-            _quiet_solve(prob, attempt)
-        except cp.error.SolverError:
-            continue
-        if _status_ok(prob):
-            return float(prob.value)
-    return None
+    return float(prob.value) if solve_with_fallback(cp, prob, kwargs) else None
 
 
 def _max_res(M, psi):
