@@ -266,3 +266,24 @@ def test_forged_certificates_never_verify_for_false_claims(data):
         assert spread < 1e-4 + (check.margin or 0.0), (spread, check)
     else:
         assert spread is not None and spread > 1e-7, (spread, check)
+
+
+def test_not_identified_at_larger_p_is_proved_in_floating_point_and_false_claims_fail():
+    phi = target(9, 4, seed=1)
+    fb = fl.teach(phi, "gaussian", n=28, seed=1)
+    sol = fl.solve(fb, "exact")
+    assert sol.decided and not sol.identified
+    check = fl.verify(fb, sol)
+    assert check.valid and not check.exact  # a proof of two exact PSD solutions, by certified bounds
+    cert = sol.certificate
+    W1, W2 = cert.witnesses
+    # the claim is true here, so other witnesses may prove it too (verify corrects them onto the exact
+    # solutions); a zero or parallel pair proves nothing
+    for forged in [(np.zeros_like(W1), W2), (W1, 2 * W1)]:
+        assert not fl.verify(fb, dataclasses.replace(cert, witnesses=forged), exact=False), forged
+    # the false claim "identified" never verifies, whatever it carries
+    for steps in [(), cert.steps]:
+        assert not fl.verify(fb, dataclasses.replace(cert, verdict="identified", steps=steps))
+    if __import__("importlib").util.find_spec("cvxpy"):
+        spread = _oracle_spread(fb)
+        assert spread not in (None, "failed") and spread > 1e-6  # the oracle agrees: not identified
