@@ -161,9 +161,12 @@ class Table:
         import html
 
         head = "".join(f"<th>{html.escape(h)}</th>" for _, h in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(self._cell(k, r))}</td>" for k, _ in self.columns)
-                       + "</tr>" for r in self.rows)
+        # a number is one token: it never breaks across lines ("1.02e-15", not "1.02e-/15")
+        body = "".join("<tr>" + "".join(f'<td style="white-space: nowrap">{html.escape(self._cell(k, r))}</td>'
+                                        for k, _ in self.columns) + "</tr>" for r in self.rows)
         table = f'<table class="table featlib-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        # wider than the page (a phone): scroll sideways instead of hiding the last columns
+        table = f'<div class="featlib-table-scroll" style="overflow-x: auto; max-width: 100%">{table}</div>'
         if self.caption and self.collapsed:
             return f"<details><summary>{html.escape(self.caption)}</summary>{table}</details>"
         if self.caption:

@@ -210,6 +210,7 @@ def test_html_table_renders_rows_escaped_and_collapsed():
     t = Table([{"a": 1, "b": 0.5}, {"a": 2, "b": "<x>"}], [("a", "n"), ("b", "value")],
               formats={"a": "d"}, caption="counts", collapsed=True)
     html = t._repr_html_()
-    assert html.startswith("<details><summary>counts</summary><table")
+    assert html.startswith('<details><summary>counts</summary><div class="featlib-table-scroll"')
+    assert "overflow-x: auto" in html and html.count('white-space: nowrap') == 4  # scrolls; numbers never break
     assert "<th>n</th><th>value</th>" in html and "&lt;x&gt;" in html and html.count("<tr>") == 3
     assert repr(t).splitlines()[0] == "counts" and "value" in repr(t)
