@@ -354,3 +354,31 @@ def test_sparse_exact_residual_read_off_the_constraints():
         sol = fl.solve(feedback, "exact")
         assert sol.identified and sol.info["path"] == "sparse" and fl.relative_error(sol.phi, phi) < 1e-10
         assert abs(sol.residual - _result.max_relative_residual(feedback, sol.phi)) < 1e-15
+
+
+@needs_cvxpy
+def test_exact_never_calls_consistent_pairs_inconsistent_and_certifies_inconsistency():
+    # the case: consistent Gaussian pairs near the threshold were called "inconsistent"
+    # after an inexact combination step; the step is now refined and the answer identified
+    phi = fl.datasets.random_feature_matrix(8, 2, seed=502)
+    fb = fl.teach(phi, "gaussian", n=23, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = fl.solve(fb, "exact")
+    assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
+    assert fl.verify(fb, sol).status in ("valid", "inconclusive")
+    # truly inconsistent pairs: the error carries a Farkas certificate that verify accepts, at the
+    # caller's scale too
+    for scale in (1.0, 1e-150):
+        bad = fl.PairFeedback(np.array([[1.0, 0], [0, 1], [1, 1]]) * scale, np.array([[0, 2.0], [0, 0], [0, 0]]) * scale)
+        with pytest.raises(fl.InconsistentFeedbackError) as err:
+            fl.solve(bad, "exact")
+        cert = err.value.certificate
+        assert cert.verdict == "inconsistent" and fl.verify(bad, cert).valid
+    one = fl.PairFeedback([[1.0]], [[2.0]])
+    with pytest.raises(fl.InconsistentFeedbackError) as err:
+        fl.solve(one, "exact")
+    assert fl.verify(one, err.value.certificate).valid
+    # a forged "inconsistent" certificate for consistent pairs never verifies
+    forged = fl.Certificate("inconsistent", steps=sol.certificate.steps)
+    assert not fl.verify(fb, forged)

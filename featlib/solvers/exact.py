@@ -216,7 +216,6 @@ def solve_exact(
             out.seconds = time.perf_counter() - t0
             return out
     if feedback.storage == "basis" and basis_path is not False:
-
         out = solve_basis(feedback, psd_rtol=psd_rtol, hints=hints)
         if out is not None:
             out.seconds = time.perf_counter() - t0
@@ -301,9 +300,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
         if sol.identified and state[2] is not None:
             # an inexact combination step: refine it on the polished answer, so that the certificate's
             # combination vanishes on the answer's range to rounding (what verify needs), and rerun
-            c = _Contradiction("", "identified", F=None, steps=state[0], faces=state[1], face_tol=1.0,
-                               first_inexact=state[2], phi0=sol.phi)
-            refined = _refine_step(Y, Z, scale, c)
+            refined = _refine_step(Y, Z, scale, state[0], state[1], state[2], sol.phi)
             if refined is not None:
                 steps2, faces2, F2, tol = refined
                 try:
@@ -318,7 +315,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
     except _Contradiction as c:
         if c.face_tol > 1e-12:
             info["refined_step"] = False
-            refined = _refine_step(Y, Z, scale, c)
+            refined = _refine_step(Y, Z, scale, c.steps, c.faces, c.first_inexact, c.phi0)
             if refined is not None:
                 info["refined_step"] = True
                 steps, faces, F, tol = refined
@@ -369,22 +366,23 @@ def _farkas_certificate(Y, Z, c):
     return Certificate(verdict="inconsistent", steps=tuple(steps), face_dim=0, reduced_rank=0, unknowns=0)
 
 
-def _refine_step(Y, Z, scale, c):
-    """Refine the first inexact combination step: polish the candidate answer by Gauss-Newton on all
-    pairs, take its range as the step's kernel, project the multipliers onto those whose combination
-    vanishes there, and accept the step if its combination is PSD of the same rank to rounding."""
-    if c.phi0 is None or c.first_inexact is None:
+def _refine_step(Y, Z, scale, steps, faces, first_inexact, phi0):
+    """Refine the first inexact combination step (``steps[first_inexact]``, taken on the face
+    ``faces[first_inexact]``): polish the candidate answer ``phi0`` by Gauss-Newton on all pairs,
+    take its range as the step's kernel, project the multipliers onto those whose combination
+    vanishes there, and accept the step if its combination is PSD of the same rank to rounding.
+    Returns ``(steps, faces, F, face_tol)`` to rerun the reduction from, or None."""
+    if phi0 is None or first_inexact is None:
         return None
-    info = {}
-    phi1 = _polish_identified(Y, Z, normalise(c.phi0), info)
+    phi1 = _polish_identified(Y, Z, normalise(phi0), {})
     res = np.abs(np.einsum("ij,jk,ik->i", Y, phi1, Y) - np.einsum("ij,jk,ik->i", Z, phi1, Z))
     res = res / np.where(scale > 0, scale, 1.0) / max(np.linalg.norm(phi1, 2), 1e-300)
     if not res.max(initial=0.0) <= 1e-11:
         return None
     w, V = np.linalg.eigh(phi1)
     R = V[:, w > 1e-8 * w[-1]]
-    t = c.first_inexact
-    step, Ft = c.steps[t], c.faces[t]
+    t = first_inexact
+    step, Ft = steps[t], faces[t]
     K, sv, _ = np.linalg.svd(Ft.T @ R, full_matrices=False)
     if sv.size == 0 or sv.min() < 0.5:
         return None
@@ -409,8 +407,8 @@ def _refine_step(Y, Z, scale, c):
     tol = max(1e-12, 10.0 * float(np.linalg.norm(S @ K)) / gap)
     if not tol <= 1e-9:
         return None
-    steps = list(c.steps[:t]) + [FaceStep(indices=step.indices, values=alpha, rank=k, kind="combination")]
-    return steps, list(c.faces[: t + 1]), Ft @ K, tol
+    steps = list(steps[:t]) + [FaceStep(indices=step.indices, values=alpha, rank=k, kind="combination")]
+    return steps, list(faces[: t + 1]), Ft @ K, tol
 
 
 def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol, psd_rtol, zero_rtol, combinations):
