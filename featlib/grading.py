@@ -25,7 +25,9 @@ submissions are graded; the broken one gets rows with the reason).  What it does
 who computes the right answers by any means inside their function (including copying library
 code), timing side channels, and, **without bubblewrap**, file-system access (the child then runs
 as the grader's user: it can read what that user can read; the submissions are already in the
-grader's memory, so rewriting them on disk does not change any grade).  The checkers themselves are
+grader's memory, so rewriting them on disk does not change any grade; a grader running as root
+cannot stop it from raising its own resource limits, which bubblewrap's dropped capabilities do;
+the wall-clock timeouts hold either way).  The checkers themselves are
 public library code (``featlib.exercises``): students may read them.
 """
 
@@ -244,17 +246,16 @@ def sandbox_available() -> str | None:
     return _BWRAP
 
 
-def _limits(memory, cpu_seconds, file_bytes):
-    def apply():
-        import resource
+def _apply_limits(memory, cpu_seconds, file_bytes):
+    """Lower this process's own limits (a process may always lower them, never raise them back)."""
+    import resource
 
-        for res, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, cpu_seconds),
-                           (resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_CORE, 0)):
-            try:
-                resource.setrlimit(res, (value, value))
-            except (ValueError, OSError):
-                pass
-    return apply
+    for res, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, cpu_seconds),
+                       (resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_CORE, 0)):
+        try:
+            resource.setrlimit(res, (value, value))
+        except (ValueError, OSError):
+            pass
 
 
 class Sandbox:
@@ -321,7 +322,10 @@ class Sandbox:
     def start(self):
         self.scratch = pathlib.Path(tempfile.mkdtemp(prefix="featlib-grade-"))
         script = self.scratch / "cells.json"
-        script.write_text(json.dumps(self.cells))
+        # the child applies these limits to itself before running any cell (setting them here with
+        # preexec_fn is unsafe while the grader runs several submissions in threads)
+        limits = {"memory": int(self.memory), "cpu": int(self.run_timeout * 4 + 60), "file": 64 << 20}
+        script.write_text(json.dumps({"cells": self.cells, "limits": limits}))
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.scratch), "LANG": "C.UTF-8",
                "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
@@ -330,8 +334,7 @@ class Sandbox:
         cmd = self._command(script)
         self.stderr = open(self.scratch / "stderr.txt", "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     cwd=self.scratch, env=env, start_new_session=True,
-                                     preexec_fn=_limits(self.memory, int(self.run_timeout * 4 + 60), 64 << 20))
+                                     cwd=self.scratch, env=env, start_new_session=True)
         try:
             meta, _ = _receive(self.proc.stdout.fileno(), time.monotonic() + self.run_timeout)
         except TimeoutError:
@@ -426,7 +429,9 @@ def _child(script):
         matplotlib.use("Agg")
     except ImportError:
         pass
-    cells = json.loads(pathlib.Path(script).read_text())
+    job = json.loads(pathlib.Path(script).read_text())
+    _apply_limits(job["limits"]["memory"], job["limits"]["cpu"], job["limits"]["file"])
+    cells = job["cells"]
     ns = {"__name__": "__main__"}
     errors = []
     for i, src in enumerate(cells):
