@@ -135,8 +135,10 @@ def check_svec(fn, *, seed: int = 0):
         a = _array(name, fn(A), (svec_dim(p),), f"svec of a {p}x{p} matrix")
         b = _array(name, fn(B), (svec_dim(p),), f"svec of a {p}x{p} matrix")
         if not np.isclose(a @ b, np.trace(A @ B)):
+            diag_only = np.isclose(np.sum(np.diag(A) * np.diag(B)), a @ b) and p > 1
             _fail(name, f"not an isometry for p = {p}: <svec A, svec B> = {a @ b:.6g} but trace(AB) = "
-                  f"{np.trace(A @ B):.6g} (scale the off-diagonal entries by sqrt(2)).")
+                  f"{np.trace(A @ B):.6g}" + (" (the off-diagonal entries do not contribute)" if diag_only else
+                  " (how often does each off-diagonal entry appear in trace(AB)?)") + ".")
         if not np.allclose(fn(2 * A - B), 2 * a - b):
             _fail(name, "not linear: svec(2A - B) != 2 svec(A) - svec(B).")
     return _ok(name, "an isometry of Sym(p) for p = 1, 2, 4")
