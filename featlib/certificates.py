@@ -572,6 +572,20 @@ def _orthogonality(Q):
     return _R.SAFETY * (_R.fro(E) * (1 + _R.U) + _R.matmul_error(_R.fro(Q), _R.fro(Q), Q.shape[0], k * k) + _R.U * k)
 
 
+def _off_face(delta, mass):
+    """For Q = [F, R] with ||Q^T Q - I||_2 <= delta and trace mass <= ``mass`` on the columns R, and
+    any PSD Phi of unit trace written Phi = Q X Q^T: bounds on tr X and on the trace of X's R block
+    (see verify's docstring)."""
+    trX = 1 / (1 - delta)
+    E = delta / (1 - delta)  # ||(Q^T Q)^-1 - I||
+    return trX, (np.sqrt(mass) + E * np.sqrt(1 + delta)) ** 2
+
+
+def _row_errors(V, F, g):
+    """Proved bounds on ||fl(v F) - v F|| for each row v of V (|fl(v F) - v F| <= g |v| |F|)."""
+    return g * np.linalg.norm(np.abs(V) @ np.abs(F), axis=1) + _R.TINY * V.shape[1]
+
+
 def _face_rows(Y, Z, F, nu):
     """Rows ``svec(F^T (y y^T - z z^T) F) / nu`` (float) and a proved bound on the Frobenius
     distance to the exact rows (for the float matrix F as given)."""
@@ -579,9 +593,7 @@ def _face_rows(Y, Z, F, nu):
     Yf, Zf = Y @ F, Z @ F
     M = (svec_outer(Yf) - svec_outer(Zf)) / nu[:, None]
     g = _R.gamma(p + 4)
-    aF = np.abs(F)
-    ey = g * np.linalg.norm(np.abs(Y) @ aF, axis=1) + _R.TINY * p
-    ez = g * np.linalg.norm(np.abs(Z) @ aF, axis=1) + _R.TINY * p
+    ey, ez = _row_errors(Y, F, g), _row_errors(Z, F, g)
     ny, nz = np.linalg.norm(Yf, axis=1), np.linalg.norm(Zf, axis=1)
     row = (2 * ey * ny + ey ** 2 + 4 * _R.U * ny ** 2 + 2 * ez * nz + ez ** 2 + 4 * _R.U * nz ** 2) / nu
     row = row + 2 * _R.U * np.linalg.norm(M, axis=1) + _R.TINY * f * f
@@ -649,10 +661,7 @@ def _verify_float_identified(Y, Z, cert, tol, margin):
             return _fail(cert.verdict, False, checks, f"step {t}: every multiplier is zero")
         Ys, Zs = Y[step.indices] @ F, Z[step.indices] @ F
         S = (Ys * a[:, None]).T @ Ys - (Zs * a[:, None]).T @ Zs
-        # |fl(y F) - y F| <= gamma(p) |y| |F| entrywise
-        aF = np.abs(F)
-        ey = _R.gamma(p) * np.linalg.norm(np.abs(Y[step.indices]) @ aF, axis=1) + _R.TINY * p
-        ez = _R.gamma(p) * np.linalg.norm(np.abs(Z[step.indices]) @ aF, axis=1) + _R.TINY * p
+        ey, ez = _row_errors(Y[step.indices], F, _R.gamma(p)), _row_errors(Z[step.indices], F, _R.gamma(p))
         nys, nzs = np.linalg.norm(Ys, axis=1), np.linalg.norm(Zs, axis=1)
         absa = np.abs(a)
         err_S = _R.SAFETY * (float(absa @ (2 * ey * nys + ey ** 2 + 2 * ez * nzs + ez ** 2))
@@ -677,10 +686,7 @@ def _verify_float_identified(Y, Z, cert, tol, margin):
             return _unsure(cert.verdict, False, checks, f"step {t}: could not prove in floating point that the "
                            f"combination is PSD of rank {k} up to {eps:.1e}")
         # mass bounds (trace Phi = 1): see verify's docstring
-        M = sum(masses)
-        trX = 1 / (1 - delta)
-        E = delta / (1 - delta)
-        xr = (np.sqrt(M) + E * np.sqrt(1 + delta)) ** 2
+        trX, xr = _off_face(delta, sum(masses))
         S_norm = (1 + g_all) * float(absa @ (ny2[step.indices] + nz2[step.indices]))
         leak = (1 + delta) * S_norm * (2 * np.sqrt(trX * xr) + xr)
         q = (leak + eps * trX) / g
@@ -723,15 +729,12 @@ def _verify_float_identified(Y, Z, cert, tol, margin):
     live = nu > 0
     Mr, eM = _face_rows(Y[live], Z[live], F, nu[live])
     nrows = Mr.shape[0]
-    M = sum(masses)
-    trX = 1 / (1 - delta)
-    E = delta / (1 - delta)
-    xr = (np.sqrt(M) + E * np.sqrt(1 + delta)) ** 2
+    trX, xr = _off_face(delta, sum(masses))
     xi = (1 + delta) * (2 * np.sqrt(trX * xr) + xr)  # trace norm of Phi minus its face part
     G = Mr.T @ Mr
     ev, EV = np.linalg.eigh(G)
     w0 = EV[:, 0]
-    W0 = _smat_unit(w0, f)
+    W0 = smat(w0, f)
     if np.trace(W0) < 0:
         w0, W0 = -w0, -W0
     Mf = _R.fro(Mr)
@@ -773,11 +776,6 @@ def _verify_float_identified(Y, Z, cert, tol, margin):
         return _unsure(cert.verdict, False, checks, f"the proved distance bound {theta:.1e} is above margin {margin:g} "
                        "(pass a larger margin to accept the weaker statement, or check exactly at small p)")
     return _result("valid", cert.verdict, False, checks, margin=theta, residual=rho)
-
-
-def _smat_unit(w, f):
-    """smat for the orthonormal svec (off-diagonal entries divided by sqrt 2)."""
-    return smat(w, f)
 
 
 def _verify_float_not_identified(Y, Z, cert):

@@ -37,7 +37,9 @@ import io
 import json
 import os
 import pathlib
+import select
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -189,8 +191,6 @@ def _unpack(blob: bytes):
 
 
 def _read_exactly(fd, n, deadline):
-    import select
-
     chunks, got = [], 0
     while got < n:
         left = deadline - time.monotonic()
@@ -362,8 +362,6 @@ class Sandbox:
 
     def _kill(self):
         if self.proc is not None and self.proc.poll() is None:
-            import signal
-
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except OSError:

@@ -300,7 +300,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
         if sol.identified and state[2] is not None:
             # an inexact combination step: refine it on the polished answer, so that the certificate's
             # combination vanishes on the answer's range to rounding (what verify needs), and rerun
-            refined = _refine_step(Y, Z, scale, state[0], state[1], state[2], sol.phi)
+            refined = _refine_step(feedback, Y, Z, state[0], state[1], state[2], sol.phi)
             if refined is not None:
                 steps2, faces2, F2, tol = refined
                 try:
@@ -315,7 +315,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
     except _Contradiction as c:
         if c.face_tol > 1e-12:
             info["refined_step"] = False
-            refined = _refine_step(Y, Z, scale, c.steps, c.faces, c.first_inexact, c.phi0)
+            refined = _refine_step(feedback, Y, Z, c.steps, c.faces, c.first_inexact, c.phi0)
             if refined is not None:
                 info["refined_step"] = True
                 steps, faces, F, tol = refined
@@ -366,7 +366,7 @@ def _farkas_certificate(Y, Z, c):
     return Certificate(verdict="inconsistent", steps=tuple(steps), face_dim=0, reduced_rank=0, unknowns=0)
 
 
-def _refine_step(Y, Z, scale, steps, faces, first_inexact, phi0):
+def _refine_step(feedback, Y, Z, steps, faces, first_inexact, phi0):
     """Refine the first inexact combination step (``steps[first_inexact]``, taken on the face
     ``faces[first_inexact]``): polish the candidate answer ``phi0`` by Gauss-Newton on all pairs,
     take its range as the step's kernel, project the multipliers onto those whose combination
@@ -375,9 +375,7 @@ def _refine_step(Y, Z, scale, steps, faces, first_inexact, phi0):
     if phi0 is None or first_inexact is None:
         return None
     phi1 = _polish_identified(Y, Z, normalise(phi0), {})
-    res = np.abs(np.einsum("ij,jk,ik->i", Y, phi1, Y) - np.einsum("ij,jk,ik->i", Z, phi1, Z))
-    res = res / np.where(scale > 0, scale, 1.0) / max(np.linalg.norm(phi1, 2), 1e-300)
-    if not res.max(initial=0.0) <= 1e-11:
+    if not max_relative_residual(feedback, phi1) <= 1e-11:
         return None
     w, V = np.linalg.eigh(phi1)
     R = V[:, w > 1e-8 * w[-1]]
@@ -387,15 +385,12 @@ def _refine_step(Y, Z, scale, steps, faces, first_inexact, phi0):
     if sv.size == 0 or sv.min() < 0.5:
         return None
     Yr, Zr = Y[step.indices] @ Ft, Z[step.indices] @ Ft
-    q, f = Ft.shape[1], K.shape[1]
-    Gm = (Yr[:, :, None] * (Yr @ K)[:, None, :] - Zr[:, :, None] * (Zr @ K)[:, None, :])
-    Gm = Gm.transpose(2, 1, 0).reshape(q * f, len(step.indices))
-    alpha = step.values - np.linalg.pinv(Gm, rcond=1e-10) @ (Gm @ step.values)
-    if not np.any(alpha):
+    q = Ft.shape[1]
+    alpha = reduce.vanishing_on(Yr, Zr, step.values, K, rcond=1e-10)
+    if alpha is None:
         return None
-    alpha = alpha / np.max(np.abs(alpha))
-    S = (Yr * alpha[:, None]).T @ Yr - (Zr * alpha[:, None]).T @ Zr
-    out = reduce._kernel_of_psd((S + S.T) / 2, psd_rtol=1e-12)
+    S = reduce._combination(Yr, Zr, np.arange(len(alpha)), alpha)
+    out = reduce._kernel_of_psd(S, psd_rtol=1e-12)
     if out is None or out[0] != step.rank:
         return None
     k = out[0]

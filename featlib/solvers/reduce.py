@@ -217,11 +217,16 @@ def _project_on_primal_face(Yr, Zr, alpha, L, q, rank):
     K = V[:, w > 1e-6 * w[-1]]
     if K.shape[1] != q - rank:
         return None
-    n = Yr.shape[0]
-    f = K.shape[1]
+    return vanishing_on(Yr, Zr, alpha, K, rcond=1e-6)
+
+
+def vanishing_on(Yr, Zr, alpha, K, *, rcond):
+    """The multipliers nearest to ``alpha`` (least squares) whose combination vanishes on the range
+    of ``K`` (``S(alpha) K = 0``, linear in alpha), scaled to largest |entry| 1; None if all zero."""
+    q, f = K.shape
     G = (Yr[:, :, None] * (Yr @ K)[:, None, :] - Zr[:, :, None] * (Zr @ K)[:, None, :])
-    G = G.transpose(2, 1, 0).reshape(q * f, n)
-    out = alpha - np.linalg.pinv(G, rcond=1e-6) @ (G @ alpha)
+    G = G.transpose(2, 1, 0).reshape(q * f, Yr.shape[0])
+    out = alpha - np.linalg.pinv(G, rcond=rcond) @ (G @ alpha)
     return out / np.max(np.abs(out)) if np.any(out) else None
 
 
