@@ -287,3 +287,24 @@ def test_not_identified_at_larger_p_is_proved_in_floating_point_and_false_claims
     if __import__("importlib").util.find_spec("cvxpy"):
         spread = _oracle_spread(fb)
         assert spread not in (None, "failed") and spread > 1e-6  # the oracle agrees: not identified
+
+
+def test_the_modular_rank_shortcut_agrees_with_rational_elimination():
+    from fractions import Fraction
+
+    from featlib import certificates as C
+
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        n, m = int(rng.integers(1, 7)), int(rng.integers(1, 6))
+        A = rng.standard_normal((n, m))
+        if trial % 3 == 0 and n > 1:
+            A[-1] = A[0] * 0.5 + (A[1] if n > 2 else 0)  # an exact dependence (dyadic floats)
+        if trial % 4 == 0:
+            A = np.round(A * 3)  # small integers: ranks below full happen
+        M = C._q(A)
+        full = C._rank(M) == m
+        # the shortcut never claims full rank when it is not; it agrees on these matrices
+        assert C._full_column_rank_mod_prime(M, m) == full
+    M = np.array([[Fraction(1, 3), Fraction(2, 3)], [Fraction(1, 6), Fraction(1, 3)]], dtype=object)
+    assert not C._full_column_rank_mod_prime(M, 2) and C._rank(M) == 1
