@@ -205,7 +205,9 @@ def test_sdp_uniqueness_test_both_ways():
     ker = fb.meta["kernel_rows"]
     keep = np.setdiff1d(np.arange(len(fb)), ker[:2])
     sol = fl.solve(fb[keep], "sdp")
-    assert not sol.identified and sol.decided and max(sol.info["probe_spreads"]) > 1e-2
+    # the exact solver decides these pairs: its certificate backs the verdict, no probes run
+    assert not sol.identified and sol.decided and sol.info["verdict_from"] == "exact solver's certificate"
+    assert sol.info["probe_spreads"] == [] and fl.verify(fb[keep], sol).valid
     # hidden face: identified only through the PSD constraint
     phi1 = target(6, 1, seed=3)
     fb1 = fl.teach(phi1, "gaussian", n=12, seed=0)
@@ -213,6 +215,32 @@ def test_sdp_uniqueness_test_both_ways():
     # the SDP runs on the exact solver's face (its combination step, refined to rounding): one ray
     assert s1.identified and s1.info["complement"].shape[1] == 1
     assert fl.relative_error(s1.phi, phi1) < 1e-10
+
+
+@needs_cvxpy
+def test_sdp_probes_when_the_exact_solver_cannot_decide(monkeypatch):
+    import featlib.solvers.sdp as sdp_mod
+
+    def undecided(*a, **k):
+        raise fl.FeatlibError("simulated: the exact solver could not decide")
+
+    monkeypatch.setattr(sdp_mod, "solve_exact", undecided)
+    fb = fl.teach(target(7, 4, seed=5), "eigen")
+    keep = np.setdiff1d(np.arange(len(fb)), fb.meta["kernel_rows"][:2])
+    sol = fl.solve(fb[keep], "sdp")
+    assert not sol.identified and sol.decided and max(sol.info["probe_spreads"]) > 1e-2
+    assert sol.certificate is None and "numerical evidence" in sol.info["verdict_from"]
+
+
+@needs_cvxpy
+def test_sdp_never_contradicts_a_proof():
+    # the SDP's probes show spreads ~2e-4 (< spread_tol 1e-3) on this set, which is not a single point:
+    # the exact solver proves two positive definite solutions, and the SDP back end now returns that proof
+    fb = fl.teach(fl.datasets.random_feature_matrix(5, 4, seed=304), "gaussian", n=13, seed=3)
+    exact, sol = fl.solve(fb, "exact"), fl.solve(fb, "sdp")
+    assert exact.decided and not exact.identified
+    assert sol.decided and not sol.identified and sol.certificate is not None
+    assert fl.verify(fb, sol).valid
 
 
 @needs_cvxpy

@@ -25,9 +25,10 @@ class Solution:
     identified : bool
         The solver's verdict that every PSD matrix satisfying all pairs is a positive multiple of
         ``phi``.  From ``"exact"`` it comes with a :attr:`certificate` (facial-reduction steps and the
-        rank of the reduced system) that :func:`featlib.verify` re-checks; from ``"sdp"`` it is a
-        numerical test (random linear objectives over the feasible set), evidence rather than a
-        proof; ``"gd"`` never claims it.  False when the solver found the contrary, or could not
+        rank of the reduced system) that :func:`featlib.verify` re-checks; ``"sdp"`` carries the
+        exact solver's certificate and verdict when that solver decides the pairs (on consistent
+        feedback), and otherwise a numerical test (random linear objectives over the feasible set):
+        evidence rather than a proof (``info["verdict_from"]`` says which); ``"gd"`` never claims it.  False when the solver found the contrary, or could not
         decide (then ``decided`` is False).
     version_space_dim : int
         Dimension of the linear span of the version space, i.e. of the solutions of the pair
@@ -42,11 +43,12 @@ class Solution:
         Wall-clock time of the solve.
     decided : bool
         Whether the solver reached a verdict (True) or could not tell (False).  For ``"exact"`` a
-        decided answer carries a certificate; for ``"sdp"`` it means the probes ran.
+        decided answer carries a certificate; for ``"sdp"`` it means a certificate or the probes ran.
     info : dict
         Back-end diagnostics (forced null space, singular values, probe spreads, ...).
     certificate : Certificate or None
-        What backs the verdict (``"exact"`` only): see :mod:`featlib.certificates`.
+        What backs the verdict (``"exact"``, and ``"sdp"`` when the exact solver decided): see
+        :mod:`featlib.certificates`.
     factor : ndarray (p, k) or None
         The answer as a factor, ``phi = factor @ factor.T`` (unit trace), from the learners that work
         on one (gradient descent, the factored eigen recovery).  Then ``phi`` is formed from it on

@@ -16,7 +16,11 @@ residual above ``consistency_tol`` (noisy answers), the least-squares problem
 Otherwise the feasible set may still be a single point because of the PSD constraint (a hidden
 face); we maximise and minimise ``<C_j, Psi>`` over the (near-)feasible set for ``n_probes``
 random directions ``C_j`` drawn from L (the only directions in which the set can extend) and
-report ``identified`` when every spread ``max - min`` is below ``spread_tol``.
+report ``identified`` when every spread ``max - min`` is below ``spread_tol``.  That test is
+numerical evidence, and near a hidden face an interior-point solver is only accurate to about the
+square root of its tolerance, so a set that is not a single point can show spreads below
+``spread_tol``.  Whenever the exact solver decides the (consistent) pairs, its certified verdict
+and certificate are returned instead (``info["verdict_from"]``; the probes are then not run).
 
 **Polishing.**  Interior-point solutions are accurate to about 1e-8.  We restrict to the face of
 the SDP solution (its numerical range) and solve the pair equalities there exactly; the polished
@@ -61,8 +65,8 @@ def _face(feedback, Y, Z):
         ex = None
     if ex is not None and ex.decided and "complement" in ex.info and ex.info.get("face_tol", 1.0) <= 1e-12:
         Q = ex.info["complement"]
-        return Q, _complement(Q, Y.shape[1])
-    return reduce_null_space(Y, Z)
+        return Q, _complement(Q, Y.shape[1]), ex
+    return (*reduce_null_space(Y, Z), ex if ex is not None and ex.decided and ex.certificate is not None else None)
 
 
 def _status_ok(prob):
@@ -116,7 +120,7 @@ def solve_sdp(
     rng = _checks.as_generator(seed)
     t0 = time.perf_counter()
     Y, Z = feedback.dense_y(), feedback.dense_z()
-    Q, N = _face(feedback, Y, Z)
+    Q, N, ex = _face(feedback, Y, Z)
     q = Q.shape[1]
     if q == 0:
         raise _checks.InconsistentFeedbackError(
@@ -188,7 +192,8 @@ def solve_sdp(
         vdim = 1
     else:
         vdim = m
-        for _ in range(n_probes):
+        # no probes when the exact solver has decided (below): a certificate beats numerical evidence
+        for _ in range(n_probes if ex is None else 0):
             g = rng.standard_normal(m)
             C = smat(L @ g, q)
             C /= np.linalg.norm(C)
@@ -205,6 +210,17 @@ def solve_sdp(
         identified = bool(spreads) and max(spreads) <= spread_tol
         # one wide probe proves non-uniqueness; "unique" needs every probe to have run
         decided = (bool(spreads) and max(spreads) > spread_tol) or (failed_probes == 0 and n_probes > 0)
+    certificate = None
+    if consistent and ex is not None:
+        # the exact solver decided these pairs with a certificate (featlib.verify re-checks it): its
+        # verdict is a proof, the probes only numerical evidence (a set that is not a single point can
+        # show spreads under spread_tol near a hidden face), so they are not run
+        info["verdict_from"] = "exact solver's certificate"
+        identified, decided, certificate = ex.identified, True, ex.certificate
+        if not identified:
+            vdim = max(vdim, ex.version_space_dim)
+    elif consistent:
+        info["verdict_from"] = "linear null space" if m <= 1 else "SDP probes (numerical evidence, no certificate)"
     phi = normalise(Q @ psi @ Q.T)
     return Solution(
         phi=phi,
@@ -215,6 +231,7 @@ def solve_sdp(
         seconds=time.perf_counter() - t0,
         decided=decided,
         info=info,
+        certificate=certificate,
     )
 
 
