@@ -37,6 +37,7 @@ __all__ = [
     "sparse_constructive",
     "sampled",
     "sparse_sampled",
+    "sparse_raw_success_upper",
     "sparse_sampled_log_ps",
     "sparse_usable_probability",
     "sparse_touch_probability",
@@ -292,3 +293,27 @@ def sparse_failure_lower(p: int, s: int, mu: float, n: int) -> float:
     pi = sparse_touch_probability(p, s, mu)
     n = _checks.check_positive_int(n, "n", minimum=0)
     return float((1.0 - pi) ** n)
+
+
+def sparse_raw_success_upper(p: int, s: int, mu: float, n_raw: int) -> float:
+    """An upper bound on the probability that ``n_raw`` *raw* draws of Assumption 1 (the paper's
+    reading of its N) identify a full-rank target: the probability that at least p(p+1)/2 - 1 of
+    them are usable (at most ``s`` non-zeros).  Proved: with fewer pairs than p(p+1)/2 - 1 the pair
+    equalities leave at least two independent solutions, and a positive definite target plus a
+    small multiple of the other stays PSD, so the target is not identified.
+    """
+    p = _p(p)
+    n_raw = _checks.check_positive_int(n_raw, "n_raw", minimum=0)
+    q = sparse_usable_probability(p, s, mu)
+    need = p * (p + 1) // 2 - 1
+    if need > n_raw:
+        return 0.0
+    # the binomial tail, summed in log space (n_raw can be large and q^m tiny)
+    logs = [math.lgamma(n_raw + 1) - math.lgamma(m + 1) - math.lgamma(n_raw - m + 1)
+            + (m * math.log(q) if q > 0 else (0.0 if m == 0 else -math.inf))
+            + ((n_raw - m) * math.log1p(-q) if q < 1 else (0.0 if m == n_raw else -math.inf))
+            for m in range(need, n_raw + 1)]
+    top = max(logs)
+    if top == -math.inf:
+        return 0.0
+    return float(min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs)))

@@ -77,3 +77,15 @@ def test_eq28_lower_bound_fails_by_monte_carlo_where_ps_is_below_one():
     res = experiments.pattern_probability(3, 2, 0.5, trials=3000, seed=0)
     assert res["p_s"] < 1
     assert res["estimate"] + 5 * res["stderr"] < res["p_s"]  # 0.02 against 0.074
+
+
+def test_sparse_raw_success_upper_is_the_binomial_tail():
+    from scipy.stats import binom
+
+    for mu, n in ((0.6, 54), (0.8, 117), (0.6, 120), (0.9, 400)):
+        q = bounds.sparse_usable_probability(10, 4, mu)
+        assert bounds.sparse_raw_success_upper(10, 4, mu, n) == pytest.approx(binom.sf(53, n, q), rel=1e-9, abs=1e-300)
+    assert bounds.sparse_raw_success_upper(10, 4, 0.6, 53) == 0.0  # fewer raw draws than P - 1
+    # the paper's mu = 0.6 budget, read as raw draws, cannot succeed: every one of 54 draws must be usable
+    assert bounds.sparse_raw_success_upper(10, 4, 0.6, 54) == pytest.approx(0.6331032576 ** 54, rel=1e-9)
+    assert bounds.sparse_raw_success_upper(10, 10, 0.6, 54) == 1.0  # every draw usable

@@ -74,6 +74,13 @@ COMBINATION_MAX_DIM = 40
 MAX_ROUNDS = 200
 
 PD_CERTIFICATE_MIN = decide.PD_CERTIFICATE_MIN
+#: a positive definite point with a smaller relative lambda_min than PD_CERTIFICATE_MIN (but above
+#: this) gives "not identified" only when featlib.verify proves the certificate (thin PD regions:
+#: a pair with a rounding-level side)
+THIN_PD_MIN = 1e-13
+#: a single ray left by facial reduction is the answer when it satisfies every pair to this relative
+#: residual (rounding of the face and of the pairs), else the pairs are inconsistent
+RAY_RTOL = 1e-12
 
 
 def reduce_null_space(Y, Z, *, zero_rtol=1e-13, parallel_rtol=1e-12, rank_rtol=1e-10, max_rounds=None):
@@ -411,6 +418,7 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
     steps, faces = list(steps), list(faces)
     first_inexact = next((i for i, st in enumerate(steps) if st.kind == "combination"), None) if face_tol > 1e-12 else None
     verdict, psi, m, s, wit = None, None, None, None, None
+    thin = False
 
     def contradiction(message, kind, *, phi0=None, target=None):
         return _Contradiction(message, kind, F=F, steps=tuple(steps), faces=tuple(faces), face_tol=face_tol,
@@ -423,11 +431,13 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                 f"The pairs force Phi v = 0 for a basis of all of R^{p}: only Phi = 0 is consistent. Check "
                 f"the feedback (pairs (0, v) should only use null-space vectors of the target).", "empty")
         Yr, Zr = Y @ F, Z @ F
-        if q == 1 and steps and face_tol > 1e-12:
-            # a single ray left after an inexact combination step: decide it directly (a further
-            # "semidefinite pair" on it would only be the face's own rounding)
+        if q == 1 and steps:
+            # a single ray left after facial reduction: decide it directly.  A further "semidefinite
+            # pair" on it would only be rounding (a pair that holds for Phi* to 1e-17 has a side of
+            # 1e-9 on the ray and would remove it, exactly but uselessly: the stored numbers are then
+            # inconsistent only at rounding level, which is not what a user asks)
             res = np.abs(np.einsum("ij,ij->i", Yr, Yr) - np.einsum("ij,ij->i", Zr, Zr)) / np.where(scale > 0, scale, 1)
-            if res.max(initial=0.0) > 100 * face_tol:
+            if res.max(initial=0.0) > max(100 * face_tol, RAY_RTOL):
                 raise contradiction(
                     f"The pairs leave a single direction, but it violates a pair by {res.max():.2e} (relative): no "
                     f"non-zero PSD matrix satisfies them. The feedback is inconsistent (noisy answers?); use "
@@ -500,6 +510,12 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
             verdict, psi = "not identified", X
             wit = decide.witnesses(X, L, q)
             break
+        if X is not None and lam > THIN_PD_MIN:
+            # positive definite, but too thinly for the usual margin: kept only if verify proves it below
+            verdict, psi = "not identified", X
+            wit = decide.witnesses(X, L, q)
+            thin = True
+            break
         psi = decide.psd_point(L, q)
         if psi is None:
             raise contradiction(
@@ -516,6 +532,11 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
         U = svec_dim(q)
         cert = Certificate(verdict=verdict, steps=tuple(steps), face_dim=q,
                            reduced_rank=U - m, unknowns=U, face=F, witnesses=wit, method="svd")
+        if thin:
+            check = verify(feedback, cert, exact=False)
+            info["thin_pd_check"] = check.status
+            if not check.valid:
+                decided, cert, identified = False, None, False
     phi = normalise(F @ psi @ F.T)
     if identified and face_tol > 1e-12:
         phi = _polish_identified(Y, Z, phi, info)

@@ -199,12 +199,9 @@ def _newton_polish(Yr, Zr, alpha, V, iters=40):
     return None
 
 
-def _project_on_primal_face(Yr, Zr, alpha, L, q, rank):
-    """Multipliers whose combination vanishes on the range of a maximal-rank PSD solution.
-
-    The range of the interior-point solution of ``find X in L, X >= 0, trace X = 1`` is accurate to
-    first order (unlike the kernel of a nearly PSD dual matrix): project alpha onto the multipliers
-    whose combination annihilates that range.  None if the ranks do not match or cvxpy fails."""
+def _primal_point(L, q):
+    """An interior-point solution of ``find X in span(L), X >= 0, trace X = 1`` (a point of maximal
+    rank, to the solver's accuracy), or None."""
     import cvxpy as cp
 
     c = cp.Variable(L.shape[1])
@@ -212,12 +209,94 @@ def _project_on_primal_face(Yr, Zr, alpha, L, q, rank):
     prob = cp.Problem(cp.Minimize(0), [cp.trace(X) == 1, X >> 0])
     if not _solved(cp, prob, c):
         return None
+    return smat(L @ c.value, q)
 
-    w, V = np.linalg.eigh(smat(L @ c.value, q))
+
+def _complementary_multipliers(Yr, Zr, L, S0):
+    """Multipliers of the dual point of :func:`_complementary_pair`, started from the SDPs' points."""
+    if L.shape[1] == 0:
+        return None
+    X0 = _primal_point(L, Yr.shape[1])
+    if X0 is None:
+        return None
+    out = _complementary_pair(Yr, Zr, L, S0, X0)
+    if out is None:
+        return None
+    return _multipliers_for(Yr, Zr, out[0])
+
+
+def _project_on_primal_face(Yr, Zr, alpha, L, q, rank):
+    """Multipliers whose combination vanishes on the range of a maximal-rank PSD solution.
+
+    The range of the interior-point solution of ``find X in L, X >= 0, trace X = 1`` is accurate to
+    first order (unlike the kernel of a nearly PSD dual matrix): project alpha onto the multipliers
+    whose combination annihilates that range.  None if the ranks do not match or cvxpy fails."""
+    X = _primal_point(L, q)
+    if X is None:
+        return None
+    w, V = np.linalg.eigh(X)
     K = V[:, w > 1e-6 * w[-1]]
     if K.shape[1] != q - rank:
         return None
     return vanishing_on(Yr, Zr, alpha, K, rcond=1e-6)
+
+
+def _sym_product_columns(X, V, q):
+    """Columns ``svec(X smat(v) + smat(v) X)`` for the columns v of V (svec coordinates)."""
+    Ms = smat(V.T, q)  # (m, q, q)
+    return svec(X @ Ms + Ms @ X).T
+
+
+def _complementary_pair(Yr, Zr, L, S0, X0, iters=30):
+    """Newton's method on the primal-dual pair of the reduction: X in span(L) (the solutions), S
+    orthogonal to L (in the span of the pair matrices), both of unit trace, with ``S X + X S = 0``.
+
+    Started from interior-point solutions of the two feasibility SDPs (maximal-rank points, but with
+    a hidden face only accurate to about the square root of the solver's tolerance), it converges
+    quadratically where they are strictly complementary (rank S + rank X = q, the usual case of a
+    single reduction step), to a pair that is exact to rounding: S's kernel then contains X's range
+    to rounding, which is what a checked facial-reduction step needs.  Returns (S, X) or None."""
+    q = Yr.shape[1]
+    k = L.shape[1]
+    P = L.shape[0]
+    t = svec(np.eye(q))
+    c = L.T @ svec(X0)
+    s = svec(S0)
+    s = s - L @ (L.T @ s)
+    for _ in range(iters):
+        X, S = smat(L @ c, q), smat(s, q)
+        R = np.concatenate([svec(S @ X + X @ S), L.T @ s, [t @ (L @ c) - 1.0, t @ s - 1.0]])
+        scale = max(float(np.linalg.norm(S)) * float(np.linalg.norm(X)), 1e-300)
+        if np.linalg.norm(R[:P]) <= 1e-15 * scale and np.linalg.norm(R[P:]) <= 1e-14:
+            return S, X
+        J = np.zeros((P + k + 2, k + P))
+        J[:P, :k] = _sym_product_columns(S, L, q)
+        J[:P, k:] = _sym_product_columns(X, np.eye(P), q)
+        J[P:P + k, k:] = L.T
+        J[P + k, :k] = L.T @ t
+        J[P + k + 1, k:] = t
+        try:
+            d = np.linalg.lstsq(J, -R, rcond=None)[0]
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(d)):
+            return None
+        c, s = c + d[:k], s + d[k:]
+    X, S = smat(L @ c, q), smat(s, q)
+    if np.linalg.norm(S @ X + X @ S) <= 1e-13 * np.linalg.norm(S) * np.linalg.norm(X):
+        return S, X
+    return None
+
+
+def _multipliers_for(Yr, Zr, S):
+    """Least-squares multipliers alpha with sum_k alpha_k (y_k y_k^T - z_k z_k^T) = S (rows scaled to
+    unit norm for the solve), largest |entry| 1; None if all zero."""
+    A = svec_outer(Yr) - svec_outer(Zr)
+    nrm = np.linalg.norm(A, axis=1)
+    nrm[nrm == 0] = 1.0
+    beta = np.linalg.lstsq((A / nrm[:, None]).T, svec(S), rcond=None)[0]
+    alpha = beta / nrm
+    return alpha / np.max(np.abs(alpha)) if np.any(alpha) else None
 
 
 def vanishing_on(Yr, Zr, alpha, K, *, rcond):
@@ -237,12 +316,16 @@ def combination_step(Yr, Zr, L):
     the span of the pair matrices is exactly one orthogonal to L.  Solves
     ``find S >= 0, trace S = 1, L^T svec(S) = 0`` (an interior-point method returns a point of
     largest rank, so as much as possible is removed in one step), then expresses S in the pairs
-    (least squares for the multipliers) and re-checks the combination they give.  Returns
-    ``(step, kernel, accuracy)`` (accuracy: 1e-12 when rounded rational multipliers give a PSD
-    combination to rounding; after Newton polishing the combination is PSD only to about 1e-12 of
-    its norm, and its kernel is accurate to about the square root of that over the eigenvalue gap,
-    which is what is returned), or None when no combination exists (the SDP is infeasible), cvxpy is
-    missing, or the numerical rank is unclear.
+    (least squares for the multipliers) and re-checks the combination they give.  An interior-point
+    S is PSD only to about 1e-8, and near a hidden face its kernel is off by about the square root of
+    that; the multipliers are made accurate by, in order: rounding to simple rationals (structured
+    feedback); Newton's method on the primal-dual pair ``S X + X S = 0`` (:func:`_complementary_pair`,
+    from the SDP's S and a maximal-rank primal X; quadratic where they are strictly complementary,
+    milliseconds); Newton on ``S(alpha) V = 0``; projection onto the primal face.  Returns
+    ``(step, kernel, accuracy)`` (accuracy: 1e-12 for rational multipliers; otherwise the combination
+    is PSD to rounding but the pairs themselves are rounded, so a solution sits about
+    ``sqrt(rounding / gap)`` off the kernel, which is what is returned), or None when no combination
+    exists (the SDP is infeasible), cvxpy is missing, or the numerical rank is unclear.
     """
     if not have_sdp():
         return None
@@ -275,9 +358,16 @@ def combination_step(Yr, Zr, L):
     # sum-of-squares certificates do).  Otherwise polish by Newton's method on S(alpha) V = 0.
     rounded = np.array([float(Fraction(float(a)).limit_denominator(1000)) for a in alpha])
     out = None
-    candidates = ((lambda: rounded, 1e-12), (lambda: _newton_polish(Yr, Zr, alpha, V[:, small]), 1e-6),
-                  (lambda: _project_on_primal_face(Yr, Zr, alpha, L, q, rank), 1e-6))
-    for make, accuracy in candidates:  # cheapest first; each is computed only if the previous failed
+    # (multipliers, accuracy, whether the rank must match the SDP's): rounding; Newton's method on the
+    # primal-dual pair (PSD to rounding where it converges, and its rank is its own: the SDP's rank
+    # decision is only as good as its tolerance); Newton on S(alpha) V = 0; the primal face's projection.
+    # Only rational multipliers give a face exact to rounding: for the others the pairs themselves
+    # (rounded, so Phi* satisfies them only to ~1e-17) put a solution at about sqrt(rounding / gap)
+    # from the kernel, which is the accuracy returned below
+    candidates = ((lambda: rounded, 1e-12, True), (lambda: _complementary_multipliers(Yr, Zr, L, Sv), 1e-9, False),
+                  (lambda: _newton_polish(Yr, Zr, alpha, V[:, small]), 1e-6, True),
+                  (lambda: _project_on_primal_face(Yr, Zr, alpha, L, q, rank), 1e-6, True))
+    for make, accuracy, same_rank in candidates:  # cheapest first; each computed only if the previous failed
         cand = make()
         if cand is None:
             continue
@@ -285,7 +375,7 @@ def combination_step(Yr, Zr, L):
         if idx.size == 0:
             continue
         out = _kernel_of_psd(_combination(Yr, Zr, idx, cand[idx]), psd_rtol=1e-12 if accuracy < 1e-9 else 1e-9)
-        if out is not None and out[0] == rank:
+        if out is not None and 0 < out[0] < q and (out[0] == rank or not same_rank):
             alpha = cand
             break
         out = None
