@@ -80,8 +80,8 @@ def exact_vs_sdp(ps=(10, 20, 30), *, rank_fraction=0.5, repeat=3, teachers=("eig
     return rows
 
 
-def _plain_cvxpy(fb):
-    """The textbook SDP: Phi >= 0, every pair equality, trace 1 (Clarabel, no reduction)."""
+def _plain_cvxpy(fb, solver="CLARABEL"):
+    """The textbook SDP: Phi >= 0, every pair equality, trace 1 (no reduction, no uniqueness test)."""
     cp = _checks.require("cvxpy", "sdp", "the cvxpy baseline")
     import scipy.sparse as sp
 
@@ -94,20 +94,62 @@ def _plain_cvxpy(fb):
     prob = cp.Problem(cp.Minimize(0), [cp.trace(X) == 1, (A @ _svec_from_vecF(p)) @ x == 0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        prob.solve(solver="CLARABEL")
+        prob.solve(solver=solver)
     if X.value is None:  # no solution returned (e.g. status "infeasible"): a failure, as a raised error is
         raise cp.error.SolverError(f"no solution, status {prob.status!r}")
     return (X.value + X.value.T) / 2
 
 
-def solvers_compare(ps=(10, 20, 40, 80), *, teachers=("eigen", "sparse", "gaussian", "sparse-sampled"),
-                    gd_epochs=2000, skip_gd=False, seed=0, out=print, progress=False):
-    """Benchmark (a): featlib's exact solver, the plain cvxpy SDP and gradient descent on the same
-    feedback.  Seconds from one run (the median of three for the exact solver); peak memory is
-    tracemalloc's peak of Python allocations in a second run (not measured for gd)."""
+def _certificate_size(sol):
+    """'steps/multipliers' of an exact solution's certificate ('-' without one)."""
+    cert = getattr(sol, "certificate", None)
+    if cert is None:
+        return "-"
+    return f"{len(cert.steps)}/{sum(len(st.indices) for st in cert.steps)}"
+
+
+def _profile_summary(run, out, top=8):
+    """Run once under cProfile and print the functions with the largest cumulative time."""
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    run()
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(top + 20)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.strip()]
+    head = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls")), None)
+    if head is None:
+        return
+    out("      profile of one exact solve (cumulative seconds):")
+    shown = 0
+    for ln in lines[head + 1:]:
+        parts = ln.split(None, 5)
+        if len(parts) != 6 or "frozen" in parts[5] or "importlib" in parts[5] or "solvers/__init__" in parts[5]:
+            continue
+        out(f"        {float(parts[3]):8.3f}  {parts[5][-90:]}")
+        shown += 1
+        if shown == top:
+            break
+
+
+def solvers_compare(ps=(10, 20, 40, 80), *, teachers=("eigen", "compact", "sparse", "gaussian", "sparse-sampled"),
+                    gd_epochs=2000, skip_gd=False, seed=0, out=print, progress=False, profile=False,
+                    cvxpy_solvers=("CLARABEL", "SCS")):
+    """Benchmark (a): featlib's exact solver, the plain cvxpy SDP (each of ``cvxpy_solvers``) and
+    gradient descent on the same feedback, for every teacher.  Seconds from one run (the median of
+    three for the exact solver); peak memory is tracemalloc's peak of Python allocations in a second
+    run (not measured for gd).  ``verdict``: identified / not identified / undecided (exact), or "-"
+    (the baselines decide nothing); ``cert``: the exact certificate's facial-reduction steps /
+    multipliers.  ``profile``: a cProfile summary of each exact solve."""
     cp = _checks.require("cvxpy", "sdp", "the cvxpy baseline")
-    methods = ["exact", "cvxpy"] + ([] if skip_gd else ["gd"])
-    out(f"{'p':>4} {'teacher':<15} {'pairs':>6} {'method':<6} {'seconds':>9} {'peak MB':>8} {'PCC':>9} {'rel.err':>9}")
+    installed = set(cp.installed_solvers())
+    methods = ["exact"] + [f"cvxpy-{s.lower()}" for s in cvxpy_solvers if s in installed] + ([] if skip_gd else ["gd"])
+    out(f"{'p':>4} {'teacher':<15} {'pairs':>6} {'method':<14} {'seconds':>9} {'peak MB':>8} {'PCC':>9} "
+        f"{'rel.err':>9} {'verdict':<15} {'cert':>9}")
     rows = []
     for p in _progress(ps, progress, "p"):
         phi_star = random_feature_matrix(p, max(1, p // 2), seed=seed)
@@ -116,13 +158,12 @@ def solvers_compare(ps=(10, 20, 40, 80), *, teachers=("eigen", "sparse", "gaussi
             opts = {"n": 3 * p * (p + 1) // 2, "mu": 1 - 2 / p, "s": 3} if teacher == "sparse-sampled" else {}
             fb = teach(phi_star, teacher, seed=seed, **opts)
             for method in methods:
-                note = ""
 
                 def run():
                     if method == "exact":
                         return solve(fb, "exact", warn=False)
-                    if method == "cvxpy":
-                        return _plain_cvxpy(fb)
+                    if method.startswith("cvxpy"):
+                        return _plain_cvxpy(fb, method.split("-", 1)[1].upper())
                     return solve(fb, "gd", epochs=gd_epochs, device="cpu")
 
                 try:
@@ -138,20 +179,25 @@ def solvers_compare(ps=(10, 20, 40, 80), *, teachers=("eigen", "sparse", "gaussi
                         run()
                         peak = tracemalloc.get_traced_memory()[1] / 1e6
                         tracemalloc.stop()
-                except cp.error.SolverError as err:
+                except (cp.error.SolverError, _checks.FeatlibError) as err:
                     if tracemalloc.is_tracing():
                         tracemalloc.stop()
-                    out(f"{p:>4} {teacher:<15} {len(fb):>6} {method:<6} failed: {str(err)[:60]}")
+                    out(f"{p:>4} {teacher:<15} {len(fb):>6} {method:<14} failed: {str(err)[:60]}")
                     rows.append(dict(p=p, teacher=teacher, pairs=len(fb), method=method, failed=True))
                     continue
-                phi = result if method == "cvxpy" else result.phi
-                if method == "exact" and not result.identified:
-                    note = " (not identified)" if result.decided else " (undecided: hidden face)"
+                phi = result if method.startswith("cvxpy") else result.phi
+                verdict, cert = "-", "-"
+                if method == "exact":
+                    verdict = ("identified" if result.identified else "not identified") if result.decided else "undecided"
+                    cert = _certificate_size(result)
                 row = dict(p=p, teacher=teacher, pairs=len(fb), method=method, seconds=seconds, peak_mb=peak,
-                           pcc=pcc(phi, phi_star), rel_err=relative_error(phi, phi_star), failed=False)
+                           pcc=pcc(phi, phi_star), rel_err=relative_error(phi, phi_star), failed=False,
+                           verdict=verdict, certificate=cert)
                 rows.append(row)
-                out(f"{p:>4} {teacher:<15} {len(fb):>6} {method:<6} {seconds:>9.4f} {peak:>8.1f} "
-                    f"{row['pcc']:>9.6f} {row['rel_err']:>9.1e}{note}")
+                out(f"{p:>4} {teacher:<15} {len(fb):>6} {method:<14} {seconds:>9.4f} {peak:>8.1f} "
+                    f"{row['pcc']:>9.6f} {row['rel_err']:>9.1e} {verdict:<15} {cert:>9}")
+                if profile and method == "exact":
+                    _profile_summary(run, out)
     return rows
 
 

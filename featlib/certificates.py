@@ -1021,9 +1021,18 @@ def _numeric_kernel(Yg, Zg, alpha, rank):
     return _rationalize(E.T, 10**6)
 
 
+#: largest (pairs x face dimension x kernel dimension) for which a step's multipliers are snapped
+#: to exact ones by rational elimination (a p = 12 step over 198 sampled pairs ran for over 10 minutes)
+SNAP_MAX_ENTRIES = 5000
+
+
 def _snap(Yg, Zg, alpha, C):
     """The multipliers nearest to alpha whose exact combination vanishes on range(C), or None."""
     n = len(alpha)
+    if n * Yg.shape[1] * C.shape[1] > SNAP_MAX_ENTRIES:
+        # rational elimination on a system this size (stored floats have 2^-1074-scale denominators)
+        # can run for minutes: the numbers are not made exact, and the floating-point check decides
+        return None
     # the linear map alpha -> vec(S(alpha) C), column by column (one column per pair)
     cols = []
     for k in range(n):

@@ -3,7 +3,7 @@
     featlib demo                                   hide a matrix, teach it four ways, recover it
     featlib recover --p 256 --d 32 --teacher sparse [--dictionary SAE_FOLDER|ae.pt|D.npy] [--method exact]
     featlib benchmark exact-vs-sdp [--p 10 20 30]
-    featlib benchmark solvers [--p 10 20 40 80] [--skip-gd]
+    featlib benchmark solvers [--p 10 20 40 80] [--skip-gd] [--profile]
     featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen|compact] [--dictionary SAE]
     featlib benchmark sampling [--p 4096 --d 512 --pairs 1e6 2e6 4e6 1e7 --epochs 30] [--dictionary SAE]
     featlib benchmark sae --folder DIR [--d-sae 4096 --pairs 1e6 2e6 4e6 1e7 --device cuda]
@@ -173,7 +173,7 @@ def _benchmark(args) -> int:
         benchmarks.exact_vs_sdp(args.p or (10, 20, 30), repeat=args.repeat or 3, seed=args.seed, progress=args.progress)
     elif args.which == "solvers":
         benchmarks.solvers_compare(args.p or (10, 20, 40, 80), gd_epochs=(args.epochs or [2000])[0], skip_gd=args.skip_gd,
-                                   seed=args.seed, progress=args.progress)
+                                   seed=args.seed, progress=args.progress, profile=args.profile)
     elif args.which == "sampling":
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         for p in (None,) if D is not None else args.p or (4096,):
@@ -306,6 +306,7 @@ def main(argv=None) -> int:
     bench.add_argument("--k", type=int, default=32, help="'sae': TopK sparsity (default 32)")
     bench.add_argument("--sae-epochs", type=int, default=20, help="'sae': SAE training epochs (default 20)")
     bench.add_argument("--skip-gd", action="store_true")
+    bench.add_argument("--profile", action="store_true", help="'solvers': print a cProfile summary of each exact solve")
     bench.add_argument("--ratios", type=float, nargs="+", default=[0.25, 0.51, 1.02, 2.0],
                        help="'below-dof': pairs over the rank-d degrees of freedom")
     bench.add_argument("--methods", nargs="+", default=["identity", "gd", "svp", "svp+gd"],

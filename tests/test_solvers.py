@@ -94,8 +94,19 @@ def test_sparse_path_matches_dense():
     assert s1.info["path"] == "sparse" and s1.info["peeled"]
     assert s1.identified and fl.relative_error(s1.phi, phi) < 1e-8
     # one pair fewer: back substitution cannot finish, and the answer falls back to the full logic
-    short = fl.solve(fb[1:], "exact", sparse=True, warn=False)  # undecided: Phi* + t E_00 stays PSD, but no PD member
-    assert not short.identified and short.version_space_dim == 2
+    # Without the pair (e_0, sqrt(c) e_k) the pair equalities have a second solution W = E_00 - (e_0 u^T + u e_0^T) / 2
+    # (u = e_1 + ... + e_49), and W is indefinite on the kernel of the rank-12 target, so Phi* + t W is PSD only
+    # for t = 0: identified, through the PSD constraint (a combination step). The solver used to leave it
+    # undecided (this test said so); it now decides, and the independent argument is checked here.
+    short = fl.solve(fb[1:], "exact", sparse=True, warn=False)
+    W = np.zeros((50, 50))
+    W[0, 0], W[0, 1:], W[1:, 0] = 1.0, -0.5, -0.5
+    assert np.abs(fb[1:].constraints() @ fl.linalg.svec(W)).max() < 1e-12
+    K = np.linalg.eigh(phi)[1][:, :38]
+    ev = np.linalg.eigvalsh(K.T @ W @ K)
+    assert ev[0] < -1 and ev[-1] > 1
+    assert short.decided and short.identified and fl.relative_error(short.phi, phi) < 1e-8
+    assert fl.verify(fb[1:], short).status != "invalid"
     # the same pairs in another order, with the reference no longer the most frequent unknown first
     perm = np.random.default_rng(0).permutation(len(fb))
     s3 = fl.solve(fb[perm], "exact", sparse=True)

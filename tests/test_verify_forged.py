@@ -308,3 +308,16 @@ def test_the_modular_rank_shortcut_agrees_with_rational_elimination():
         assert C._full_column_rank_mod_prime(M, m) == full
     M = np.array([[Fraction(1, 3), Fraction(2, 3)], [Fraction(1, 6), Fraction(1, 3)]], dtype=object)
     assert not C._full_column_rank_mod_prime(M, 2) and C._rank(M) == 1
+
+
+def test_exact_snapping_is_bounded_on_large_steps():
+    # a p = 12 certificate whose step combines 198 sampled pairs: snapping its multipliers to exact ones
+    # by rational elimination ran for over 10 minutes; above SNAP_MAX_ENTRIES it is not tried and the
+    # floating-point check decides (here: inconclusive, a weak step), as checks says
+    phi = fl.datasets.random_feature_matrix(12, 6, seed=0)
+    fb = fl.teach(phi, "sparse-sampled", seed=0, n=234, mu=1 - 2 / 12, s=3)
+    sol = fl.solve(fb, "exact")
+    step = sol.certificate.steps[0]
+    assert len(step.indices) * 12 * (12 - step.rank) > fl.certificates.SNAP_MAX_ENTRIES
+    v = fl.verify(fb, sol)
+    assert v.status == "inconclusive" and "cannot be made exact" in v.checks[0]

@@ -22,6 +22,7 @@ import importlib.util
 import numpy as np
 
 from ..linalg import smat, svec
+from .nullspace import _alternating_projections, trace_vector  # noqa: F401 (re-exported)
 from .reduce import _smat_expr, _solved
 
 __all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "witnesses", "PD_CERTIFICATE_MIN"]
@@ -29,45 +30,6 @@ __all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "witnesses", "PD_CERTIF
 #: a trace-1 member of the solution space whose smallest eigenvalue exceeds this (far above
 #: rounding) certifies that the feedback does not identify Phi
 PD_CERTIFICATE_MIN = 1e-9
-
-
-def trace_vector(q):
-    """svec(I_q): ``svec(I) @ svec(X) == trace(X)``."""
-    iu, ju = np.triu_indices(q)
-    return (iu == ju).astype(float)
-
-
-def _alternating_projections(B, q, floor, iters, accept):
-    """Alternate between ``span(B) ∩ {trace = 1}`` and ``{X >= floor * I}``.
-
-    ``B`` has orthonormal svec columns.  Returns (X, lambda_min) for the first affine point with
-    ``accept(lambda_min)`` true, else the affine point with the largest smallest eigenvalue seen;
-    (None, -inf) when every member of span(B) has zero trace.
-    """
-    t = trace_vector(q)
-    g = B.T @ t  # trace of smat(B a) is g @ a
-    gg = float(g @ g)
-    if gg == 0:
-        return None, -np.inf
-
-    def to_affine(x):
-        a = B.T @ x
-        return B @ (a - g * ((g @ a - 1.0) / gg))
-
-    x = to_affine(t / q)
-    best, best_min = None, -np.inf
-    for _ in range(iters):
-        X = smat(x, q)
-        w, V = np.linalg.eigh(X)
-        if accept(w[0]):
-            return X, float(w[0])
-        if w[0] > best_min:
-            best, best_min = X, float(w[0])
-        x_new = to_affine(svec((V * np.maximum(w, floor)) @ V.T))
-        if np.linalg.norm(x_new - x) < 1e-15:
-            break
-        x = x_new
-    return best, best_min
 
 
 def find_pd_point(B, q, *, iters=500, floors=(1e-3, 1e-6)):

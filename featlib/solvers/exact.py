@@ -41,6 +41,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
 from .. import _checks
@@ -493,9 +494,12 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
             verdict, psi = "identified", gen[0]
             break
         X, lam = decide.find_pd_point(L, q)
-        if not (X is not None and lam > PD_CERTIFICATE_MIN) and combinations and reduce.have_sdp() \
-                and q <= COMBINATION_MAX_DIM:
-            out = reduce.combination_step(Yr, Zr, L)
+        if not (X is not None and lam > PD_CERTIFICATE_MIN) and combinations:
+            # no positive definite solution found: a PSD combination of the pairs, first from a boundary
+            # point of the solutions (alternating projections, no SDP), else from the auxiliary SDP
+            out = reduce.boundary_step(Yr, Zr, L, decide.psd_point(L, q))
+            if out is None and reduce.have_sdp() and q <= COMBINATION_MAX_DIM:
+                out = reduce.combination_step(Yr, Zr, L)
             if out is not None:
                 steps.append(out[0])
                 faces.append(F)
@@ -504,7 +508,8 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                     first_inexact = len(steps) - 1
                 face_tol = max(face_tol, out[2])
                 continue
-            X, lam = decide.pd_point_sdp(L, q)
+            if reduce.have_sdp() and q <= COMBINATION_MAX_DIM:
+                X, lam = decide.pd_point_sdp(L, q)
         info["pd_certificate_lambda_min"] = lam
         if X is not None and lam > PD_CERTIFICATE_MIN:
             verdict, psi = "not identified", X
@@ -560,6 +565,7 @@ def _polish_identified(Y, Z, phi, info, iters=20):
 
     r0 = float(np.max(np.abs(residual(L))))
     best, best_r = L, r0
+    last = r0
     for _ in range(iters):
         res = residual(L)
         J = 2 * ((Y[:, :, None] * (Y @ L)[:, None, :] - Z[:, :, None] * (Z @ L)[:, None, :]) / scale[:, None, None])
@@ -568,15 +574,18 @@ def _polish_identified(Y, Z, phi, info, iters=20):
         A = np.vstack([J, tr])
         b = -np.r_[res, np.sum(L * L) - 1.0]
         try:
-            step = np.linalg.lstsq(A, b, rcond=None)[0]
-        except np.linalg.LinAlgError:
+            # complete orthogonal factorisation (min-norm, rank-revealing): the factor's rotations are
+            # a null space of J; several times faster than the SVD-based default
+            step = sla.lstsq(A, b, cond=1e-13, lapack_driver="gelsy", check_finite=False)[0]
+        except (np.linalg.LinAlgError, ValueError):
             break
         L = L + step.reshape(L.shape)
         rr = float(np.max(np.abs(residual(L))))
         if rr < best_r:
             best, best_r = L, rr
-        if rr < 1e-15:
+        if rr < 1e-15 or rr > 0.5 * last:  # converged, or stalled at the rounding floor
             break
+        last = rr
     info["polished_residual"] = (r0, best_r)
     return normalise(best @ best.T) if best_r < r0 else phi
 

@@ -104,3 +104,52 @@ def peel(M, dim, b=None):
     if not np.any(x):
         return None
     return x
+
+
+def trace_vector(q):
+    """svec(I_q): ``svec(I) @ svec(X) == trace(X)``."""
+    iu, ju = np.triu_indices(q)
+    return (iu == ju).astype(float)
+
+
+def _alternating_projections(B, q, floor, iters, accept):
+    """Alternate between ``span(B) ∩ {trace = 1}`` and ``{X >= floor * I}``.
+
+    ``B`` has orthonormal svec columns.  Returns (X, lambda_min) for the first affine point with
+    ``accept(lambda_min)`` true, else the affine point with the largest smallest eigenvalue seen;
+    (None, -inf) when every member of span(B) has zero trace.
+    """
+    t = trace_vector(q)
+    g = B.T @ t  # trace of smat(B a) is g @ a
+    gg = float(g @ g)
+    if gg == 0:
+        return None, -np.inf
+
+    def to_affine(x):
+        a = B.T @ x
+        return B @ (a - g * ((g @ a - 1.0) / gg))
+
+    # svec / smat with the index arrays computed once (this loop runs thousands of times)
+    iu, ju = np.triu_indices(q)
+    wts = np.where(iu == ju, 1.0, np.sqrt(2.0))
+
+    def to_mat(x):
+        X = np.empty((q, q))
+        X[iu, ju] = x / wts
+        X[ju, iu] = X[iu, ju]
+        return X
+
+    x = to_affine(t / q)
+    best, best_min = None, -np.inf
+    for _ in range(iters):
+        X = to_mat(x)
+        w, V = np.linalg.eigh(X)
+        if accept(w[0]):
+            return X, float(w[0])
+        if w[0] > best_min:
+            best, best_min = X, float(w[0])
+        x_new = to_affine(((V * np.maximum(w, floor)) @ V.T)[iu, ju] * wts)
+        if np.linalg.norm(x_new - x) < 1e-15:
+            break
+        x = x_new
+    return best, best_min

@@ -24,13 +24,15 @@ import warnings
 from fractions import Fraction
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..certificates import FaceStep
 from ..linalg import smat, svec, svec_outer
+from .nullspace import _alternating_projections
 
-__all__ = ["semidefinite_rows", "pair_step", "hint_step", "combination_step", "quiet_solve", "sdp_solver",
-           "have_sdp"]
+__all__ = ["semidefinite_rows", "pair_step", "hint_step", "combination_step", "boundary_step", "quiet_solve",
+           "sdp_solver", "have_sdp"]
 
 #: eigenvalues of a combination below this fraction of its largest count as zero; the next one up must
 #: be at least GAP times larger for the rank decision to be trusted
@@ -294,7 +296,7 @@ def _multipliers_for(Yr, Zr, S):
     A = svec_outer(Yr) - svec_outer(Zr)
     nrm = np.linalg.norm(A, axis=1)
     nrm[nrm == 0] = 1.0
-    beta = np.linalg.lstsq((A / nrm[:, None]).T, svec(S), rcond=None)[0]
+    beta = sla.lstsq((A / nrm[:, None]).T, svec(S), cond=1e-13, lapack_driver="gelsy", check_finite=False)[0]
     alpha = beta / nrm
     return alpha / np.max(np.abs(alpha)) if np.any(alpha) else None
 
@@ -305,7 +307,8 @@ def vanishing_on(Yr, Zr, alpha, K, *, rcond):
     q, f = K.shape
     G = (Yr[:, :, None] * (Yr @ K)[:, None, :] - Zr[:, :, None] * (Zr @ K)[:, None, :])
     G = G.transpose(2, 1, 0).reshape(q * f, Yr.shape[0])
-    out = alpha - np.linalg.pinv(G, rcond=rcond) @ (G @ alpha)
+    # alpha minus the min-norm least-squares solution of G d = G alpha (rank decided at rcond)
+    out = alpha - sla.lstsq(G, G @ alpha, cond=rcond, lapack_driver="gelsy", check_finite=False)[0]
     return out / np.max(np.abs(out)) if np.any(out) else None
 
 
@@ -389,6 +392,73 @@ def combination_step(Yr, Zr, L):
         gap = float(w[len(w) - k])
         eps = max(float(np.abs(w[: len(w) - k]).max()) if k < len(w) else 0.0, 1e-15 * top)
         accuracy = max(accuracy, 10.0 * float(np.sqrt(eps * top)) / gap)
+    return FaceStep(indices=idx, values=alpha[idx], rank=k, kind="combination"), K, accuracy
+
+
+def _congruence_columns(N, q):
+    """Matrix of the map svec(T) -> svec(N T N^T) for T symmetric of size N.shape[1]."""
+    r = N.shape[1]
+    t = r * (r + 1) // 2
+    E = smat(np.eye(t), r)  # (t, r, r): the svec basis
+    return svec(N @ E @ N.T).T  # (q(q+1)/2, t)
+
+
+def boundary_step(Yr, Zr, L, X, *, pd_floor=1e-6):
+    """A PSD combination of the pairs built from a boundary point of the solution set, without an SDP.
+
+    ``X``: a trace-1 PSD member of span(L) (the solutions on the face) with a clear eigenvalue gap and
+    no positive definite member found.  With N the eigenvectors below the gap, look for S = N T N^T,
+    T positive definite, orthogonal to span(L): then S lies in the span of the pair matrices and is
+    PSD by construction, which is all a facial-reduction step needs (whatever X is; a wrong X only
+    makes T impossible).  T: the projection of the identity onto the allowed T, else alternating
+    projections.  The multipliers come from least squares and are re-checked like the others.
+    Returns ``(step, kernel, accuracy)`` as :func:`combination_step`, or None."""
+    q = Yr.shape[1]
+    if X is None or L.shape[1] == 0:
+        return None
+    w, V = np.linalg.eigh((X + X.T) / 2)
+    top = float(w[-1])
+    if not top > 0:
+        return None
+    # the clear gap: eigenvalues below 1e-7 of the top, the next one up at least GAP times larger
+    small = w <= RANK_RTOL * top
+    m = int(np.count_nonzero(small))
+    if m == 0 or m == q or float(w[m]) < GAP * max(float(np.abs(w[:m]).max()), 1e-15 * top):
+        return None
+    N = V[:, :m]
+    C = L.T @ _congruence_columns(N, q)  # k x t: T must satisfy C svec(T) = 0
+    t = m * (m + 1) // 2
+    U, sv, Vt = np.linalg.svd(C, full_matrices=True)
+    rank = int(np.count_nonzero(sv > 1e-10 * sv[0])) if sv.size and sv[0] > 0 else 0
+    B = Vt[rank:].T  # allowed svec(T), orthonormal columns
+    if B.shape[1] == 0:
+        return None
+    # T of unit trace with its smallest eigenvalue as large as alternating projections find (a small
+    # one makes a weak step: verify's bound on the removed mass is rounding / lambda_min)
+    T = None
+    for floor in (0.5, 0.1, 1e-2, 1e-3, 1e-4, pd_floor):
+        cand, lam0 = _alternating_projections(B, m, floor / m, 200, lambda v, f=floor: v > 0.5 * f / m)
+        if cand is None:
+            return None
+        if lam0 > 0.5 * floor / m:
+            T = cand
+            break
+    if T is None:
+        return None
+    S = N @ T @ N.T
+    alpha = _multipliers_for(Yr, Zr, S / np.linalg.norm(S))
+    if alpha is None:
+        return None
+    idx = np.flatnonzero(alpha)
+    out = _kernel_of_psd(_combination(Yr, Zr, idx, alpha[idx]), psd_rtol=1e-9)
+    if out is None or out[0] != m:
+        return None
+    k, K = out
+    Sa = _combination(Yr, Zr, idx, alpha[idx])
+    ws = np.linalg.eigvalsh(Sa)
+    top_s, gap = float(ws[-1]), float(ws[q - k])
+    eps = max(float(np.abs(ws[: q - k]).max()) if k < q else 0.0, 1e-15 * top_s)
+    accuracy = max(1e-9, 10.0 * float(np.sqrt(eps * top_s)) / gap)
     return FaceStep(indices=idx, values=alpha[idx], rank=k, kind="combination"), K, accuracy
 
 
