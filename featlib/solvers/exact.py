@@ -29,8 +29,9 @@ Large structured feedback does not go through the dense linear system:
   :mod:`featlib.solvers.basis`.
 
 ``solve(fb, "exact", face_hint=...)`` takes candidate facial-reduction multipliers (a list of
-``(indices, values)``; ``teach(..., "compact")`` stores its own in ``fb.meta["face_hint"]``).  They
-are checked against the pairs before use, so a wrong hint cannot produce a wrong answer.
+``(indices, values)``; ``teach(..., "compact")`` stores its own in ``fb.meta["face_hint"]``, which
+is used when no hint is passed).  They are checked against the pairs before use, so a wrong hint
+cannot produce a wrong answer.
 """
 
 from __future__ import annotations
@@ -208,6 +209,13 @@ def solve_exact(
         raise _checks.ArgumentTypeError(f"solve expects a PairFeedback; got {type(feedback).__name__}.")
     _check_tolerances(rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol)
     hints = _hints(face_hint, len(feedback))
+    if face_hint is None and feedback.meta.get("face_hint") is not None:
+        # the teacher's own multipliers (teach(..., "compact")); checked before use like any hint, and
+        # ignored when they no longer fit (a subset of the pairs keeps the meta of the whole)
+        try:
+            hints = _hints(feedback.meta["face_hint"], len(feedback))
+        except _checks.FeatlibError:
+            hints = []
     t0 = time.perf_counter()
     p = feedback.p
     if len(feedback) == 0:
@@ -564,6 +572,9 @@ def _polish_identified(Y, Z, phi, info, iters=20):
         return (np.einsum("ij,ij->i", Y @ L, Y @ L) - np.einsum("ij,ij->i", Z @ L, Z @ L)) / scale
 
     r0 = float(np.max(np.abs(residual(L))))
+    if r0 <= 1e-15:  # already polished (the refined rerun): nothing to gain
+        info["polished_residual"] = (r0, r0)
+        return phi
     best, best_r = L, r0
     last = r0
     for _ in range(iters):
