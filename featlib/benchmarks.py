@@ -108,7 +108,7 @@ def _certificate_size(sol):
     return f"{len(cert.steps)}/{sum(len(st.indices) for st in cert.steps)}"
 
 
-def _profile_summary(run, out, top=8):
+def _profile_summary(run, out, top=10):
     """Run once under cProfile and print the functions with the largest cumulative time."""
     import cProfile
     import io
@@ -128,7 +128,8 @@ def _profile_summary(run, out, top=8):
     shown = 0
     for ln in lines[head + 1:]:
         parts = ln.split(None, 5)
-        if len(parts) != 6 or "frozen" in parts[5] or "importlib" in parts[5] or "solvers/__init__" in parts[5]:
+        if len(parts) != 6 or any(w in parts[5] for w in ("frozen", "importlib", "solvers/__init__", "benchmarks.py",
+                                                          "_lib/_util.py")):
             continue
         out(f"        {float(parts[3]):8.3f}  {parts[5][-90:]}")
         shown += 1

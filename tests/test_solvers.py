@@ -448,3 +448,31 @@ def test_exact_decides_sampled_pairs_near_the_threshold(p, r, n, seed):
     # "not identified" after a combination step whose face is irrational (the range of a random
     # target) has no exact proof for the rounded pairs: verify may say inconclusive, never invalid
     assert check.status == "valid" if sol.identified or not sol.certificate.steps else check.status != "invalid", check.reason
+
+
+def test_boundary_step_needs_no_sdp_and_its_certificate_verifies(monkeypatch):
+    # sampled pairs of a rank-5 target at p = 10 have a hidden face: the step now comes from a boundary
+    # point of the solutions (alternating projections), not from the auxiliary SDP
+    from featlib.solvers import reduce
+
+    def no_sdp(*a, **k):
+        raise AssertionError("the auxiliary SDP was called")
+
+    monkeypatch.setattr(reduce, "combination_step", no_sdp)
+    phi = fl.datasets.random_feature_matrix(10, 5, seed=0)
+    fb = fl.teach(phi, "sparse-sampled", seed=0, n=165, mu=0.8, s=3)
+    sol = fl.solve(fb, "exact")
+    assert sol.decided and sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
+    assert any(st.kind == "combination" for st in sol.certificate.steps)
+    assert fl.verify(fb, sol, margin=1e-2).valid
+    # the step alone: PSD in the span of the pairs, of the rank it claims
+    from featlib.solvers.nullspace import constraint_rows, dense_null_space
+    from featlib.solvers import decide
+    Y, Z = fb.dense_y(), fb.dense_z()
+    L, _ = dense_null_space(constraint_rows(Y, Z, np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)), 1e-10)
+    step, K, acc = reduce.boundary_step(Y, Z, L, decide.psd_point(L, 10))
+    S = reduce._combination(Y, Z, step.indices, step.values)
+    w = np.linalg.eigvalsh(S)
+    assert w[0] > -1e-12 * w[-1] and np.count_nonzero(w > 1e-7 * w[-1]) == step.rank == 10 - K.shape[1]
+    # a point that is not on the boundary gives no step (T would have to be impossible)
+    assert reduce.boundary_step(Y, Z, L, np.eye(10) / 10) is None
