@@ -38,6 +38,7 @@ __all__ = [
     "sampled",
     "sparse_sampled",
     "sparse_raw_success_upper",
+    "convex_phase_transition",
     "sparse_sampled_log_ps",
     "sparse_usable_probability",
     "sparse_touch_probability",
@@ -317,3 +318,45 @@ def sparse_raw_success_upper(p: int, s: int, mu: float, n_raw: int) -> float:
     if top == -math.inf:
         return 0.0
     return float(min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs)))
+
+
+def convex_phase_transition(p: int, r: int) -> dict:
+    """The conic-geometry *prediction* of how many random linear measurements identify a rank-r
+    PSD target by the PSD constraint alone (what the exact and SDP solvers decide).
+
+    Derivation (Amelunxen, Lotz, McCoy and Tropp, *Living on the edge*, 2014, applied here).  The
+    pairs identify Phi* when the null space of their constraints meets the cone of feasible
+    directions at Phi*, modulo the ray of Phi*, only in 0.  With Phi* = U diag(gamma) U^T of rank r
+    and U_perp a basis of its kernel, a direction Delta = [[A, B], [B^T, C]] in the basis [U, U_perp]
+    is feasible (Phi* + t Delta >= 0 for small t > 0) when C >= 0: the tangent cone is a subspace of
+    dimension r(r+1)/2 + r(p-r) times the PSD cone of size m = p - r, whose statistical dimension is
+    m(m+1)/4 (it is self-dual up to sign, so delta(C) + delta(-C) = m(m+1)/2).  Quotienting by the
+    ray of Phi* (which lies in the subspace part) removes 1.  ALMT: a uniformly random subspace of
+    codimension n in the ambient space (here Sym(p) modulo the ray, dimension D - 1 with
+    D = p(p+1)/2) meets a closed convex cone of statistical dimension delta beyond 0 with probability
+    near 1 when n < delta and near 0 when n > delta, the change happening within a window of order
+    sqrt(D) (their Theorem I: outside ``delta -+ a_eta sqrt(D)``, ``a_eta = sqrt(8 log(4 / eta))``,
+    the probability is within eta of 0 or 1).
+
+    **What kind of statement this is.**  A *prediction* for pair feedback: ALMT's theorem is for
+    uniformly random (rotation-invariant) subspaces; the constraints ``y y^T - z z^T`` of sampled
+    pairs are not rotation-invariant in Sym(p), so the measured transition may sit elsewhere
+    (measured in the chapter and by :func:`featlib.experiments.phase_transition`).  Below
+    :func:`low_rank_dof` + 1 pairs no learner identifies (a counting argument, for pairs in general
+    position); a rank-aware learner may succeed between that and this prediction.
+
+    Returns a dict: ``n_star`` (delta - 1, the predicted 50 % point), ``delta`` (the tangent cone's
+    statistical dimension), ``width`` (sqrt(D - 1): the scale of the window), ``eta_window``
+    (a_eta sqrt(D - 1) for eta = 0.05: the proved half-width of the window for isotropic
+    measurements), ``dof`` (:func:`low_rank_dof`) and ``full_rank`` (p(p+1)/2 - 1).
+    """
+    p = _p(p)
+    r = _checks.check_positive_int(r, "r")
+    if r > p:
+        raise _checks.ArgumentError(f"the rank r = {r} cannot exceed p = {p}.")
+    m = p - r
+    D = p * (p + 1) // 2
+    delta = r * (r + 1) / 2 + r * m + m * (m + 1) / 4
+    return {"n_star": delta - 1.0, "delta": delta, "width": math.sqrt(D - 1) if D > 1 else 0.0,
+            "eta_window": math.sqrt(8 * math.log(4 / 0.05)) * math.sqrt(max(D - 1, 0)),
+            "dof": low_rank_dof(p, r), "full_rank": D - 1}

@@ -22,6 +22,7 @@ from . import bounds
 from ._checks import psd_matrix
 from .bounds import low_rank_dof, sparse_sampled_log_ps
 from .certificates import verify
+from .datasets import random_feature_matrix
 from .feedback import Agent
 from .linalg import numerical_rank, psd_project, smat, svec
 from .noise import Flip
@@ -42,6 +43,8 @@ __all__ = [
     "pattern_probability",
     "below_dof_curve",
     "BELOW_DOF_METHODS",
+    "phase_transition",
+    "PHASE_OUTCOMES",
 ]
 
 #: the learners compared by :func:`below_dof_curve`
@@ -498,3 +501,82 @@ def below_dof_curve(phi_star, ratios, *, rank: int | None = None, methods=("iden
                 out(f"{ratio:>6.2f} {n:>10,} {m:>8} {value:>8.4f} {err:>9.2e} {secs:>8.1f} "
                     f"{'-' if loss is None else f'{loss:.1e}':>9}")
     return rows
+
+
+#: the outcomes :func:`phase_transition` counts, each run exactly one of them
+PHASE_OUTCOMES = ("identified", "identified, not certified", "not identified", "undecided")
+
+
+def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", margin: float = 1e-2,
+                     s: int = 3, mu=None, sampler: str = "exact") -> dict:
+    """How often n sampled pairs identify a random rank-r target, with every success certified.
+
+    For each n in ``ns`` and each seed: the target ``datasets.random_feature_matrix(p, r, seed=seed)``
+    (a fresh one per seed), ``teach(target, ensemble, n=n, seed=seed)`` ("gaussian": Theorem 3's
+    activations; "sparse-sampled": ``s`` non-zeros, ``sampler`` and ``mu`` as in :func:`featlib.teach`),
+    ``solve(..., "exact")``, and one outcome of :data:`PHASE_OUTCOMES`:
+
+    * "identified": decided identified, within relative error 1e-6 of the target, *and* the
+      certificate passes :func:`featlib.verify` (floating-point "identified" at ``margin``: every
+      exact solution within that trace-norm distance of the answer; exact where it applies);
+    * "identified, not certified": the solver says identified but verify is inconclusive;
+    * "not identified": decided not identified (its witnesses or certificate); verify's status is
+      recorded in ``verified`` (a "not identified" on an irrational face is often inconclusive);
+    * "undecided": the solver could not decide (never counted as a success).
+
+    Returns a dict: ``n``; ``fraction`` (outcome -> array over n, fractions of the seeds);
+    ``success`` (the certified "identified" fraction); ``n50`` (where ``success`` first reaches 0.5,
+    linearly interpolated; None if it does not); ``outcome`` and ``verified`` (n x seeds tables of
+    labels and verify statuses); ``prediction`` (:func:`featlib.bounds.convex_phase_transition`).
+    """
+    p = _checks.check_positive_int(p, "p")
+    r = _checks.check_positive_int(r, "r")
+    if r > p:
+        raise _checks.ArgumentError(f"the rank r = {r} cannot exceed p = {p}.")
+    ensemble = _checks.check_method(ensemble, ("gaussian", "sparse-sampled"), "ensemble")
+    margin = _checks.check_rtol(margin, "margin")
+    ns = _ints(ns, "ns")
+    if ns.size == 0 or ns.min() < 1:
+        raise _checks.ArgumentError(f"ns must be positive numbers of pairs; got {ns.tolist()}.")
+    try:
+        seeds = list(seeds)
+    except TypeError:
+        raise _checks.ArgumentTypeError(f"seeds must be an iterable of seeds; got {type(seeds).__name__}.") from None
+    if not seeds:
+        raise _checks.ArgumentError("need at least one seed.")
+    opts = {} if ensemble == "gaussian" else {"s": s, "mu": mu, "sampler": sampler}
+    outcome = np.empty((ns.size, len(seeds)), dtype=object)
+    verified = np.empty((ns.size, len(seeds)), dtype=object)
+    for j, seed in enumerate(seeds):
+        target = random_feature_matrix(p, r, seed=seed)
+        for i, n in enumerate(ns):
+            fb = teach(target, ensemble, n=int(n), seed=seed, **opts)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", IdentifiabilityWarning)
+                sol = solve(fb, "exact", warn=False)
+            if not sol.decided or sol.certificate is None:
+                outcome[i, j], verified[i, j] = "undecided", "-"
+                continue
+            check = verify(fb, sol, margin=margin).status
+            verified[i, j] = check
+            if sol.identified:
+                good = check == "valid" and relative_error(sol.phi, target) <= 1e-6
+                outcome[i, j] = "identified" if good else "identified, not certified"
+            else:
+                outcome[i, j] = "not identified"
+    fraction = {o: (outcome == o).mean(axis=1) for o in PHASE_OUTCOMES}
+    success = fraction["identified"]
+    return {"n": ns, "fraction": fraction, "success": success, "n50": _crossing(ns, success, 0.5),
+            "outcome": outcome, "verified": verified, "prediction": bounds.convex_phase_transition(p, r)}
+
+
+def _crossing(ns, frac, level):
+    """The first n where ``frac`` reaches ``level``, linearly interpolated between grid points."""
+    above = np.flatnonzero(frac >= level)
+    if above.size == 0:
+        return None
+    k = int(above[0])
+    if k == 0:
+        return float(ns[0])
+    x0, x1, f0, f1 = float(ns[k - 1]), float(ns[k]), float(frac[k - 1]), float(frac[k])
+    return x0 + (level - f0) * (x1 - x0) / (f1 - f0) if f1 > f0 else x1

@@ -2,6 +2,7 @@ import math
 
 import pytest
 
+import featlib as fl
 from featlib import bounds
 
 
@@ -89,3 +90,18 @@ def test_sparse_raw_success_upper_is_the_binomial_tail():
     # the paper's mu = 0.6 budget, read as raw draws, cannot succeed: every one of 54 draws must be usable
     assert bounds.sparse_raw_success_upper(10, 4, 0.6, 54) == pytest.approx(0.6331032576 ** 54, rel=1e-9)
     assert bounds.sparse_raw_success_upper(10, 10, 0.6, 54) == 1.0  # every draw usable
+
+
+def test_convex_phase_transition_prediction():
+    pred = [bounds.convex_phase_transition(6, r)["n_star"] for r in range(1, 7)]
+    assert pred == [12.5, 15.0, 17.0, 18.5, 19.5, 20.0]
+    for p in (1, 3, 7, 20):
+        full = bounds.convex_phase_transition(p, p)
+        # a full-rank target: the tangent cone is all of Sym(p), so the prediction is Proposition 1's count
+        assert full["n_star"] == full["full_rank"] == p * (p + 1) // 2 - 1
+        for r in range(1, p + 1):
+            out = bounds.convex_phase_transition(p, r)
+            # between the rank-aware count and the full-rank count
+            assert out["dof"] <= out["n_star"] <= out["full_rank"]
+    with pytest.raises(fl.FeatlibError):
+        bounds.convex_phase_transition(4, 5)

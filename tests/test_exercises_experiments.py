@@ -214,3 +214,25 @@ def test_html_table_renders_rows_escaped_and_collapsed():
     assert "overflow-x: auto" in html and html.count('white-space: nowrap') == 4  # scrolls; numbers never break
     assert "<th>n</th><th>value</th>" in html and "&lt;x&gt;" in html and html.count("<tr>") == 3
     assert repr(t).splitlines()[0] == "counts" and "value" in repr(t)
+
+
+def test_phase_transition_counts_every_run_once_and_certifies_successes():
+    p, r = 4, 1
+    pred = fl.bounds.convex_phase_transition(p, r)
+    ns = np.arange(pred["dof"] - 1, pred["full_rank"] + 1)
+    out = fl.experiments.phase_transition(p, r, ns, range(3))
+    total = sum(out["fraction"][o] for o in fl.experiments.PHASE_OUTCOMES)
+    assert np.allclose(total, 1.0)
+    assert out["outcome"].shape == (ns.size, 3)
+    # counting argument: at most dof pairs in general position never identify a rank-r target
+    assert np.all(out["success"][ns <= pred["dof"]] == 0)
+    # p(p+1)/2 - 1 Gaussian pairs always do, and every success is certified by verify
+    assert out["success"][-1] == 1.0
+    ok = out["outcome"] == "identified"
+    assert np.all(out["verified"][ok] == "valid")
+    assert out["n50"] is not None and ns[0] <= out["n50"] <= ns[-1]
+    assert out["prediction"] == pred
+    with pytest.raises(fl.FeatlibError):
+        fl.experiments.phase_transition(p, r, ns, range(2), ensemble="isotropic")
+    with pytest.raises(fl.FeatlibError):
+        fl.experiments.phase_transition(p, 5, ns, range(2))
