@@ -26,7 +26,8 @@ from .solvers import solve
 from .teachers import teach
 from . import sae
 from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
-from .experiments import below_dof_curve
+from .experiments import below_dof_curve, phase_transition
+from .bounds import convex_phase_transition as bounds_convex
 from .factored import Factored, pcc as f_pcc, recover_eigen, relative_error as f_rel
 from .feedback import Agent
 from .noise import Flip
@@ -570,4 +571,39 @@ def triplets_compare(ps=(10, 20), *, n_factors=(1, 10, 50), eps=(0.0, 0.05, 0.2)
                     rows.append(row)
                     out(f"{p:>4} {n:>8} {e:>5.2f} {name:<20} {row['pcc']:>8.4f} {row['rel_err']:>8.3f} "
                         f"{row['seconds']:>8.2f}" + (f"  ({row['error']})" if "error" in row else ""))
+    return rows
+
+
+def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled"), seeds=10, ranks=None, out=print,
+                      progress=False):
+    """The measured 50 % point of certified identification against the conic prediction, for every rank.
+
+    For each p, ensemble and rank r (``ranks``: default 1..p): :func:`featlib.experiments.phase_transition`
+    over n from the rank-r degrees of freedom to p(p+1)/2 - 1 with ``seeds`` targets and pair draws a
+    point; one line per rank with the counting bound (dof + 1), the prediction of
+    :func:`featlib.bounds.convex_phase_transition`, the measured n50 (certified "identified" only), its
+    deviation from the prediction, and how many runs were undecided or identified without a
+    certificate.  Rows are measurements at the given number of seeds (n50's resolution is one pair
+    and its sampling error about 1 / sqrt(seeds) of the transition's width)."""
+    rows = []
+    out(f"{'p':>4} {'ensemble':<15} {'r':>3} {'dof+1':>6} {'predicted':>9} {'n50':>7} {'n50-pred':>8} "
+        f"{'undecided':>9} {'uncertified':>11} {'runs':>6} {'seconds':>8}")
+    for p in ps:
+        for ensemble in ensembles:
+            for r in _progress(ranks or range(1, p + 1), progress, f"p={p} {ensemble}"):
+                pred = bounds_convex(p, r)
+                ns = np.arange(max(1, pred["dof"]), pred["full_rank"] + 1)
+                t = time.perf_counter()
+                res = phase_transition(p, r, ns, range(seeds), ensemble=ensemble)
+                sec = time.perf_counter() - t
+                f = res["fraction"]
+                und = int(round(float(f["undecided"].sum()) * seeds))
+                unc = int(round(float(f["identified, not certified"].sum()) * seeds))
+                n50 = res["n50"]
+                row = dict(p=p, ensemble=ensemble, r=r, dof_plus_1=pred["dof"] + 1, predicted=pred["n_star"], n50=n50,
+                           undecided=und, uncertified=unc, runs=ns.size * seeds, seconds=sec)
+                rows.append(row)
+                dev = "-" if n50 is None else f"{n50 - pred['n_star']:+.1f}"
+                out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof'] + 1:>6} {pred['n_star']:>9.1f} "
+                    f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {und:>9} {unc:>11} {ns.size * seeds:>6} {sec:>8.1f}")
     return rows

@@ -4,6 +4,7 @@
     featlib recover --p 256 --d 32 --teacher sparse [--dictionary SAE_FOLDER|ae.pt|D.npy] [--method exact]
     featlib benchmark exact-vs-sdp [--p 10 20 30]
     featlib benchmark solvers [--p 10 20 40 80] [--skip-gd] [--profile]
+    featlib benchmark phase [--p 10 20] [--repeat SEEDS]
     featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen|compact] [--dictionary SAE]
     featlib benchmark sampling [--p 4096 --d 512 --pairs 1e6 2e6 4e6 1e7 --epochs 30] [--dictionary SAE]
     featlib benchmark sae --folder DIR [--d-sae 4096 --pairs 1e6 2e6 4e6 1e7 --device cuda]
@@ -182,6 +183,8 @@ def _benchmark(args) -> int:
                                          seconds=args.seconds,
                                          rank=args.rank, device=args.device, seed=args.seed, dictionary=D,
                                          label=args.dictionary, progress=args.progress)
+    elif args.which == "phase":
+        benchmarks.phase_transitions(args.p or (10,), seeds=args.repeat or 10, progress=args.progress)
     elif args.which == "below-dof":
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         gd = {"epochs": (args.epochs or [300])[0]}
@@ -272,7 +275,7 @@ def main(argv=None) -> int:
 
     bench = sub.add_parser("benchmark", help="print a benchmark table")
     bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets",
-                                                "sae-scale", "below-dof"])
+                                                "sae-scale", "below-dof", "phase"])
     bench.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.2],
                        help="'triplets': flip probabilities of the noisy agent (default 0 0.05 0.2)")
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
@@ -280,7 +283,8 @@ def main(argv=None) -> int:
                        help="dictionary width (default 512; 128 for 'below-dof')")
     bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen", "compact"], help="teacher for 'scale'")
     bench.add_argument("--repeat", type=int, default=None,
-                       help="runs per measurement, the median is shown ('exact-vs-sdp': 3, 'scale': 1)")
+                       help="runs per measurement, the median is shown ('exact-vs-sdp': 3, 'scale': 1); "
+                            "'phase': seeds per point (10)")
     bench.add_argument("--epochs", type=int, nargs="+", default=None,
                        help="gradient-descent epochs ('solvers': 2000, 'sampling': 30; one per budget allowed)")
     bench.add_argument("--seconds", type=float, nargs="+", default=None,

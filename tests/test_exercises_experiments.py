@@ -236,3 +236,11 @@ def test_phase_transition_counts_every_run_once_and_certifies_successes():
         fl.experiments.phase_transition(p, r, ns, range(2), ensemble="isotropic")
     with pytest.raises(fl.FeatlibError):
         fl.experiments.phase_transition(p, 5, ns, range(2))
+
+
+def test_phase_benchmark_prints_one_row_per_rank():
+    lines = []
+    rows = fl.benchmarks.phase_transitions((3,), ensembles=("gaussian",), seeds=2, out=lines.append)
+    assert [r["r"] for r in rows] == [1, 2, 3] and len(lines) == 4
+    full = rows[-1]
+    assert full["predicted"] == 5 and full["n50"] is not None and full["undecided"] == 0

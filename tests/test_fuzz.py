@@ -192,7 +192,7 @@ def fake_benchmarks(monkeypatch):
     from featlib import benchmarks
 
     for name in ("exact_vs_sdp", "solvers_compare", "sampling_at_scale", "sae_at_scale", "exact_at_scale",
-                 "triplets_compare", "sae_scale"):
+                 "triplets_compare", "sae_scale", "phase_transitions"):
         monkeypatch.setattr(benchmarks, name, lambda *a, **k: None)
 
 
@@ -218,7 +218,7 @@ def test_cli_garbage_gives_one_line_and_exit_2_never_a_traceback(command, data, 
     argv = [command]
     if command == "benchmark":
         argv.append(data.draw(st.sampled_from(["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets",
-                                               "sae-scale"])))
+                                               "sae-scale", "phase"])))
     if command == "recover":  # small sizes, so that a valid draw runs in a moment
         argv += ["--p", "6", "--d", "3", "--epochs", "5"]
     for flag in data.draw(st.lists(st.sampled_from(SUBCOMMANDS[command]), min_size=1, max_size=3)):
