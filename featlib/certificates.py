@@ -511,8 +511,7 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
     step (a mass ``m`` outside a face moves the solution by about ``sqrt(m)``): certificates with
     several numerically computed combination steps are often *inconclusive* in floating point.
     For "not identified" it proves that two linearly independent PSD matrices satisfy every pair
-    exactly (a proof of the exact statement, so it is tried first above p = 6, before the slower
-    rational check): the witnesses are corrected onto the exact solution space (certified full row rank of
+    exactly (a proof of the exact statement, so it is tried first, before the slower rational check): the witnesses are corrected onto the exact solution space (certified full row rank of
     the pairs on the face) and stay positive definite; when the pairs on the face are linearly
     dependent this cannot be shown in floating point and the answer is *inconclusive*.
 
@@ -559,10 +558,11 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
     cert = _rescaled_steps(cert, exps)
     Y, Z = fb.dense_y(), fb.dense_z()
     notes = []
-    if exact is None and cert.verdict == "not identified" and P > 21:
+    if exact is None and cert.verdict == "not identified":
         # the floating-point proof of "not identified" is a proof of the exact statement (two exact
         # PSD solutions, by certified bounds) and takes milliseconds; rational elimination on the
-        # stored floats' huge denominators takes seconds from p = 7 on, so it is the fallback here
+        # stored floats' huge denominators takes a large fraction of a second at p = 6 and seconds
+        # from p = 7 on, so it is the fallback here
         out = _verify_float(Y, Z, cert, tol, margin)
         if out.valid:
             return out

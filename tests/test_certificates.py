@@ -218,8 +218,10 @@ def test_not_identified_certificate_for_too_few_pairs_is_exact():
     fb = fl.teach(phi, "gaussian", n=19, seed=0)  # 20 pairs needed for a full-rank target
     sol = fl.solve(fb, "exact")
     assert sol.decided and not sol.identified
-    check = fl.verify(fb, sol)
+    check = fl.verify(fb, sol, exact=True)
     assert check.valid and check.exact and check.verdict == "not identified"
+    # by default the floating-point proof (of the same exact statement) comes first
+    assert fl.verify(fb, sol).valid
 
 
 # ---------------------------------------------------------------------------------------------
