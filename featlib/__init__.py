@@ -41,7 +41,8 @@ Each answer of the agent becomes an equality pair (Lemma 2):
 True
 """
 
-from . import bounds, certificates, constructions, datasets, experiments, factored, factors, linalg, noise, streams, triplets
+from . import (active, bounds, certificates, constructions, datasets, experiments, factored, factors, linalg, noise,
+               oracle, streams, triplets)
 from ._checks import (
     ArgumentError,
     ArgumentTypeError,
@@ -67,6 +68,7 @@ from .teachers import TEACHERS, teach
 from .factors import Factored
 from .triplets import TripletFeedback, sample_triplets
 from .streams import PairStream, SampledPairs, ShardedPairs
+from .oracle import BudgetExceededError, ComparisonOracle
 
 __version__ = "0.1.0"
 
@@ -89,6 +91,10 @@ __all__ = [
     "SampledPairs",
     "ShardedPairs",
     "streams",
+    "ComparisonOracle",
+    "BudgetExceededError",
+    "oracle",
+    "active",
     "noise",
     "triplets",
     "teach",

@@ -27,6 +27,8 @@ from .teachers import teach
 from . import sae
 from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
 from .experiments import below_dof_curve, phase_transition
+from .active import learn as active_learn
+from .oracle import ComparisonOracle
 from .bounds import convex_phase_transition as bounds_convex
 from .factored import Factored, pcc as f_pcc, recover_eigen, relative_error as f_rel
 from .feedback import Agent
@@ -606,4 +608,43 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled"), see
                 dev = "-" if n50 is None else f"{n50 - pred['n_star']:+.1f}"
                 out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof'] + 1:>6} {pred['n_star']:>9.1f} "
                     f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {und:>9} {unc:>11} {ns.size * seeds:>6} {sec:>8.1f}")
+    return rows
+
+
+def comparisons(ps=(10,), *, rank=3, bits=(4, 8, 12, 16, 24, 32), pairs_factor=1.2, eps=(0.0, 0.05), votes=(1, 7),
+                passive=True, seed=0, out=print):
+    """Error against the number of "which is closer?" answers: the adaptive bisection learner
+    (:func:`featlib.active.learn`, ``pairs_factor * p(p+1)/2`` pairs, ``bits`` halvings each, flips
+    with probability ``eps`` answered by a majority of ``votes``) and, at the same budgets, passive
+    random triplets solved by the soft-margin SDP (chapter "Noisy and ordinal feedback"; p <= 15).
+    Every comparison is counted by a :class:`featlib.ComparisonOracle`.  Measurements."""
+    rows = []
+    out(f"{'p':>4} {'eps':>5} {'learner':<28} {'comparisons':>11} {'per pair':>8} {'/ (p(p+1)/2)':>12} {'PCC':>10} "
+        f"{'rel err':>8}")
+    for p in ps:
+        phi = random_feature_matrix(p, rank=min(rank, p), seed=seed)
+        P = p * (p + 1) // 2
+        n = max(1, int(round(pairs_factor * P)))
+        for e in eps:
+            for v in (votes if e > 0 else (1,)):
+                for b in bits:
+                    orc = ComparisonOracle(Agent(phi, noise=Flip(e), seed=seed + 1))
+                    sol = active_learn(orc, n, bits=b, votes=v, seed=seed)
+                    row = dict(p=p, eps=e, learner=f"adaptive, {b} bits, {v} vote(s)", comparisons=orc.queries,
+                               pcc=pcc(sol.phi, phi), rel_err=relative_error(sol.phi, phi))
+                    rows.append(row)
+                    out(f"{p:>4} {e:>5} {row['learner']:<28} {orc.queries:>11} {orc.queries / n:>8.1f} "
+                        f"{orc.queries / P:>12.1f} {row['pcc']:>10.7f} {row['rel_err']:>8.1e}")
+                    if passive and p <= 15 and v == votes[0]:
+                        tf = sample_triplets(Agent(phi, noise=Flip(e), seed=seed + 1), orc.queries, seed=seed + 2)
+                        try:
+                            est = solve(tf, "sdp").phi
+                        except _checks.FeatlibError as err:
+                            out(f"{p:>4} {e:>5} {'passive triplets (SDP)':<28} failed: {str(err)[:50]}")
+                            continue
+                        prow = dict(p=p, eps=e, learner="passive triplets (SDP)", comparisons=orc.queries,
+                                    pcc=pcc(est, phi), rel_err=relative_error(est, phi))
+                        rows.append(prow)
+                        out(f"{p:>4} {e:>5} {prow['learner']:<28} {orc.queries:>11} {'-':>8} {orc.queries / P:>12.1f} "
+                            f"{prow['pcc']:>10.7f} {prow['rel_err']:>8.1e}")
     return rows

@@ -5,6 +5,7 @@
     featlib benchmark exact-vs-sdp [--p 10 20 30]
     featlib benchmark solvers [--p 10 20 40 80] [--skip-gd] [--profile]
     featlib benchmark phase [--p 10 20] [--repeat SEEDS]
+    featlib benchmark comparisons [--p 10 20] [--eps 0 0.05]
     featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen|compact] [--dictionary SAE]
     featlib benchmark sampling [--p 4096 --d 512 --pairs 1e6 2e6 4e6 1e7 --epochs 30] [--dictionary SAE]
     featlib benchmark sae --folder DIR [--d-sae 4096 --pairs 1e6 2e6 4e6 1e7 --device cuda]
@@ -183,6 +184,8 @@ def _benchmark(args) -> int:
                                          seconds=args.seconds,
                                          rank=args.rank, device=args.device, seed=args.seed, dictionary=D,
                                          label=args.dictionary, progress=args.progress)
+    elif args.which == "comparisons":
+        benchmarks.comparisons(args.p or (10,), eps=tuple(args.eps), seed=args.seed)
     elif args.which == "phase":
         benchmarks.phase_transitions(args.p or (10,), seeds=args.repeat or 10, progress=args.progress)
     elif args.which == "below-dof":
@@ -275,9 +278,9 @@ def main(argv=None) -> int:
 
     bench = sub.add_parser("benchmark", help="print a benchmark table")
     bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets",
-                                                "sae-scale", "below-dof", "phase"])
+                                                "sae-scale", "below-dof", "phase", "comparisons"])
     bench.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.2],
-                       help="'triplets': flip probabilities of the noisy agent (default 0 0.05 0.2)")
+                       help="'triplets', 'comparisons': flip probabilities of the noisy agent (default 0 0.05 0.2)")
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
     bench.add_argument("--d", type=int, default=None,
                        help="dictionary width (default 512; 128 for 'below-dof')")

@@ -23,7 +23,7 @@ from featlib.solvers import triplet as triplet_solver
 MODULES = {"featlib": fl, "bounds": bounds, "datasets": datasets, "linalg": linalg, "experiments": experiments,
            "constructions": constructions, "certificates": certificates, "metrics": metrics, "sae": sae, "rfm": rfm,
            "noise": noise, "triplets": triplets, "solvers.triplet": triplet_solver, "factored": factored,
-           "streams": streams}
+           "streams": streams, "active": fl.active, "oracle": fl.oracle}
 
 GARBAGE = [None, "abc", "", float("nan"), float("inf"), -1, 0, 1, 2, 3, 0.5, -0.5, 1e300, True, [], [1, "a"], {},
            object(), np.zeros(0), np.zeros((0, 3)), np.ones(3), np.ones((2, 3)), np.eye(3), -np.eye(3),
@@ -132,6 +132,11 @@ BASE = [
     ("solve triplets", fl.solve, (fl.sample_triplets(PHI, 30, seed=0),), {"method": "sdp"},
      ["method", "C", "solver", "rank", "epochs"]),
     ("Agent noise", fl.Agent, (PHI,), {}, ["noise", "seed"]),
+    ("ComparisonOracle", fl.ComparisonOracle, (fl.Agent(PHI),), {}, ["budget"]),
+    ("bisect_pair", fl.active.bisect_pair, (fl.ComparisonOracle(fl.Agent(PHI)), np.ones(5), np.arange(1.0, 6.0)),
+     {"bits": 4}, ["bits", "votes", "max_exponent"]),
+    ("active learn", fl.active.learn, (fl.ComparisonOracle(fl.Agent(PHI)), 4), {"bits": 3},
+     ["bits", "votes", "directions", "s", "seed", "method"]),
     ("load_dictionary", sae.load_dictionary, ("no-such-file.npy",), {},
      ["latents", "atoms", "layout", "max_bytes", "normalize_atoms"]),
 ]
@@ -192,7 +197,7 @@ def fake_benchmarks(monkeypatch):
     from featlib import benchmarks
 
     for name in ("exact_vs_sdp", "solvers_compare", "sampling_at_scale", "sae_at_scale", "exact_at_scale",
-                 "triplets_compare", "sae_scale", "phase_transitions"):
+                 "triplets_compare", "sae_scale", "phase_transitions", "comparisons"):
         monkeypatch.setattr(benchmarks, name, lambda *a, **k: None)
 
 
@@ -218,7 +223,7 @@ def test_cli_garbage_gives_one_line_and_exit_2_never_a_traceback(command, data, 
     argv = [command]
     if command == "benchmark":
         argv.append(data.draw(st.sampled_from(["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets",
-                                               "sae-scale", "phase"])))
+                                               "sae-scale", "phase", "comparisons"])))
     if command == "recover":  # small sizes, so that a valid draw runs in a moment
         argv += ["--p", "6", "--d", "3", "--epochs", "5"]
     for flag in data.draw(st.lists(st.sampled_from(SUBCOMMANDS[command]), min_size=1, max_size=3)):

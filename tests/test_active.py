@@ -1,0 +1,84 @@
+"""The sign-only oracle and the adaptive bisection learner (featlib.oracle, featlib.active)."""
+
+import numpy as np
+import pytest
+
+import featlib as fl
+
+PHI = fl.datasets.random_feature_matrix(6, 2, seed=0)
+
+
+def _q(v):
+    return float(v @ PHI @ v)
+
+
+def test_oracle_counts_every_comparison_and_keeps_its_budget():
+    orc = fl.ComparisonOracle(fl.Agent(PHI), budget=5)
+    x = np.zeros(6)
+    assert orc.compare(x, np.ones(6), 2 * np.ones(6)) == -1 and orc.queries == 1
+    orc.compare(np.zeros((3, 6)), np.ones((3, 6)), np.ones((3, 6)))
+    assert orc.queries == 4 and orc.remaining == 1
+    with pytest.raises(fl.BudgetExceededError, match="budget"):
+        orc.compare(np.zeros((2, 6)), np.ones((2, 6)), np.ones((2, 6)))
+    assert orc.queries == 4  # a refused request costs nothing
+    with pytest.raises(fl.ArgumentTypeError):
+        fl.ComparisonOracle(PHI)
+
+
+def test_bisection_brackets_the_scale_and_its_residual_bound_holds():
+    rng = np.random.default_rng(1)
+    for bits in (5, 15, 30):
+        orc = fl.ComparisonOracle(fl.Agent(PHI))
+        u, w = rng.standard_normal(6), rng.standard_normal(6)
+        y, z, info = fl.active.bisect_pair(orc, u, w, bits=bits)
+        t_star = np.sqrt(_q(u) / _q(w))
+        assert info["kind"] == "pair" and info["t_lo"] <= t_star <= info["t_hi"]  # proved for exact answers
+        res = abs(_q(y) - _q(z)) / (_q(y) + _q(z))
+        assert res <= info["residual_bound"] * (1 + 1e-9) + 1e-15
+        assert info["queries"] == orc.queries
+        assert info["residual_bound"] <= 2.0 ** (-bits + 3)  # exponential in the comparisons spent
+
+
+def test_a_null_direction_becomes_a_null_pair():
+    null = np.linalg.eigh(PHI)[1][:, 0]  # PHI has rank 2: its first eigenvector is in the null space
+    orc = fl.ComparisonOracle(fl.Agent(PHI))
+    y, z, info = fl.active.bisect_pair(orc, null, np.ones(6), max_exponent=16)
+    assert info["kind"] == "null y" and not np.any(z)
+    with pytest.raises(fl.ArgumentError):
+        fl.active.bisect_pair(orc, np.zeros(6), np.ones(6))
+    with pytest.raises(fl.ArgumentError, match="odd"):
+        fl.active.bisect_pair(orc, np.ones(6), np.ones(6), votes=2)
+
+
+def test_error_falls_exponentially_in_comparisons_per_pair():
+    errs = []
+    for bits in (8, 16, 24):
+        orc = fl.ComparisonOracle(fl.Agent(PHI))
+        sol = fl.active.learn(orc, 30, bits=bits, seed=2)
+        assert sol.info["comparisons"] == orc.queries
+        errs.append(fl.relative_error(sol.phi, PHI))
+    assert errs[1] < errs[0] / 30 and errs[2] < errs[1] / 30
+
+
+def test_noisy_answers_with_repeat_and_vote():
+    # flips with probability 0.05: a majority of 7 per answer (fixed seeds) recovers the target
+    orc = fl.ComparisonOracle(fl.Agent(PHI, noise=fl.noise.Flip(0.05), seed=3))
+    sol = fl.active.learn(orc, 30, bits=16, votes=7, seed=1)
+    assert fl.pcc(sol.phi, PHI) > 0.9999
+    one = fl.ComparisonOracle(fl.Agent(PHI, noise=fl.noise.Flip(0.05), seed=3))
+    worse = fl.active.learn(one, 30, bits=16, votes=1, seed=1)
+    assert fl.relative_error(worse.phi, PHI) > fl.relative_error(sol.phi, PHI)
+
+
+def test_learning_stops_at_the_budget():
+    orc = fl.ComparisonOracle(fl.Agent(PHI), budget=50)
+    with pytest.raises(fl.BudgetExceededError):
+        fl.active.learn(orc, 30, bits=20, seed=0)
+    assert orc.queries <= 50
+
+
+def test_comparisons_benchmark_counts_and_compares_at_equal_budgets():
+    lines = []
+    rows = fl.benchmarks.comparisons((4,), rank=2, bits=(4, 12), eps=(0.0,), passive=False, out=lines.append)
+    assert len(rows) == 2 and len(lines) == 3
+    assert rows[1]["comparisons"] > rows[0]["comparisons"] and rows[1]["rel_err"] < rows[0]["rel_err"]
