@@ -14,10 +14,11 @@ bracket), which falls like ``2^-bits``: exponentially in the comparisons spent o
 How residuals turn into an error on Phi* is :func:`featlib.experiments.least_squares_error`'s bound
 ``sin(angle) <= ||A v*|| / sigma_2``.
 
-**Noisy answers** (:class:`featlib.noise.Flip`): each answer is the majority of ``votes`` repeated
-comparisons (counted).  With flip probability eps a majority of v answers is wrong with probability
-at most ``exp(-2 v (1/2 - eps)^2)`` (Hoeffding); a wrong answer can put t* outside the bracket, so
-with noise the bracket is a measurement, not a proof.
+**Noisy answers** (:class:`featlib.noise.Flip`): either each answer is the majority of ``votes``
+repeated comparisons (counted; a majority of v is wrong with probability at most
+``exp(-2 v (1/2 - eps)^2)``, Hoeffding), or, better, :func:`probabilistic_bisect_pair` uses every
+answer once in a posterior over the scale (``learn(..., flip=eps)``).  With noise the result is a
+measurement, not a proof.
 """
 
 from __future__ import annotations
@@ -29,12 +30,19 @@ from .feedback import PairFeedback
 from .oracle import ComparisonOracle
 from .solvers import solve
 
-__all__ = ["bisect_pair", "learn_pairs", "learn"]
+__all__ = ["bisect_pair", "probabilistic_bisect_pair", "noisy_queries", "learn_pairs", "learn"]
 
 #: most bisection steps per pair (a float64 interval stops shrinking after about 60)
 MAX_BITS = 200
 #: most repeated answers per comparison
 MAX_VOTES = 10_001
+
+
+def _check_flip(flip):
+    flip = _checks.check_probability(flip, "flip")
+    if flip >= 0.5:
+        raise _checks.ArgumentError(f"flip must be below 0.5 (answers must carry information); got {flip}.")
+    return flip
 
 
 def _ask(oracle, u, w, t, votes):
@@ -118,9 +126,82 @@ def bisect_pair(oracle: ComparisonOracle, u, w, *, bits: int = 30, votes: int = 
                       "queries": oracle.queries - start, "kind": "pair"}
 
 
+def probabilistic_bisect_pair(oracle: ComparisonOracle, u, w, flip: float, *, queries: int = 40,
+                              max_exponent: int = 64):
+    """The scale of a pair from *noisy* sign answers by probabilistic bisection (Horstein; Burnashev
+    and Zigangirov): a posterior over ``s = log2 t`` (uniform on ``[-max_exponent, max_exponent]``,
+    piecewise constant), each comparison asked at the posterior median and answered wrongly with
+    probability ``flip`` (known to the learner), the posterior multiplied by ``1 - flip`` on the side
+    the answer points to and by ``flip`` on the other.  After ``queries`` comparisons the pair is
+    ``(u, t w)`` with t the posterior median.  Every answer is used once (no repetition): each
+    carries ``1 - H(flip)`` bits (0.71 at flip = 0.05), so the precision per comparison is within that
+    factor of noise-free bisection.  Returns ``(y, z, info)`` with ``info["interval"]``, the
+    posterior's central 95 % interval for t: a *measurement* (a credible interval under the flip
+    model), not a proof."""
+    if not isinstance(oracle, ComparisonOracle):
+        raise _checks.ArgumentTypeError(f"probabilistic_bisect_pair expects a ComparisonOracle; got {type(oracle).__name__}.")
+    u = _checks.finite_array(u, "u").astype(float).ravel()
+    w = _checks.finite_array(w, "w").astype(float).ravel()
+    if u.size != oracle.p or w.size != oracle.p:
+        raise _checks.ShapeError(f"u and w must be vectors of length p = {oracle.p}; got {u.size} and {w.size}.")
+    if not np.any(u) or not np.any(w):
+        raise _checks.ArgumentError("u and w must be non-zero vectors (a zero side carries no comparison).")
+    flip = _check_flip(flip)
+    queries = _checks.check_positive_int(queries, "queries")
+    if queries > 100 * MAX_BITS:
+        raise _checks.ArgumentError(f"queries = {queries}: use at most {100 * MAX_BITS} comparisons per pair.")
+    max_exponent = _checks.check_positive_int(max_exponent, "max_exponent")
+    if max_exponent > 1000:
+        raise _checks.ArgumentError(f"max_exponent = {max_exponent}: scales beyond 2^1000 overflow float64; use at most 1000.")
+    edges = np.array([-float(max_exponent), float(max_exponent)])  # breakpoints of the posterior
+    logw = np.array([0.0])  # log weight density of each segment
+    keep, lose = np.log1p(-flip), (np.log(flip) if flip > 0 else -np.inf)
+
+    def quantile(level):
+        mass = np.exp(logw - logw.max()) * np.diff(edges)
+        c = np.concatenate([[0.0], np.cumsum(mass)])
+        target = level * c[-1]
+        k = int(np.clip(np.searchsorted(c, target) - 1, 0, len(mass) - 1))
+        return edges[k] + (target - c[k]) / mass[k] * (edges[k + 1] - edges[k]) if mass[k] > 0 else edges[k]
+
+    start = oracle.queries
+    for _ in range(queries):
+        m = float(quantile(0.5))
+        a = int(oracle.compare(np.zeros(oracle.p), u, 2.0 ** m * w))
+        if a == 0:
+            edges, logw = np.array([m, m + 1e-300]), np.array([0.0])
+            break
+        k = int(np.searchsorted(edges, m))  # split the segment containing m
+        if 0 < k < len(edges) and edges[k] != m:
+            edges = np.insert(edges, k, m)
+            logw = np.insert(logw, k, logw[k - 1])
+        above = edges[:-1] >= m  # segments to the right of m: t* larger
+        logw = logw + np.where(above == (a > 0), keep, lose)
+        logw = logw - logw.max()
+    s_med = float(quantile(0.5))
+    t = 2.0 ** s_med
+    lo, hi = 2.0 ** float(quantile(0.025)), 2.0 ** float(quantile(0.975))
+    return u, t * w, {"t": t, "interval": (lo, hi), "queries": oracle.queries - start, "kind": "pair"}
+
+
+def noisy_queries(bits: int, flip: float, max_exponent: int = 64) -> int:
+    """Comparisons per pair for :func:`probabilistic_bisect_pair` to aim at the precision of ``bits``
+    noise-free halvings: ``ceil((bits + log2(2 max_exponent)) / (1 - H(flip)))``, H the binary entropy
+    (the information one answer carries).  A rule from the channel capacity, not a guarantee."""
+    bits = _checks.check_positive_int(bits, "bits", minimum=0)
+    if bits > MAX_BITS:
+        raise _checks.ArgumentError(f"bits = {bits}: use at most {MAX_BITS}.")
+    flip = _check_flip(flip)
+    max_exponent = _checks.check_positive_int(max_exponent, "max_exponent")
+    h = 0.0 if flip == 0 else -(flip * np.log2(flip) + (1 - flip) * np.log2(1 - flip))
+    return int(np.ceil((bits + np.log2(2 * max_exponent)) / (1.0 - h)))
+
+
 def learn_pairs(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int = 1, directions: str = "gaussian",
-                s: int = 3, seed=None):
-    """``n`` approximate equality pairs by :func:`bisect_pair`, against one Gaussian reference ``w``.
+                s: int = 3, seed=None, flip: float | None = None):
+    """``n`` approximate equality pairs by :func:`bisect_pair` (or, with ``flip`` given, by
+    :func:`probabilistic_bisect_pair` with :func:`noisy_queries` comparisons each), against one
+    Gaussian reference ``w``.
 
     ``directions``: "gaussian" (i.i.d. N(0, I) activations ``u``) or "sparse" (``s`` non-zeros at
     uniform positions, values N(0, 1)).  Returns ``(feedback, info)`` with ``info["queries"]`` (all
@@ -142,24 +223,27 @@ def learn_pairs(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int 
         else:
             u = np.zeros(p)
             u[rng.choice(p, size=s, replace=False)] = rng.standard_normal(s)
-        y, z, info = bisect_pair(oracle, u, w, bits=bits, votes=votes)
+        if flip is None:
+            y, z, info = bisect_pair(oracle, u, w, bits=bits, votes=votes)
+        else:
+            y, z, info = probabilistic_bisect_pair(oracle, u, w, flip=flip, queries=noisy_queries(bits, flip))
         Y.append(y)
         Z.append(z)
         per.append(info)
-    bounds = [i["residual_bound"] for i in per if i["kind"] == "pair"]
+    bounds = [i["residual_bound"] for i in per if i["kind"] == "pair" and "residual_bound" in i]
     return PairFeedback(np.array(Y), np.array(Z)), {
         "queries": oracle.queries - start, "per_pair": per,
         "residual_bound": float(max(bounds)) if bounds else 0.0, "reference": w}
 
 
 def learn(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int = 1, directions: str = "gaussian",
-          s: int = 3, seed=None, method: str = "sdp"):
+          s: int = 3, seed=None, method: str = "sdp", flip: float | None = None):
     """Learn Phi (up to scale) from sign answers: :func:`learn_pairs`, then ``solve(feedback, method)``
     ("sdp": least squares on the PSD cone, the default, since the pairs are approximate; "exact"
     refuses pairs that are inconsistent beyond rounding).  Returns the :class:`featlib.Solution` with
     ``info["comparisons"]`` and ``info["residual_bound"]`` added.  What is measured, not proved: the
     accuracy of the answer (compare with :func:`featlib.pcc`)."""
-    fb, info = learn_pairs(oracle, n, bits=bits, votes=votes, directions=directions, s=s, seed=seed)
+    fb, info = learn_pairs(oracle, n, bits=bits, votes=votes, directions=directions, s=s, seed=seed, flip=flip)
     sol = solve(fb, method)
     sol.info["comparisons"] = info["queries"]
     sol.info["residual_bound"] = info["residual_bound"]

@@ -614,8 +614,8 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled"), see
 def comparisons(ps=(10,), *, rank=3, bits=(4, 8, 12, 16, 24, 32), pairs_factor=1.2, eps=(0.0, 0.05), votes=(1, 7),
                 passive=True, seed=0, out=print):
     """Error against the number of "which is closer?" answers: the adaptive bisection learner
-    (:func:`featlib.active.learn`, ``pairs_factor * p(p+1)/2`` pairs, ``bits`` halvings each, flips
-    with probability ``eps`` answered by a majority of ``votes``) and, at the same budgets, passive
+    (:func:`featlib.active.learn`, ``pairs_factor * p(p+1)/2`` pairs, ``bits`` halvings each; with
+    flips of probability ``eps``, a majority of ``votes`` or the posterior bisection) and, at the same budgets, passive
     random triplets solved by the soft-margin SDP (chapter "Noisy and ordinal feedback"; p <= 15).
     Every comparison is counted by a :class:`featlib.ComparisonOracle`.  Measurements."""
     rows = []
@@ -626,11 +626,16 @@ def comparisons(ps=(10,), *, rank=3, bits=(4, 8, 12, 16, 24, 32), pairs_factor=1
         P = p * (p + 1) // 2
         n = max(1, int(round(pairs_factor * P)))
         for e in eps:
-            for v in (votes if e > 0 else (1,)):
+            for v in (votes if e > 0 else (1,)) + (("posterior",) if e > 0 else ()):
                 for b in bits:
                     orc = ComparisonOracle(Agent(phi, noise=Flip(e), seed=seed + 1))
-                    sol = active_learn(orc, n, bits=b, votes=v, seed=seed)
-                    row = dict(p=p, eps=e, learner=f"adaptive, {b} bits, {v} vote(s)", comparisons=orc.queries,
+                    if v == "posterior":
+                        sol = active_learn(orc, n, bits=b, seed=seed, flip=e)
+                        name = f"adaptive, {b} bits, posterior"
+                    else:
+                        sol = active_learn(orc, n, bits=b, votes=v, seed=seed)
+                        name = f"adaptive, {b} bits, {v} vote(s)"
+                    row = dict(p=p, eps=e, learner=name, comparisons=orc.queries,
                                pcc=pcc(sol.phi, phi), rel_err=relative_error(sol.phi, phi))
                     rows.append(row)
                     out(f"{p:>4} {e:>5} {row['learner']:<28} {orc.queries:>11} {orc.queries / n:>8.1f} "
