@@ -82,10 +82,12 @@ def bisect_pair(oracle: ComparisonOracle, u, w, *, bits: int = 30, votes: int = 
     max_exponent = _checks.check_positive_int(max_exponent, "max_exponent")
     if max_exponent > 1000:
         raise _checks.ArgumentError(f"max_exponent = {max_exponent}: scales beyond 2^1000 overflow float64; use at most 1000.")
+    # an answer 0 (a tie) means |q(u) - t^2 q(w)| <= tie_rtol (q(u) + t^2 q(w)): that is its residual bound
+    tie = float(oracle.tie_rtol)
     start = oracle.queries
     a = _ask(oracle, u, w, 1.0, votes)
     if a == 0:
-        return u, w.copy(), {"t": 1.0, "t_lo": 1.0, "t_hi": 1.0, "residual_bound": 0.0,
+        return u, w.copy(), {"t": 1.0, "t_lo": 1.0, "t_hi": 1.0, "residual_bound": tie,
                              "queries": oracle.queries - start, "kind": "tie"}
     # exponential search on log2 t: answer +1 means q(u) > t^2 q(w), so t* is larger
     lo_e, hi_e, e = 0, 0, 1
@@ -100,18 +102,20 @@ def bisect_pair(oracle: ComparisonOracle, u, w, *, bits: int = 30, votes: int = 
         b = _ask(oracle, u, w, 2.0 ** (a * e), votes)
         if b == 0:
             t = 2.0 ** (a * e)
-            return u, t * w, {"t": t, "t_lo": t, "t_hi": t, "residual_bound": 0.0,
+            return u, t * w, {"t": t, "t_lo": t, "t_hi": t, "residual_bound": tie,
                               "queries": oracle.queries - start, "kind": "tie"}
         if b != a:
             lo_e, hi_e = (e // 2 if e > 1 else 0, e) if a > 0 else (-e, -(e // 2) if e > 1 else 0)
             break
         e *= 2
     t_lo, t_hi = 2.0 ** lo_e, 2.0 ** hi_e
+    tied = False
     for _ in range(bits):
         t = 0.5 * (t_lo + t_hi)
         c = _ask(oracle, u, w, t, votes)
         if c == 0:
             t_lo = t_hi = t
+            tied = True
             break
         if c > 0:
             t_lo = t
@@ -122,7 +126,7 @@ def bisect_pair(oracle: ComparisonOracle, u, w, *, bits: int = 30, votes: int = 
     def rel(ts):
         return abs(ts * ts - t * t) / (ts * ts + t * t)
 
-    return u, t * w, {"t": t, "t_lo": t_lo, "t_hi": t_hi, "residual_bound": max(rel(t_lo), rel(t_hi)),
+    return u, t * w, {"t": t, "t_lo": t_lo, "t_hi": t_hi, "residual_bound": tie if tied else max(rel(t_lo), rel(t_hi)),
                       "queries": oracle.queries - start, "kind": "pair"}
 
 

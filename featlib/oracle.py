@@ -48,6 +48,11 @@ class ComparisonOracle:
         return self._agent.p
 
     @property
+    def tie_rtol(self) -> float:
+        """The agent's tie tolerance: an answer 0 means ``|d(x,y) - d(x,z)| <= tie_rtol (d(x,y) + d(x,z))``."""
+        return self._agent.tie_rtol
+
+    @property
     def remaining(self):
         """Comparisons left in the budget (None when unlimited)."""
         return None if self.budget is None else self.budget - self.queries

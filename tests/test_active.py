@@ -103,3 +103,14 @@ def test_probabilistic_bisection_uses_each_noisy_answer_once():
     post = fl.ComparisonOracle(fl.Agent(PHI, noise=fl.noise.Flip(0.05), seed=3))
     sol = fl.active.learn(post, 30, bits=16, seed=1, flip=0.05)
     assert fl.pcc(sol.phi, PHI) > 0.9999
+
+
+def test_a_tie_answer_carries_the_agents_tie_tolerance_as_its_bound():
+    orc = fl.ComparisonOracle(fl.Agent(PHI, tie_rtol=1e-2))
+    rng = np.random.default_rng(5)
+    u, w = rng.standard_normal(6), rng.standard_normal(6)
+    y, z, info = fl.active.bisect_pair(orc, u, w, bits=40)
+    # bisection must land in the tie zone long before 40 halvings; a tie's bound is the tolerance, not 0
+    assert info["residual_bound"] == pytest.approx(1e-2)
+    res = abs(_q(y) - _q(z)) / (_q(y) + _q(z))
+    assert res <= info["residual_bound"] * (1 + 1e-9)
