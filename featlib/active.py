@@ -38,6 +38,26 @@ MAX_BITS = 200
 MAX_VOTES = 10_001
 
 
+def _directions(oracle, u, w, who):
+    """The two sides of a pair, checked: float vectors of length p, both non-zero."""
+    if not isinstance(oracle, ComparisonOracle):
+        raise _checks.ArgumentTypeError(f"{who} expects a ComparisonOracle; got {type(oracle).__name__}.")
+    u = _checks.finite_array(u, "u").astype(float).ravel()
+    w = _checks.finite_array(w, "w").astype(float).ravel()
+    if u.size != oracle.p or w.size != oracle.p:
+        raise _checks.ShapeError(f"u and w must be vectors of length p = {oracle.p}; got {u.size} and {w.size}.")
+    if not np.any(u) or not np.any(w):
+        raise _checks.ArgumentError("u and w must be non-zero vectors (a zero side carries no comparison).")
+    return u, w
+
+
+def _check_max_exponent(max_exponent):
+    max_exponent = _checks.check_positive_int(max_exponent, "max_exponent")
+    if max_exponent > 1000:
+        raise _checks.ArgumentError(f"max_exponent = {max_exponent}: scales beyond 2^1000 overflow float64; use at most 1000.")
+    return max_exponent
+
+
 def _check_flip(flip):
     flip = _checks.check_probability(flip, "flip")
     if flip >= 0.5:
@@ -64,14 +84,7 @@ def bisect_pair(oracle: ComparisonOracle, u, w, *, bits: int = 30, votes: int = 
     answer 0: t = the asked scale); "null y" when ``u^T Phi* u`` is below ``4^-max_exponent`` of
     ``w^T Phi* w`` (the pair becomes ``(u, 0)``); "null z" in the opposite case (``(w, 0)``).
     """
-    if not isinstance(oracle, ComparisonOracle):
-        raise _checks.ArgumentTypeError(f"bisect_pair expects a ComparisonOracle; got {type(oracle).__name__}.")
-    u = _checks.finite_array(u, "u").astype(float).ravel()
-    w = _checks.finite_array(w, "w").astype(float).ravel()
-    if u.size != oracle.p or w.size != oracle.p:
-        raise _checks.ShapeError(f"u and w must be vectors of length p = {oracle.p}; got {u.size} and {w.size}.")
-    if not np.any(u) or not np.any(w):
-        raise _checks.ArgumentError("u and w must be non-zero vectors (a zero side carries no comparison).")
+    u, w = _directions(oracle, u, w, "bisect_pair")
     bits = _checks.check_positive_int(bits, "bits", minimum=0)
     if bits > MAX_BITS:
         raise _checks.ArgumentError(f"bits = {bits}: after about 60 halvings a float64 interval stops shrinking; "
@@ -79,9 +92,7 @@ def bisect_pair(oracle: ComparisonOracle, u, w, *, bits: int = 30, votes: int = 
     votes = _checks.check_positive_int(votes, "votes")
     if votes % 2 == 0 or votes > MAX_VOTES:
         raise _checks.ArgumentError(f"votes must be odd (a majority) and at most {MAX_VOTES}; got {votes}.")
-    max_exponent = _checks.check_positive_int(max_exponent, "max_exponent")
-    if max_exponent > 1000:
-        raise _checks.ArgumentError(f"max_exponent = {max_exponent}: scales beyond 2^1000 overflow float64; use at most 1000.")
+    max_exponent = _check_max_exponent(max_exponent)
     # an answer 0 (a tie) means |q(u) - t^2 q(w)| <= tie_rtol (q(u) + t^2 q(w)): that is its residual bound
     tie = float(oracle.tie_rtol)
     start = oracle.queries
@@ -142,21 +153,12 @@ def probabilistic_bisect_pair(oracle: ComparisonOracle, u, w, flip: float, *, qu
     factor of noise-free bisection.  Returns ``(y, z, info)`` with ``info["interval"]``, the
     posterior's central 95 % interval for t: a *measurement* (a credible interval under the flip
     model), not a proof."""
-    if not isinstance(oracle, ComparisonOracle):
-        raise _checks.ArgumentTypeError(f"probabilistic_bisect_pair expects a ComparisonOracle; got {type(oracle).__name__}.")
-    u = _checks.finite_array(u, "u").astype(float).ravel()
-    w = _checks.finite_array(w, "w").astype(float).ravel()
-    if u.size != oracle.p or w.size != oracle.p:
-        raise _checks.ShapeError(f"u and w must be vectors of length p = {oracle.p}; got {u.size} and {w.size}.")
-    if not np.any(u) or not np.any(w):
-        raise _checks.ArgumentError("u and w must be non-zero vectors (a zero side carries no comparison).")
+    u, w = _directions(oracle, u, w, "probabilistic_bisect_pair")
     flip = _check_flip(flip)
     queries = _checks.check_positive_int(queries, "queries")
     if queries > 100 * MAX_BITS:
         raise _checks.ArgumentError(f"queries = {queries}: use at most {100 * MAX_BITS} comparisons per pair.")
-    max_exponent = _checks.check_positive_int(max_exponent, "max_exponent")
-    if max_exponent > 1000:
-        raise _checks.ArgumentError(f"max_exponent = {max_exponent}: scales beyond 2^1000 overflow float64; use at most 1000.")
+    max_exponent = _check_max_exponent(max_exponent)
     edges = np.array([-float(max_exponent), float(max_exponent)])  # breakpoints of the posterior
     logw = np.array([0.0])  # log weight density of each segment
     keep, lose = np.log1p(-flip), (np.log(flip) if flip > 0 else -np.inf)

@@ -58,6 +58,17 @@ def _feedback(feedback, what):
     return feedback
 
 
+def _seed_list(seeds) -> list:
+    """A non-empty list of seeds from an iterable."""
+    try:
+        seeds = list(seeds)
+    except TypeError:
+        raise _checks.ArgumentTypeError(f"seeds must be an iterable of seeds; got {type(seeds).__name__}.") from None
+    if not seeds:
+        raise _checks.ArgumentError("need at least one seed.")
+    return seeds
+
+
 def _ints(values, name):
     """A 1-D array of integers from an iterable of integers (refusing floats, strings, bools)."""
     try:
@@ -144,12 +155,7 @@ def success_curve(phi_star, teacher: str, ns, seeds, *, tol: float = 1e-6, metho
     ns = _ints(ns, "ns")
     if ns.size and ns.min() < 0:
         raise _checks.ArgumentError(f"ns must be non-negative numbers of pairs; got {ns.min()}.")
-    try:
-        seeds = list(seeds)
-    except TypeError:
-        raise _checks.ArgumentTypeError(f"seeds must be an iterable of seeds; got {type(seeds).__name__}.") from None
-    if not seeds:
-        raise _checks.ArgumentError("need at least one seed.")
+    seeds = _seed_list(seeds)
     phi_star = _checks.psd_matrix(phi_star, "phi_star")
     ok = np.zeros((ns.size, len(seeds)), dtype=bool)
     pccs = np.zeros((ns.size, len(seeds)))
@@ -538,12 +544,7 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
     ns = _ints(ns, "ns")
     if ns.size == 0 or ns.min() < 1:
         raise _checks.ArgumentError(f"ns must be positive numbers of pairs; got {ns.tolist()}.")
-    try:
-        seeds = list(seeds)
-    except TypeError:
-        raise _checks.ArgumentTypeError(f"seeds must be an iterable of seeds; got {type(seeds).__name__}.") from None
-    if not seeds:
-        raise _checks.ArgumentError("need at least one seed.")
+    seeds = _seed_list(seeds)
     opts = {} if ensemble == "gaussian" else {"s": s, "mu": mu, "sampler": sampler}
     outcome = np.empty((ns.size, len(seeds)), dtype=object)
     verified = np.empty((ns.size, len(seeds)), dtype=object)
