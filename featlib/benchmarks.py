@@ -7,6 +7,9 @@ targets are checked by reading these tables, never by timed unit tests.
 
 from __future__ import annotations
 
+import cProfile
+import io
+import pstats
 import resource
 import statistics
 import platform
@@ -17,7 +20,7 @@ import warnings
 import numpy as np
 
 from . import _checks
-from .bounds import low_rank_dof
+from .bounds import convex_phase_transition, low_rank_dof
 from .datasets import random_dictionary, random_feature_matrix
 from .experiments import coverage
 from .linalg import numerical_rank, svec_outer_sparse
@@ -29,7 +32,6 @@ from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
 from .experiments import below_dof_curve, phase_transition
 from .active import learn as active_learn
 from .oracle import ComparisonOracle
-from .bounds import convex_phase_transition as bounds_convex
 from .factored import Factored, pcc as f_pcc, recover_eigen, relative_error as f_rel
 from .feedback import Agent
 from .noise import Flip
@@ -113,10 +115,6 @@ def _certificate_size(sol):
 
 def _profile_summary(run, out, top=10):
     """Run once under cProfile and print the functions with the largest cumulative time."""
-    import cProfile
-    import io
-    import pstats
-
     prof = cProfile.Profile()
     prof.enable()
     run()
@@ -593,7 +591,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled"), see
     for p in ps:
         for ensemble in ensembles:
             for r in _progress(ranks or range(1, p + 1), progress, f"p={p} {ensemble}"):
-                pred = bounds_convex(p, r)
+                pred = convex_phase_transition(p, r)
                 ns = np.arange(max(1, pred["dof"]), pred["full_rank"] + 1)
                 t = time.perf_counter()
                 res = phase_transition(p, r, ns, range(seeds), ensemble=ensemble)

@@ -525,7 +525,8 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
     * "identified": decided identified, within relative error 1e-6 of the target, *and* the
       certificate passes :func:`featlib.verify` (floating-point "identified" at ``margin``: every
       exact solution within that trace-norm distance of the answer; exact where it applies);
-    * "identified, not certified": the solver says identified but verify is inconclusive;
+    * "identified, not certified": the solver says identified, but verify does not certify it (or
+      the answer is farther than 1e-6 from the target);
     * "not identified": decided not identified (its witnesses or certificate); verify's status is
       recorded in ``verified`` (a "not identified" on an irrational face is often inconclusive);
     * "undecided": the solver could not decide (never counted as a success).
@@ -552,9 +553,7 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
         target = random_feature_matrix(p, r, seed=seed)
         for i, n in enumerate(ns):
             fb = teach(target, ensemble, n=int(n), seed=seed, **opts)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", IdentifiabilityWarning)
-                sol = solve(fb, "exact", warn=False)
+            sol = _solve_quiet(fb)
             if not sol.decided or sol.certificate is None:
                 outcome[i, j], verified[i, j] = "undecided", "-"
                 continue

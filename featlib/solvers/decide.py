@@ -22,7 +22,7 @@ import importlib.util
 import numpy as np
 
 from ..linalg import smat, svec
-from .nullspace import _alternating_projections, trace_vector  # noqa: F401 (re-exported)
+from .nullspace import _alternating_projections
 from .reduce import _smat_expr, _solved
 
 __all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "witnesses", "PD_CERTIFICATE_MIN"]

@@ -159,6 +159,15 @@ def _kernel_of_psd(S, *, psd_rtol=1e-9):
     return k, V[:, small]
 
 
+def _kernel_accuracy(S, k):
+    """How far a solution may sit from the kernel of a combination S of rank k that is PSD only to
+    eps (its small eigenvalues, at least 1e-15 of the top): about sqrt(eps * top) / gap, times 10."""
+    w = np.linalg.eigvalsh(S)
+    top, gap = float(w[-1]), float(w[len(w) - k])
+    eps = max(float(np.abs(w[: len(w) - k]).max()) if k < len(w) else 0.0, 1e-15 * top)
+    return 10.0 * float(np.sqrt(eps * top)) / gap
+
+
 def hint_step(Yr, Zr, indices, values):
     """Apply multipliers handed over with the feedback, after checking that their combination is
     PSD with a clear rank on the current face.  Returns ``(step, kernel)`` or None."""
@@ -377,7 +386,8 @@ def combination_step(Yr, Zr, L):
         idx = np.flatnonzero(cand)
         if idx.size == 0:
             continue
-        out = _kernel_of_psd(_combination(Yr, Zr, idx, cand[idx]), psd_rtol=1e-12 if accuracy < 1e-9 else 1e-9)
+        S = _combination(Yr, Zr, idx, cand[idx])
+        out = _kernel_of_psd(S, psd_rtol=1e-12 if accuracy < 1e-9 else 1e-9)
         if out is not None and 0 < out[0] < q and (out[0] == rank or not same_rank):
             alpha = cand
             break
@@ -386,12 +396,7 @@ def combination_step(Yr, Zr, L):
         return None
     k, K = out
     if accuracy > 1e-12:
-        # the kernel of a matrix that is PSD to eps (relative) is accurate to about sqrt(eps / gap)
-        w = np.linalg.eigvalsh(_combination(Yr, Zr, idx, alpha[idx]))
-        top = float(w[-1])
-        gap = float(w[len(w) - k])
-        eps = max(float(np.abs(w[: len(w) - k]).max()) if k < len(w) else 0.0, 1e-15 * top)
-        accuracy = max(accuracy, 10.0 * float(np.sqrt(eps * top)) / gap)
+        accuracy = max(accuracy, _kernel_accuracy(S, k))
     return FaceStep(indices=idx, values=alpha[idx], rank=k, kind="combination"), K, accuracy
 
 
@@ -450,16 +455,12 @@ def boundary_step(Yr, Zr, L, X, *, pd_floor=1e-6):
     if alpha is None:
         return None
     idx = np.flatnonzero(alpha)
-    out = _kernel_of_psd(_combination(Yr, Zr, idx, alpha[idx]), psd_rtol=1e-9)
+    Sa = _combination(Yr, Zr, idx, alpha[idx])
+    out = _kernel_of_psd(Sa, psd_rtol=1e-9)
     if out is None or out[0] != m:
         return None
     k, K = out
-    Sa = _combination(Yr, Zr, idx, alpha[idx])
-    ws = np.linalg.eigvalsh(Sa)
-    top_s, gap = float(ws[-1]), float(ws[q - k])
-    eps = max(float(np.abs(ws[: q - k]).max()) if k < q else 0.0, 1e-15 * top_s)
-    accuracy = max(1e-9, 10.0 * float(np.sqrt(eps * top_s)) / gap)
-    return FaceStep(indices=idx, values=alpha[idx], rank=k, kind="combination"), K, accuracy
+    return FaceStep(indices=idx, values=alpha[idx], rank=k, kind="combination"), K, max(1e-9, _kernel_accuracy(Sa, k))
 
 
 def _smat_expr(cp, B, c, q):

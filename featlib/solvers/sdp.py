@@ -38,11 +38,10 @@ from .. import _checks
 from ..feedback import PairFeedback
 from ..linalg import smat, svec
 from ._result import Solution, max_relative_residual, normalise, psd_generator
-from .exact import reduce_null_space
+from .exact import _check_tolerances, _complement, reduce_null_space, solve_exact
 from .reduce import quiet_solve as _quiet_solve
 from .reduce import solve_with_fallback
 from .nullspace import constraint_rows, dense_null_space
-from .exact import _check_tolerances, _complement, solve_exact
 
 __all__ = ["solve_sdp"]
 
@@ -57,16 +56,19 @@ def _svec_from_vecF(q):
 def _face(feedback, Y, Z):
     """The face to run the SDP on: the exact solver's complete facial reduction (PSD combinations of
     pairs included) when it decides the problem with a face exact to rounding, else reduction by
-    single semidefinite pairs (noisy feedback, or faces known only to the SDP's own accuracy).  An SDP solved on the right face is accurate to rounding, not to the square root of
-    the interior-point tolerance that tangential contact with a hidden face costs."""
+    single semidefinite pairs (noisy feedback, or faces known only to the SDP's own accuracy).  An SDP
+    solved on the right face is accurate to rounding, not to the square root of the interior-point
+    tolerance that tangential contact with a hidden face costs.  Returns (face basis, forced null
+    space, the exact solver's decided Solution with its certificate or None)."""
     try:
         ex = solve_exact(feedback, warn=False, basis_path=False, sparse=False)
     except _checks.FeatlibError:
         ex = None
-    if ex is not None and ex.decided and "complement" in ex.info and ex.info.get("face_tol", 1.0) <= 1e-12:
+    proof = ex if ex is not None and ex.decided and ex.certificate is not None else None
+    if proof is not None and "complement" in ex.info and ex.info.get("face_tol", 1.0) <= 1e-12:
         Q = ex.info["complement"]
-        return Q, _complement(Q, Y.shape[1]), ex
-    return (*reduce_null_space(Y, Z), ex if ex is not None and ex.decided and ex.certificate is not None else None)
+        return Q, _complement(Q, Y.shape[1]), proof
+    return (*reduce_null_space(Y, Z), proof)
 
 
 def _status_ok(prob):
