@@ -212,7 +212,8 @@ def learn_pairs(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int 
     ``directions``: "gaussian" (i.i.d. N(0, I) activations ``u``) or "sparse" (``s`` non-zeros at
     uniform positions, values N(0, 1)).  Returns ``(feedback, info)`` with ``info["queries"]`` (all
     comparisons spent), ``info["per_pair"]`` (each pair's info) and ``info["residual_bound"]`` (the
-    largest over the pairs)."""
+    largest over the pairs, proved for exact answers; None with ``flip``, whose intervals are
+    measurements, or when no pair has a bound)."""
     if not isinstance(oracle, ComparisonOracle):
         raise _checks.ArgumentTypeError(f"learn_pairs expects a ComparisonOracle; got {type(oracle).__name__}.")
     n = _checks.check_positive_int(n, "n")
@@ -236,10 +237,12 @@ def learn_pairs(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int 
         Y.append(y)
         Z.append(z)
         per.append(info)
-    bounds = [i["residual_bound"] for i in per if i["kind"] == "pair" and "residual_bound" in i]
+    # a proved bound exists only for exact bisection (the posterior's interval is a measurement); null
+    # pairs carry none; ties carry the agent's tie tolerance
+    bounds = [i["residual_bound"] for i in per if i["kind"] in ("pair", "tie")] if flip is None else []
     return PairFeedback(np.array(Y), np.array(Z)), {
         "queries": oracle.queries - start, "per_pair": per,
-        "residual_bound": float(max(bounds)) if bounds else 0.0, "reference": w}
+        "residual_bound": float(max(bounds)) if bounds else None, "reference": w}
 
 
 def learn(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int = 1, directions: str = "gaussian",

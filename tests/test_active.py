@@ -114,3 +114,17 @@ def test_a_tie_answer_carries_the_agents_tie_tolerance_as_its_bound():
     assert info["residual_bound"] == pytest.approx(1e-2)
     res = abs(_q(y) - _q(z)) / (_q(y) + _q(z))
     assert res <= info["residual_bound"] * (1 + 1e-9)
+
+
+def test_the_learners_residual_bound_is_a_proof_or_absent():
+    orc = fl.ComparisonOracle(fl.Agent(PHI))
+    fb, info = fl.active.learn_pairs(orc, 12, bits=20, seed=3)
+    res = np.abs(fb.relative_residuals(PHI))
+    assert info["residual_bound"] is not None
+    # relative_residuals scales by ||Phi||_2 (||y||^2 + ||z||^2); the bound is on |q(y) - q(z)| / (q(y) + q(z)),
+    # which is the larger of the two
+    own = [abs(_q(y) - _q(z)) / (_q(y) + _q(z)) for y, z in zip(fb.dense_y(), fb.dense_z())]
+    assert max(own) <= info["residual_bound"] * (1 + 1e-9) + 1e-15 and res.max() <= max(own) + 1e-15
+    noisy = fl.ComparisonOracle(fl.Agent(PHI, noise=fl.noise.Flip(0.05), seed=0))
+    _, info2 = fl.active.learn_pairs(noisy, 4, bits=10, seed=3, flip=0.05)
+    assert info2["residual_bound"] is None  # the posterior's interval is not a proof
