@@ -62,6 +62,7 @@ from ._checks import (
 )
 from .certificates import Certificate, CertificateError, Verification, verify
 from .feedback import Agent, PairFeedback
+from .spanfeedback import SpanFeedback
 from .metrics import equivalent, pcc, relative_error
 from .solvers import METHODS, Solution, solve
 from .teachers import TEACHERS, teach
@@ -83,6 +84,7 @@ def __getattr__(name):  # plotting, exercises (matplotlib) and benchmarks load l
 __all__ = [
     "Agent",
     "PairFeedback",
+    "SpanFeedback",
     "TripletFeedback",
     "sample_triplets",
     "Factored",

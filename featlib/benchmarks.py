@@ -32,7 +32,7 @@ from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
 from .experiments import below_dof_curve, phase_transition
 from .active import learn as active_learn
 from .oracle import ComparisonOracle
-from .factored import Factored, pcc as f_pcc, recover_eigen, relative_error as f_rel
+from .factored import Factored, pcc as f_pcc, relative_error as f_rel
 from .feedback import Agent
 from .noise import Flip
 from .solvers.sdp import _svec_from_vecF
@@ -262,8 +262,9 @@ def exact_at_scale(p=4096, d=512, *, teacher="sparse", seed=0, dictionary=None, 
 
 
 def sae_scale(ps=(4096, 16384, 32768, 65536), d=512, *, seed=0, dictionary=None, out=print):
-    """Theorem 1's eigen feedback at real SAE sizes, in factored form (:func:`featlib.factored.recover_eigen`):
-    Phi* = D^T D is never formed.  For each p, a random unit-norm d x p dictionary (or
+    """Theorem 1's eigen feedback at real SAE sizes through the ordinary API: ``teach(Factored(D),
+    "eigen")`` (a :class:`featlib.SpanFeedback`: the null-space pairs kept as a span) and
+    ``solve(fb, "exact")`` (the exact reduction, answer as a factor); Phi* = D^T D is never formed.  For each p, a random unit-norm d x p dictionary (or
     ``dictionary``): teach + solve seconds, the exact PCC and relative error computed in factored
     form (through a QR of the p x (2d + 1) stacked factors) and its seconds, and the process's peak
     resident memory so far (``ru_maxrss``: it only grows, so rows are upper bounds in order)."""
@@ -273,14 +274,15 @@ def sae_scale(ps=(4096, 16384, 32768, 65536), d=512, *, seed=0, dictionary=None,
     for p in ((None,) if dictionary is not None else ps):
         D = _dictionary(dictionary, d, p, seed)
         t = time.perf_counter()
-        sol = recover_eigen(Factored(D))
+        fb = teach(Factored(D), "eigen")
+        sol = solve(fb, "exact")
         t_solve = time.perf_counter() - t
         t = time.perf_counter()
         truth, learned = Factored(D), sol.as_factored()
         value, err = f_pcc(learned, truth), f_rel(learned, truth)
         t_pcc = time.perf_counter() - t
-        row = dict(p=D.shape[1], d=D.shape[0], pairs=sol.info["pairs"], solve_s=t_solve, pcc_s=t_pcc, pcc=value,
-                   rel_err=err, peak_gb=peak_rss_gb(), identified=sol.identified, rank=sol.info["rank"])
+        row = dict(p=D.shape[1], d=D.shape[0], pairs=len(fb), solve_s=t_solve, pcc_s=t_pcc, pcc=value,
+                   rel_err=err, peak_gb=peak_rss_gb(), identified=sol.identified, rank=fb.meta["rank"])
         rows.append(row)
         out(f"{row['p']:>6} {row['d']:>5} {row['pairs']:>12,} {t_solve:>13.1f} {t_pcc:>7.1f} {value:>10.7f} "
             f"{err:>9.1e} {row['peak_gb']:>8.2f} {sol.identified}")

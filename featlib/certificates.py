@@ -37,6 +37,7 @@ import scipy.linalg as sla
 from . import _checks
 from . import _rigorous as _R
 from .feedback import PairFeedback
+from .spanfeedback import SpanFeedback
 from .linalg import smat, svec, svec_outer
 
 __all__ = ["FaceStep", "Certificate", "Verification", "verify", "CertificateError", "EXACT_MAX_UNKNOWNS",
@@ -535,6 +536,8 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
         margins), ``reason`` (why not valid), ``margin`` and ``residual`` (floating-point
         "identified").
     """
+    if isinstance(feedback, SpanFeedback):
+        return _verify_span(feedback, certificate, exact=exact, tol=tol, margin=margin)
     fb = _pairs(feedback)
     cert = _as_certificate(certificate)
     p = fb.p
@@ -576,6 +579,35 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
         notes.append(f"exact check not possible ({out.reason}); checked in floating point instead")
     out = _verify_float(Y, Z, cert, tol, margin)
     out.checks = notes + out.checks
+    return out
+
+
+def _verify_span(feedback, certificate, *, exact, tol, margin):
+    """verify for :class:`featlib.SpanFeedback`: the certificate is one for ``feedback.reduced()`` (what
+    ``solve`` returns on span feedback); the equivalence of the two problems is exact (module
+    docstring of :mod:`featlib.spanfeedback`).  "identified" and "inconsistent" transfer as they are
+    (the map Phi -> W^T Phi W is injective on the matrices the span pairs allow); "not identified"
+    needs the two reduced witnesses to come from matrices Phi, which holds when W has full column rank:
+    proved here by a certified lower bound on the smallest eigenvalue of W^T W, else inconclusive."""
+    out = verify(feedback.reduced(), certificate, exact=exact, tol=tol, margin=margin)
+    k = feedback.frame.shape[1]
+    note = (f"span feedback: the {feedback.n_span} pairs (0, v), v in span(W)^perp, force range(Phi) in span(W) "
+            f"(exact, for PSD Phi); the {feedback.n_stored} stored pairs were checked in R^{k} for S = W^T Phi W, "
+            f"an exactly equivalent problem (the stored numbers themselves)")
+    out.checks = [note] + list(out.checks)
+    if out.valid and out.verdict == "not identified":
+        W = np.asarray(feedback.frame, dtype=float)
+        top = float(np.max(np.abs(W)))
+        W = W / np.ldexp(1.0, np.frexp(top)[1])  # a power of two: exact
+        G = W.T @ W
+        err = _R.matmul_error(_R.fro(W), _R.fro(W), W.shape[0], G.size)
+        lb = _R.pd_lower_bound(G, err)
+        if not lb > 0:
+            return _unsure(out.verdict, out.exact, out.checks,
+                           "the frame W could not be proved to have full column rank, so the reduced witnesses "
+                           "may not come from matrices Phi")
+        out.checks.append(f"frame W has full column rank: lambda_min(W^T W) >= {lb:.3g} (proved, after scaling W "
+                          f"by a power of two)")
     return out
 
 

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from . import _checks
 from .factors import Factored
 from .noise import Exact, as_noise
-from .linalg import spectral_norm, svec_dim, svec_outer, svec_outer_sparse
+from .linalg import default_rank_rtol, spectral_norm, svec_dim, svec_outer, svec_outer_sparse
 
 __all__ = ["Agent", "PairFeedback"]
 
@@ -133,6 +133,34 @@ class Agent:
         V = np.column_stack([Vr, Q[:, gam.size:]])
         w = np.concatenate([gam, np.zeros(p - gam.size)])
         return w[::-1], V[:, ::-1]
+
+    @property
+    def factor(self):
+        """The :class:`featlib.Factored` the agent holds, or None for a dense ``Phi*``."""
+        return self._factor
+
+    def top_eigh(self, rtol=None):
+        """The eigenpairs of ``Phi*`` above ``rtol * largest`` (default ``p * eps``, as
+        :func:`featlib.linalg.numerical_rank`), largest first: ``(w, V, r, rtol)`` with ``w`` (r,),
+        ``V`` (p x r) orthonormal columns and r the numerical rank.  For a factored agent from the
+        d x d Gram matrix ``L L^T`` (``v_i = L^T u_i / sqrt(w_i)``, then re-orthonormalised with
+        their signs kept): O(p d^2) time and O(p d) memory, no p x p array."""
+        p = self.p
+        rtol = default_rank_rtol(p) if rtol is None else _checks.check_rtol(rtol, "rtol")
+        if self._factor is None:
+            w, V = np.linalg.eigh(self._phi)
+        else:
+            L = self._factor.L
+            G = L @ L.T
+            w, V = np.linalg.eigh((G + G.T) / 2)
+        w, V = w[::-1], V[:, ::-1]
+        r = int(np.count_nonzero(w > rtol * w[0])) if w[0] > 0 else 0
+        w, V = w[:r].copy(), V[:, :r]
+        if self._factor is not None and r:
+            V = (self._factor.L.T @ V) / np.sqrt(w)
+            Q, Rq = np.linalg.qr(V)
+            V = Q * np.where(np.diag(Rq) < 0, -1.0, 1.0)
+        return w, np.ascontiguousarray(V), r, float(rtol)
 
     def row_quadratics(self, X) -> np.ndarray:
         """``x_k^T Phi* x_k`` for the rows of a dense or scipy.sparse (n, p) matrix."""

@@ -37,6 +37,7 @@ import scipy.stats
 
 from . import _checks
 from .feedback import Agent, PairFeedback, row_quadratics
+from .spanfeedback import SpanFeedback
 from .linalg import default_rank_rtol
 from .noise import Exact
 from .constructions import compact_canonical
@@ -199,10 +200,14 @@ def _spectrum(agent: Agent, rank, rtol):
     return w, V, r, numerical, rtol
 
 
-def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
+def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage=None):
     del seed  # deterministic
     p = agent.p
-    storage = _storage("eigen", storage, ("basis", "dense"))
+    if storage is None:  # a factored agent: never a p x p eigenbasis
+        storage = "span" if agent.factor is not None else "basis"
+    storage = _storage("eigen", storage, ("basis", "dense", "span"))
+    if storage == "span":
+        return _eigen_span(agent, rank, rtol)
     w, V, r, numerical, rtol = _spectrum(agent, rank, rtol)
     count = r * (r + 1) // 2 + (p - r)
     _fixed_count("eigen", n, count)
@@ -238,6 +243,46 @@ def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
     }
     fb = PairFeedback(Yc, Zc, basis=basis, meta=meta)
     return fb.to_dense() if storage == "dense" else fb
+
+
+def _eigen_span(agent: Agent, rank, rtol):
+    """Theorem 1's pairs in ``"span"`` storage: the frame is the r leading eigenvectors, the kernel pairs
+    are coefficient rows over the reduced basis ``[I_r, 1]`` (the reference y = v_1 + ... + v_r), the
+    p - r null-space pairs ``(0, v)`` are the complement of the frame.  A factored agent's eigenvectors
+    come from its d x d Gram matrix (O(p d^2) time, O(p r) memory)."""
+    p = agent.p
+    w, Vr, numerical, rtol = agent.top_eigh(rtol)
+    r = numerical if rank is None else _checks.check_positive_int(rank, "rank")
+    if r > numerical:
+        raise _checks.ArgumentError(
+            f"rank = {r} exceeds the numerical rank {numerical} of Phi* (at rtol = {rtol:.3g}); with storage='span' "
+            f"the frame holds the eigenvectors of non-zero eigenvalues only. Use storage='basis' for a larger rank.")
+    gam = np.clip(w[:r], 0.0, None)
+    ref_q = float(gam.sum())
+    iu, ju = np.triu_indices(r)
+    m_ker = iu.size
+    q_ker = np.where(iu == ju, gam[iu], gam[iu] + gam[ju])
+    c = _ratios(q_ker, ref_q)
+    rows_y = np.concatenate([np.arange(m_ker), np.flatnonzero(iu != ju)])
+    cols_y = np.concatenate([iu, ju[iu != ju]])
+    Yc = sp.csr_matrix((np.ones(rows_y.size), (rows_y, cols_y)), shape=(m_ker, r + 1))
+    Zc = sp.csr_matrix((np.sqrt(c), (np.arange(m_ker), np.full(m_ker, r))), shape=(m_ker, r + 1))
+    R = np.column_stack([np.eye(r), np.ones(r)])
+    W = Vr[:, :r]
+    eig = np.zeros(p)
+    eig[:w.size] = w
+    meta = {
+        "teacher": "eigen",
+        "rank": r,
+        "numerical_rank": numerical,
+        "rank_rtol": rtol,
+        "truncated": r < numerical,
+        "eigenvalues": eig,
+        "kernel_rows": np.arange(m_ker),
+        "null_rows": np.arange(m_ker, m_ker + p - r),
+        "kernel_pairs": [(int(i), int(j)) for i, j in zip(iu, ju)],
+    }
+    return SpanFeedback(W, Yc, Zc, basis=R, meta=meta)
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import numpy as np
 from .. import _checks
 from ..certificates import rescale_multipliers
 from ..feedback import PairFeedback
+from ..spanfeedback import SpanFeedback
 from ._result import Solution
 from .exact import solve_exact
 from .sdp import solve_sdp
@@ -94,6 +95,8 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
             f"solve expects a PairFeedback (e.g. from featlib.teach); got {type(feedback).__name__}. "
             f"Wrap raw arrays with featlib.PairFeedback(y, z)."
         )
+    if isinstance(feedback, SpanFeedback):  # null-space pairs kept as a span: solve the exact reduction
+        return _solve_span(feedback, method, options)
     # pairs are homogeneous: solve the same pairs rescaled to entries of order one, so that 1e-170 or
     # 1e160 times every activation changes nothing (their squares would underflow or overflow)
     feedback, factors = feedback._normalized()
@@ -114,6 +117,32 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
                 dataclasses.replace(st, values=rescale_multipliers(st.values, -exps[st.indices])) for st in cert.steps))
         raise
     return _in_original_scale(sol, factors)
+
+
+def _solve_span(feedback, method, options):
+    """``solve`` on :class:`featlib.SpanFeedback`: the stored pairs in R^k (``feedback.reduced()``, an
+    exactly equivalent problem for ``S = W^T Phi W``) by the chosen back end, the answer lifted to the
+    factor ``W G^-1 S^{1/2}`` (p x rank, unit trace).  No p x p array is formed: ``phi`` is formed from
+    the factor only when asked for.  The certificate is the reduced problem's; :func:`featlib.verify`
+    re-checks it on the span feedback.  ``residual`` is the largest relative residual over the stored
+    pairs and a bound on the span pairs' (:meth:`~featlib.SpanFeedback.span_mass`)."""
+    import time
+
+    t0 = time.perf_counter()
+    sol = solve(feedback.reduced(), method, **options)
+    F = feedback.lift(sol.phi)
+    scale = float(np.linalg.norm(F))
+    if not scale > 0:
+        raise _checks.FeatlibError("the reduced solution lifted to zero; this should not happen (a PSD S with unit "
+                                   "trace and a frame of full column rank): please report it.")
+    F = F / scale  # unit trace: trace(F F^T) = ||F||_F^2
+    residual = float(np.max(feedback.relative_residuals(None, factor=F))) if len(feedback) else 0.0
+    info = dict(sol.info)
+    info.update(route="span", frame_dim=feedback.frame.shape[1], span_pairs=feedback.n_span,
+                stored_pairs=feedback.n_stored, reduced_solution=sol, seconds_reduced=sol.seconds)
+    return Solution(phi=None, identified=sol.identified, version_space_dim=sol.version_space_dim, residual=residual,
+                    method=sol.method, seconds=time.perf_counter() - t0, decided=sol.decided, info=info,
+                    certificate=sol.certificate, factor=F)
 
 
 def _in_original_scale(sol, factors):

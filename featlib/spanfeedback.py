@@ -1,0 +1,288 @@
+"""Feedback that keeps its null-space pairs as a span: :class:`SpanFeedback` (storage ``"span"``).
+
+Theorem 1's eigen feedback for an SAE decoder with p = 16,384 latents has p - r null-space pairs
+``(0, v)``; written out, their vectors alone take p^2 floats (2 GiB).  For a PSD learner all of
+them together say one thing: ``Phi v = 0`` for every v orthogonal to the range of ``Phi*``.  A
+:class:`SpanFeedback` therefore stores
+
+* a **frame** ``W`` (p x k, linearly independent columns, e.g. the eigenvectors of ``Phi*`` with
+  non-zero eigenvalue);
+* the **stored pairs** ``(W R a_j, W R c_j)``: coefficient rows ``a_j, c_j`` over a small k x b
+  matrix ``R`` (the *reduced basis*; the identity when omitted);
+* and, implicitly, the **span pairs** ``(0, v)`` for v running over an orthonormal basis of the
+  orthogonal complement of ``span(W)``: p - k pairs, numbered after the stored ones.
+
+Memory is O(p k + n b).  The exact reduction that solvers and :func:`featlib.verify` use
+(:meth:`SpanFeedback.reduced`): *a PSD ``Phi`` satisfies every pair if and only if
+``range(Phi) ⊆ span(W)`` and ``S = W^T Phi W`` (k x k, PSD) satisfies the stored pairs read in
+R^k, ``(R a_j, R c_j)``.*  Proof: for PSD ``Phi``, ``v^T Phi v = 0`` is ``Phi v = 0``, so the span
+pairs say exactly that ``Phi`` vanishes on ``span(W)^⊥``; for y = W u, ``y^T Phi y = u^T S u``.
+The map ``Phi -> W^T Phi W`` is linear, keeps PSD-ness, and is injective on the matrices with
+range in ``span(W)`` (``W^T Phi W = 0`` gives ``Phi^{1/2} W = 0``); when ``W`` has full column rank
+it is onto the PSD k x k matrices (``Phi = W G^-1 S G^-1 W^T``, ``G = W^T W``).  The reduced pairs
+are the stored numbers themselves (no arithmetic), so the equivalence holds for the floats as
+stored, with no rounding.
+
+Every :class:`featlib.PairFeedback` operation works on a :class:`SpanFeedback`: those that need the
+span pairs one by one (``y``, ``z``, ``basis``, ``constraints``, most indexing) write them out
+(an orthonormal complement from a complete QR of ``W``) and refuse, with the size, when that
+would take more than :data:`EXPAND_MAX_BYTES`; ``solve`` and ``verify`` use the reduction instead
+and never write them out.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _checks
+from .feedback import PairFeedback, _as_rows, _is_sparse, _read_only
+
+__all__ = ["SpanFeedback", "EXPAND_MAX_BYTES"]
+
+#: Largest explicit form (the p x p complete basis of the complement, in float64) written out on
+#: demand: 1 GiB, i.e. p up to 11,585.
+EXPAND_MAX_BYTES = 2**30
+
+
+class SpanFeedback(PairFeedback):
+    """Stored pairs in a frame ``W`` plus the pairs ``(0, v)`` for an orthonormal basis v of
+    ``span(W)^⊥`` (see the module docstring).
+
+    Parameters
+    ----------
+    frame : array_like, shape (p, k)
+        Finite, with linearly independent columns (checked numerically: a condition number below
+        1e6, from the eigenvalues of ``W^T W``), 1 <= k <= p.
+    y, z : array_like or scipy.sparse, shape (n0, b)
+        Coefficient rows of the stored pairs over ``frame @ basis``.
+    basis : array_like, shape (k, b), optional
+        The reduced basis R; the identity (b = k) when omitted.
+    meta : dict, optional
+    """
+
+    def __init__(self, frame, y, z, *, basis=None, meta: dict | None = None):
+        W = _checks.finite_array(frame, "frame")
+        if W.ndim != 2 or W.shape[1] == 0 or W.shape[1] > W.shape[0]:
+            raise _checks.ShapeError(f"frame must have shape (p, k) with 1 <= k <= p; got {W.shape}.")
+        G = W.T @ W  # O(p k^2), one matrix product
+        G = (G + G.T) / 2
+        g = np.linalg.eigvalsh(G)  # squared singular values of W
+        if not g[-1] > 0 or not g[0] > 1e-12 * g[-1]:
+            raise _checks.ArgumentError(
+                f"the frame's columns must be linearly independent (condition number below 1e6); W^T W has "
+                f"eigenvalues from {g[0]:.3g} to {g[-1]:.3g}. Pass an orthonormal basis of the span "
+                f"(numpy.linalg.qr).")
+        G.setflags(write=False)
+        self._G = G
+        W.setflags(write=False)
+        Y, Z = _as_rows(y, "y"), _as_rows(z, "z")
+        if _is_sparse(Y) != _is_sparse(Z):
+            Y, Z = sp.csr_matrix(Y), sp.csr_matrix(Z)
+        if Y.shape != Z.shape:
+            raise _checks.ShapeError(f"y and z must have the same shape (one row per pair); got {Y.shape} and {Z.shape}.")
+        k = W.shape[1]
+        if basis is not None:
+            R = _checks.finite_array(basis, "basis")
+            if R.ndim != 2 or R.shape[0] != k:
+                raise _checks.ShapeError(f"the reduced basis must have shape (k, b) = ({k}, b); got {R.shape}.")
+            R.setflags(write=False)
+        else:
+            R = None
+        b = k if R is None else R.shape[1]
+        if Y.shape[1] != b:
+            raise _checks.ShapeError(f"the coefficient rows must have {b} columns (one per reduced basis vector); "
+                                     f"got shape {Y.shape}.")
+        if meta is not None and not isinstance(meta, dict):
+            raise _checks.ArgumentTypeError(f"meta must be a dict (or None); got {type(meta).__name__}.")
+        self._W, self._R, self._Yk, self._Zk = W, R, Y, Z
+        self._expanded = None
+        self.meta = dict(meta or {})
+
+    # ------------------------------------------------------------------ the structure
+    @property
+    def storage(self) -> str:
+        """``"span"``."""
+        return "span"
+
+    @property
+    def p(self) -> int:
+        return self._W.shape[0]
+
+    @property
+    def n(self) -> int:
+        """Number of pairs: the stored ones plus the p - k span pairs."""
+        return self._Yk.shape[0] + self.n_span
+
+    @property
+    def frame(self) -> np.ndarray:
+        """``W`` (p x k, read-only)."""
+        return self._W
+
+    @property
+    def reduced_basis(self):
+        """``R`` (k x b, read-only), or None for the identity."""
+        return self._R
+
+    @property
+    def n_stored(self) -> int:
+        """Number of stored pairs (indices 0 .. n_stored - 1)."""
+        return self._Yk.shape[0]
+
+    @property
+    def n_span(self) -> int:
+        """Number of span pairs ``(0, v)``: p - k (indices n_stored .. n - 1)."""
+        return self._W.shape[0] - self._W.shape[1]
+
+    def reduced(self) -> PairFeedback:
+        """The stored pairs read in R^k, ``(R a_j, R c_j)``: the problem for ``S = W^T Phi W`` (see the
+        module docstring for the exact equivalence).  Pair j of the result is pair j here."""
+        Y, Z = self._Yk, self._Zk
+        meta = {"reduced_from": "span", **{k: v for k, v in self.meta.items() if k in ("teacher", "rank")}}
+        if self._R is None:
+            return PairFeedback(Y, Z, meta=meta)
+        return PairFeedback(Y, Z, basis=self._R, meta=meta)
+
+    def frame_gram(self) -> np.ndarray:
+        """``G = W^T W`` (k x k, read-only)."""
+        return self._G
+
+    def lift(self, S) -> np.ndarray:
+        """A factor F (p x m) with ``F F^T = W G^-1 S G^-1 W^T`` (the PSD matrix whose reduction is S;
+        ``S`` k x k PSD): ``F = W G^-1 S^{1/2}``."""
+        S = _checks.square_matrix(S, "S")
+        if S.shape[0] != self._W.shape[1]:
+            raise _checks.ShapeError(f"S must be {self._W.shape[1]} x {self._W.shape[1]}; got {S.shape}.")
+        w, Q = np.linalg.eigh((S + S.T) / 2)
+        keep = w > 0
+        half = Q[:, keep] * np.sqrt(w[keep])
+        return self._W @ np.linalg.solve(self.frame_gram(), half)
+
+    def span_mass(self, factor) -> float:
+        """``trace((I - P) F F^T)`` with P the orthogonal projector onto span(W): the sum of
+        ``v^T Phi v`` over the span pairs' unit vectors v (``Phi = F F^T``), hence a bound on each,
+        computed without the complement."""
+        F = np.asarray(factor, dtype=float)
+        if F.ndim != 2 or F.shape[0] != self.p:
+            raise _checks.ShapeError(f"factor must have shape ({self.p}, m); got {F.shape}.")
+        E = F - self._W @ np.linalg.solve(self._G, self._W.T @ F)  # (I - W G^-1 W^T) F
+        return float(np.sum(E * E))
+
+    def __repr__(self) -> str:
+        who = f", teacher={self.meta['teacher']!r}" if "teacher" in self.meta else ""
+        return (f"SpanFeedback(n={self.n}, p={self.p}, storage='span', k={self._W.shape[1]}, "
+                f"stored={self.n_stored}, span_pairs={self.n_span}{who})")
+
+    # ------------------------------------------------------------------ the explicit form
+    def expand(self) -> PairFeedback:
+        """The same pairs in ``"basis"`` storage, the span pairs written out as ``(0, v_i)`` over an
+        orthonormal basis of the complement (the last p - k columns of a complete QR of W).  Refused
+        (:class:`featlib.ResourceError`) above :data:`EXPAND_MAX_BYTES`."""
+        if self._expanded is None:
+            p, k = self._W.shape
+            need = 8 * p * p
+            if need > EXPAND_MAX_BYTES:
+                raise _checks.ResourceError(
+                    f"writing out the {p - k} span pairs of this SpanFeedback needs a {p} x {p} basis "
+                    f"({need / 2**30:.1f} GiB); solve(fb, ...) and verify(fb, ...) work on fb.reduced() without "
+                    f"it. Use those, or fb[:fb.n_stored] for the stored pairs alone.")
+            Q, _ = np.linalg.qr(self._W, mode="complete")
+            C = Q[:, k:]
+            WR = self._W if self._R is None else self._W @ self._R
+            basis = np.column_stack([WR, C])
+            m, b = self.n_stored, WR.shape[1]
+            Yk, Zk = sp.csr_matrix(self._Yk), sp.csr_matrix(self._Zk)
+            top = sp.hstack([Yk, sp.csr_matrix((m, p - k))])
+            Y = sp.vstack([top, sp.csr_matrix((p - k, b + p - k))]).tocsr()
+            Z = sp.vstack([sp.hstack([Zk, sp.csr_matrix((m, p - k))]),
+                           sp.hstack([sp.csr_matrix((p - k, b)), sp.eye(p - k, format="csr")])]).tocsr()
+            if not _is_sparse(self._Yk):
+                Y, Z = Y.toarray(), Z.toarray()
+            self._expanded = PairFeedback(Y, Z, basis=basis, meta=self.meta)
+        return self._expanded
+
+    # what PairFeedback's methods read: the explicit form, so that every inherited operation is right
+    _Y = property(lambda self: self.expand()._Y)
+    _Z = property(lambda self: self.expand()._Z)
+    _basis = property(lambda self: self.expand()._basis)
+
+    def _stored_rows(self):
+        return self.expand()._stored_rows()
+
+    @property
+    def basis(self):
+        """The (p, b + p - k) basis of the explicit form (:meth:`expand`)."""
+        return self.expand().basis
+
+    def _normalized(self):
+        fb, m = self.expand()._normalized()
+        return fb, m
+
+    def to_basis(self) -> PairFeedback:
+        """:meth:`expand`."""
+        return self.expand()
+
+    # ------------------------------------------------------------------ indexing
+    def __getitem__(self, key):
+        """As for :class:`PairFeedback`.  A selection of stored pairs only is basis-stored feedback over
+        ``W R`` (no complement needed); one that keeps every span pair, in order, at its end is again a
+        :class:`SpanFeedback`; any other selection writes the span pairs out (:meth:`expand`)."""
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            return super().__getitem__(key)
+        idx = np.arange(self.n)[key] if isinstance(key, slice) else None
+        if idx is None:
+            idx = np.asarray(key)
+            if idx.dtype == bool:
+                if idx.shape != (self.n,):
+                    raise _checks.IndexOutOfRangeError(f"boolean mask must have shape ({self.n},); got {idx.shape}.")
+                idx = np.flatnonzero(idx)
+            elif idx.size == 0:
+                idx = idx.astype(int).reshape(0)
+            elif idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+                raise _checks.IndexOutOfRangeError("index pairs with an int, a slice, a list/array of ints or a boolean mask.")
+            if idx.size and (idx.max() >= self.n or idx.min() < -self.n):
+                raise _checks.IndexOutOfRangeError(f"pair index out of range for {self.n} pairs.")
+            idx = idx % self.n if idx.size else idx
+        m = self.n_stored
+        stored = idx[idx < m]
+        rest = idx[idx >= m]
+        if rest.size == 0:
+            WR = self._W if self._R is None else self._W @ self._R
+            return PairFeedback(self._Yk[stored], self._Zk[stored], basis=WR, meta=self.meta)
+        if (rest.size == self.n_span and np.array_equal(rest, np.arange(m, self.n))
+                and np.array_equal(idx[-rest.size:], rest)):
+            return SpanFeedback(self._W, self._Yk[stored], self._Zk[stored], basis=self._R, meta=self.meta)
+        return self.expand()[idx]
+
+    @property
+    def y_coef(self):
+        """The stored pairs' coefficient rows over ``W R`` (the span pairs have none)."""
+        return _read_only(self._Yk)
+
+    @property
+    def z_coef(self):
+        """The stored pairs' coefficient rows over ``W R`` (the span pairs have none)."""
+        return _read_only(self._Zk)
+
+    # ------------------------------------------------------------------ residuals without the complement
+    def relative_residuals(self, phi, *, factor=None, norm: float | None = None) -> np.ndarray:
+        """As :meth:`PairFeedback.relative_residuals`.  With ``factor`` the stored pairs are evaluated
+        through ``W R`` and each span pair gets the upper bound :meth:`span_mass` (no complement is
+        formed); without it the explicit form is used."""
+        if factor is None:
+            return self.expand().relative_residuals(phi, norm=norm)
+        F = np.asarray(factor, dtype=float)
+        if F.ndim != 2 or F.shape[0] != self.p:
+            raise _checks.ShapeError(f"factor must have shape ({self.p}, k); got {F.shape}.")
+        top = float(np.linalg.norm(F, 2)) ** 2 if norm is None else float(norm)
+        # in R^k: y^T F F^T y = ||(W^T F)^T R a||^2 and ||y||^2 = ||C^T R a||^2 with W^T W = C C^T
+        red = self.reduced()
+        qy, qz = red._factor_quads(self._W.T @ F)
+        ny, nz = red._factor_quads(np.linalg.cholesky(self.frame_gram()))
+        scale = top * (ny + nz)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stored = np.where(scale > 0, np.abs(qy - qz) / np.where(scale > 0, scale, 1.0), 0.0)
+        bound = min(self.span_mass(F) / top, 1.0) if top > 0 else 0.0
+        return np.concatenate([stored, np.full(self.n_span, bound)])
