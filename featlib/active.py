@@ -27,10 +27,11 @@ import numpy as np
 
 from . import _checks
 from .feedback import PairFeedback
+from .linalg import smat, svec_outer
 from .oracle import ComparisonOracle
 from .solvers import solve
 
-__all__ = ["bisect_pair", "probabilistic_bisect_pair", "noisy_queries", "learn_pairs", "learn"]
+__all__ = ["bisect_pair", "probabilistic_bisect_pair", "noisy_queries", "learn_pairs", "learn", "angle_bound"]
 
 #: most bisection steps per pair (a float64 interval stops shrinking after about 60)
 MAX_BITS = 200
@@ -209,15 +210,21 @@ def learn_pairs(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int 
     :func:`probabilistic_bisect_pair` with :func:`noisy_queries` comparisons each), against one
     Gaussian reference ``w``.
 
-    ``directions``: "gaussian" (i.i.d. N(0, I) activations ``u``) or "sparse" (``s`` non-zeros at
-    uniform positions, values N(0, 1)).  Returns ``(feedback, info)`` with ``info["queries"]`` (all
+    ``directions``: "gaussian" (i.i.d. N(0, I) activations ``u``), "sparse" (``s`` non-zeros at
+    uniform positions, values N(0, 1)), or "chosen" (adaptive in *directions* too: each u is the
+    direction on which the candidate solutions disagree most.  With A the rows ``svec(y y^T - z z^T)``
+    of the pairs so far (scaled to unit norm) and ``V`` the right singular vector of its second
+    smallest singular value (the best-determined candidate is the smallest; ``V`` is the direction
+    in which the candidates ``Phi_hat + c V`` are least pinned down), u is the unit eigenvector of
+    ``smat(V)`` of largest absolute eigenvalue, which maximises ``|u^T smat(V) u|``, how much the
+    candidates disagree about ``u^T Phi u``.  The first pair is Gaussian.)  Returns ``(feedback, info)`` with ``info["queries"]`` (all
     comparisons spent), ``info["per_pair"]`` (each pair's info) and ``info["residual_bound"]`` (the
     largest over the pairs, proved for exact answers; None with ``flip``, whose intervals are
     measurements, or when no pair has a bound)."""
     if not isinstance(oracle, ComparisonOracle):
         raise _checks.ArgumentTypeError(f"learn_pairs expects a ComparisonOracle; got {type(oracle).__name__}.")
     n = _checks.check_positive_int(n, "n")
-    directions = _checks.check_method(directions, ("gaussian", "sparse"), "directions")
+    directions = _checks.check_method(directions, ("gaussian", "sparse", "chosen"), "directions")
     rng = _checks.as_generator(seed)
     p = oracle.p
     s = min(_checks.check_positive_int(s, "s"), p)
@@ -225,8 +232,10 @@ def learn_pairs(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int 
     start = oracle.queries
     Y, Z, per = [], [], []
     for _ in range(n):
-        if directions == "gaussian":
+        if directions == "gaussian" or (directions == "chosen" and not Y):
             u = rng.standard_normal(p)
+        elif directions == "chosen":
+            u = _most_uncertain_direction(np.array(Y), np.array(Z))
         else:
             u = np.zeros(p)
             u[rng.choice(p, size=s, replace=False)] = rng.standard_normal(s)
@@ -243,6 +252,75 @@ def learn_pairs(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int 
     return PairFeedback(np.array(Y), np.array(Z)), {
         "queries": oracle.queries - start, "per_pair": per,
         "residual_bound": float(max(bounds)) if bounds else None, "reference": w}
+
+
+def angle_bound(feedback: PairFeedback, info: dict) -> dict:
+    """A bound on the error of the least-squares estimate, proved from the learner's own data (no
+    Phi* needed): for pairs from :func:`learn_pairs` with *exact* answers.
+
+    Let ``A`` be the pairs' constraint rows ``a_k = svec(y_k y_k^T - z_k z_k^T)`` scaled to unit
+    norm, ``v_hat`` its right singular vector of the smallest singular value (the least-squares
+    estimate, :func:`featlib.experiments.least_squares_error`) and ``sigma_2`` the second smallest
+    singular value.  With ``v* = svec(Phi*) / ||Phi*||_F``:
+
+    * a pair ``(u, t w)`` whose bracket proves relative residual at most ``rho_k`` satisfies
+      ``|u^T Phi* u - t^2 w^T Phi* w| <= rho_k (u^T Phi* u + t^2 w^T Phi* w)
+      <= rho_k ||Phi*||_F (||u||^2 + t^2 ||w||^2)``, so ``|a_k . v*| <= e_k = rho_k (||u||^2 +
+      t^2 ||w||^2) / ||u u^T - t^2 w w^T||_F`` (ties: rho_k = the agent's tie tolerance);
+    * a pair ``(u, 0)`` (kind "null y": ``u^T Phi* u <= t_hi^2 w^T Phi* w``) has
+      ``e_k = t_hi^2 ||w||^2 / ||u||^2``;
+    * then ``sin(angle(v_hat, v*)) <= ||A v*|| / sigma_2 <= ||e|| / sigma_2``
+      (:func:`featlib.experiments.least_squares_error` proves the first inequality).
+
+    Every ``rho_k`` halves with each bisection step, so the bound falls like ``2^-bits``: exponentially
+    in the comparisons per pair.  Returns ``bound`` (inf when a pair has no bound: noisy answers,
+    kind "null z", or fewer than p(p+1)/2 - 1 informative pairs), ``sigma_2`` and ``residual``
+    (``||e||``).  Rounding in computing the bound itself is not accounted for (it is of relative
+    size 1e-15, far below the bounds it is used at)."""
+    per = info.get("per_pair") if isinstance(info, dict) else None
+    if per is None or len(per) != len(feedback):
+        raise _checks.ArgumentError("angle_bound needs the info of learn_pairs for these very pairs (info['per_pair']).")
+    Y, Z = feedback.dense_y(), feedback.dense_z()
+    e = np.zeros(len(per))
+    for k, (y, z, it) in enumerate(zip(Y, Z, per)):
+        kind, rho = it.get("kind"), it.get("residual_bound")
+        norm_a = float(np.linalg.norm(np.outer(y, y) - np.outer(z, z)))
+        if kind in ("pair", "tie") and rho is not None and np.isfinite(rho) and norm_a > 0:
+            e[k] = float(rho) * (y @ y + z @ z) / norm_a
+        elif kind == "null y" and norm_a > 0:
+            w = info["reference"]
+            e[k] = float(it["t_hi"]) ** 2 * float(w @ w) / norm_a
+        else:
+            e[k] = np.inf
+    A = svec_outer(Y) - svec_outer(Z)
+    norms = np.linalg.norm(A, axis=1)
+    A = A[norms > 0] / norms[norms > 0, None]
+    P = A.shape[1]
+    if A.shape[0] < P - 1 or not np.all(np.isfinite(e)):
+        return {"bound": float("inf"), "sigma_2": 0.0 if A.shape[0] < P - 1 else None, "residual": float(np.linalg.norm(e))}
+    sv = np.linalg.svd(A, compute_uv=False)
+    sv = np.concatenate([sv, np.zeros(max(0, P - sv.size))])
+    sigma_2 = float(sv[P - 2])
+    res = float(np.linalg.norm(e))
+    return {"bound": res / sigma_2 if sigma_2 > 0 else float("inf"), "sigma_2": sigma_2, "residual": res}
+
+
+def _most_uncertain_direction(Y, Z):
+    """The unit u maximising ``|u^T smat(V) u|`` for V the second smallest right singular vector of the
+    normalised constraint rows of the pairs (Y, Z) (see :func:`learn_pairs`, directions="chosen")."""
+    p = Y.shape[1]
+    A = svec_outer(Y) - svec_outer(Z)
+    norms = np.linalg.norm(A, axis=1)
+    A = A[norms > 0] / norms[norms > 0, None]
+    P = A.shape[1]
+    if A.shape[0] == 0:
+        V = np.zeros(P)
+        V[0] = 1.0
+    else:
+        Vt = np.linalg.svd(A, full_matrices=True)[2]
+        V = Vt[P - 2] if P >= 2 else Vt[-1]
+    w, E = np.linalg.eigh(smat(V, p))
+    return E[:, int(np.argmax(np.abs(w)))]
 
 
 def learn(oracle: ComparisonOracle, n: int, *, bits: int = 30, votes: int = 1, directions: str = "gaussian",

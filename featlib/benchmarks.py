@@ -29,7 +29,7 @@ from .solvers import solve
 from .teachers import teach
 from . import sae
 from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
-from .experiments import below_dof_curve, phase_transition
+from .experiments import below_dof_curve, isotropic_control, phase_transition
 from .active import learn as active_learn
 from .oracle import ComparisonOracle
 from .factored import Factored, pcc as f_pcc, relative_error as f_rel
@@ -576,37 +576,50 @@ def triplets_compare(ps=(10, 20), *, n_factors=(1, 10, 50), eps=(0.0, 0.05, 0.2)
     return rows
 
 
-def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled"), seeds=10, ranks=None, out=print,
-                      progress=False):
+def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "isotropic", "rank-aware"), seeds=10,
+                      ranks=None, out=print, progress=False):
     """The measured 50 % point of certified identification against the conic prediction, for every rank.
+
+    Ensembles: "gaussian" and "sparse-sampled" pairs (exact solver, certified successes),
+    "isotropic" (the rotation-invariant control, :func:`featlib.experiments.isotropic_control`:
+    dual certificates checked in floating point) and "rank-aware" (Gaussian pairs learned by svp told
+    the rank: measured, no certificate).  n runs from the degrees of freedom (3 below for
+    "rank-aware") to 3 sqrt(p) past the prediction.
 
     For each p, ensemble and rank r (``ranks``: default 1..p): :func:`featlib.experiments.phase_transition`
     over n from the rank-r degrees of freedom to p(p+1)/2 - 1 with ``seeds`` targets and pair draws a
-    point; one line per rank with the counting bound (dof + 1), the prediction of
+    point; one line per rank with the counting bound (dof: fewer pairs never identify), the prediction of
     :func:`featlib.bounds.convex_phase_transition`, the measured n50 (certified "identified" only), its
     deviation from the prediction, and how many runs were undecided or identified without a
     certificate.  Rows are measurements at the given number of seeds (n50's resolution is one pair
     and its sampling error about 1 / sqrt(seeds) of the transition's width)."""
     rows = []
-    out(f"{'p':>4} {'ensemble':<15} {'r':>3} {'dof+1':>6} {'predicted':>9} {'n50':>7} {'n50-pred':>8} "
+    out(f"{'p':>4} {'ensemble':<15} {'r':>3} {'dof':>6} {'predicted':>9} {'n50':>7} {'n50-pred':>8} "
         f"{'undecided':>9} {'uncertified':>11} {'runs':>6} {'seconds':>8}")
     for p in ps:
         for ensemble in ensembles:
             for r in _progress(ranks or range(1, p + 1), progress, f"p={p} {ensemble}"):
                 pred = convex_phase_transition(p, r)
-                ns = np.arange(max(1, pred["dof"]), pred["full_rank"] + 1)
+                top = min(pred["full_rank"], int(np.ceil(pred["n_star"] + 3 * np.sqrt(p))))  # past the window
+                low = max(1, pred["dof"] - (3 if ensemble == "rank-aware" else 0))
+                ns = np.arange(low, top + 1)
                 t = time.perf_counter()
-                res = phase_transition(p, r, ns, range(seeds), ensemble=ensemble)
+                if ensemble == "isotropic":
+                    res = isotropic_control(p, r, ns, range(seeds))
+                elif ensemble == "rank-aware":
+                    res = phase_transition(p, r, ns, range(seeds), learner="svp")
+                else:
+                    res = phase_transition(p, r, ns, range(seeds), ensemble=ensemble)
                 sec = time.perf_counter() - t
                 f = res["fraction"]
-                und = int(round(float(f["undecided"].sum()) * seeds))
-                unc = int(round(float(f["identified, not certified"].sum()) * seeds))
+                und = int(round(float(f.get("undecided", np.zeros(1)).sum()) * seeds))
+                unc = int(round(float(f.get("identified, not certified", np.zeros(1)).sum()) * seeds))
                 n50 = res["n50"]
-                row = dict(p=p, ensemble=ensemble, r=r, dof_plus_1=pred["dof"] + 1, predicted=pred["n_star"], n50=n50,
+                row = dict(p=p, ensemble=ensemble, r=r, dof=pred["dof"], predicted=pred["n_star"], n50=n50,
                            undecided=und, uncertified=unc, runs=ns.size * seeds, seconds=sec)
                 rows.append(row)
                 dev = "-" if n50 is None else f"{n50 - pred['n_star']:+.1f}"
-                out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof'] + 1:>6} {pred['n_star']:>9.1f} "
+                out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof']:>6} {pred['n_star']:>9.1f} "
                     f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {und:>9} {unc:>11} {ns.size * seeds:>6} {sec:>8.1f}")
     return rows
 

@@ -44,6 +44,7 @@ __all__ = [
     "sparse_touch_probability",
     "sparse_failure_lower",
     "low_rank_dof",
+    "majority_votes",
 ]
 
 
@@ -341,9 +342,11 @@ def convex_phase_transition(p: int, r: int) -> dict:
     **What kind of statement this is.**  A *prediction* for pair feedback: ALMT's theorem is for
     uniformly random (rotation-invariant) subspaces; the constraints ``y y^T - z z^T`` of sampled
     pairs are not rotation-invariant in Sym(p), so the measured transition may sit elsewhere
-    (measured in the chapter and by :func:`featlib.experiments.phase_transition`).  Below
-    :func:`low_rank_dof` + 1 pairs no learner identifies (a counting argument, for pairs in general
-    position); a rank-aware learner may succeed between that and this prediction.
+    (measured in the chapter and by :func:`featlib.experiments.phase_transition`).  With fewer than
+    :func:`low_rank_dof` pairs no learner identifies (a counting argument, for pairs in general
+    position: a manifold of rank-r solutions remains; at exactly dof pairs finitely many are left,
+    and at full rank, dof = p(p+1)/2 - 1, exactly one); a rank-aware learner may succeed between that
+    and this prediction.
 
     Returns a dict: ``n_star`` (delta - 1, the predicted 50 % point), ``delta`` (the tangent cone's
     statistical dimension), ``width`` (sqrt(D - 1): the scale of the window), ``eta_window``
@@ -360,3 +363,28 @@ def convex_phase_transition(p: int, r: int) -> dict:
     return {"n_star": delta - 1.0, "delta": delta, "width": math.sqrt(D - 1) if D > 1 else 0.0,
             "eta_window": math.sqrt(8 * math.log(4 / 0.05)) * math.sqrt(max(D - 1, 0)),
             "dof": low_rank_dof(p, r), "full_rank": D - 1}
+
+
+def majority_votes(steps: int, flip: float, eta: float) -> int:
+    """The smallest odd number v of repeated answers per comparison such that, when each answer is
+    flipped independently with probability ``flip`` < 1/2, *every* one of ``steps`` majority answers
+    is right with probability at least ``1 - eta``.
+
+    Proved (Hoeffding, then a union bound): a majority of v answers is wrong with probability at most
+    ``exp(-2 v (1/2 - flip)^2)``, so ``steps * exp(-2 v (1/2 - flip)^2) <= eta`` suffices, i.e.
+    ``v >= log(steps / eta) / (2 (1/2 - flip)^2)``.  With every answer right, the noise-free
+    guarantees of :mod:`featlib.active` hold.  A sufficient count, not the least one that works in
+    practice (measured in the chapter "Counting comparisons").
+    ``majority_votes(660, 0.05, 0.05) == 25``.
+    """
+    steps = _checks.check_positive_int(steps, "steps")
+    flip = _checks.check_probability(flip, "flip")
+    eta = _checks.check_probability(eta, "eta")
+    if flip >= 0.5:
+        raise _checks.ArgumentError(f"flip must be below 1/2 (answers must carry information); got {flip}.")
+    if not 0 < eta < 1:
+        raise _checks.ArgumentError(f"eta must be in (0, 1); got {eta}.")
+    if flip == 0:
+        return 1  # exact answers: one each
+    v = max(math.ceil(math.log(steps / eta) / (2 * (0.5 - flip) ** 2)), 1)
+    return v if v % 2 == 1 else v + 1

@@ -30,6 +30,8 @@ __all__ = [
     "check_log_ps",
     "check_psd_projection",
     "check_triplet_answers",
+    "check_phase_prediction",
+    "check_residual_bound",
     "run_check",
 ]
 
@@ -285,6 +287,64 @@ def check_triplet_answers(fn, *, seed: int = 0):
             _fail(name, f"{wrong.size} of 40 answers differ at p = {p}; triplet {k}: expected {int(want[k])}, got "
                         f"{got[k]:g}" + (" (a tie: y and z are the same point)" if k < 5 else "") + ".")
     return _ok(name, "correct on 120 triplets, ties included")
+
+
+def check_phase_prediction(fn):
+    """``fn(p, r) -> float``: the conic prediction of the phase transition, delta - 1 with delta the
+    statistical dimension of the PSD cone's tangent cone at a rank-r point
+    (:func:`featlib.bounds.convex_phase_transition`)."""
+    name = "check_phase_prediction"
+    for p in range(1, 13):
+        for r in range(1, p + 1):
+            want = bounds.convex_phase_transition(p, r)["n_star"]
+            got = fn(p, r)
+            _none(name, got, "a number (the predicted 50 % point)")
+            try:
+                got = float(got)
+            except (TypeError, ValueError):
+                _fail(name, f"p = {p}, r = {r}: expected a number; got {type(got).__name__}.")
+            if abs(got - want) <= 1e-9 * max(1.0, abs(want)):
+                continue
+            m = p - r
+            hints = {
+                float(bounds.low_rank_dof(p, r)): "that is the counting bound dof, below which no learner "
+                                                  "identifies; the convex threshold also pays for the PSD cone "
+                                                  "of the kernel",
+                want + 1: "the ray of Phi* is already in the tangent cone's subspace: subtract 1 for the scale",
+                r * (r + 1) / 2 + r * m + m * (m + 1) / 2 - 1: "the kernel block is a PSD cone of size p - r: its "
+                                                               "statistical dimension is m(m+1)/4, half its "
+                                                               "dimension (self-duality), not m(m+1)/2",
+            }
+            hint = next((h for v, h in hints.items() if abs(got - v) <= 1e-9 * max(1.0, abs(v))), "")
+            _fail(name, f"p = {p}, r = {r}: expected {want:g}; got {got:g}" + (f" ({hint})." if hint else "."))
+    return _ok(name, "delta - 1 for every 1 <= r <= p <= 12.")
+
+
+def check_residual_bound(fn, *, seed: int = 0):
+    """``fn(t_lo, t_hi) -> float``: the largest relative residual ``|t*^2 - t^2| / (t*^2 + t^2)`` of the
+    pair at the midpoint t of a bracket ``t_lo <= t* <= t_hi`` (:func:`featlib.active.bisect_pair`)."""
+    name = "check_residual_bound"
+    rng = np.random.default_rng(seed)
+    cases = [(1.0, 2.0), (1.0, 1.0), (0.5, 0.75), (3.0, 3.0 + 1e-6)]
+    cases += [tuple(sorted(np.exp(rng.uniform(-5, 5, 2)))) for _ in range(20)]
+    for lo, hi in cases:
+        t = (lo + hi) / 2
+        want = max(abs(s * s - t * t) / (s * s + t * t) for s in (lo, hi))
+        got = fn(float(lo), float(hi))
+        _none(name, got, "a number (the largest relative residual)")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            _fail(name, f"bracket ({lo:g}, {hi:g}): expected a number; got {type(got).__name__}.")
+        if not abs(got - want) <= 1e-9 * max(want, 1e-300) + 1e-300:
+            if abs(got - abs(hi - t) / (hi + t)) <= 1e-9 * want:
+                _fail(name, f"bracket ({lo:g}, {hi:g}): you compared t and t* themselves; the pair's residual "
+                            f"involves the squares, |t*^2 - t^2| / (t*^2 + t^2).")
+            if got < want:
+                _fail(name, f"bracket ({lo:g}, {hi:g}): {got:.6g} is below the worst case {want:.6g}: some t* in the "
+                            f"bracket has a larger residual (look at both ends).")
+            _fail(name, f"bracket ({lo:g}, {hi:g}): expected {want:.6g}; got {got:.6g}.")
+    return _ok(name, f"the worst-case residual for {len(cases)} brackets.")
 
 
 def run_check(checker: str, fn, **options) -> None:

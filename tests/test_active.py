@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import featlib as fl
+from featlib import active
 
 PHI = fl.datasets.random_feature_matrix(6, 2, seed=0)
 
@@ -128,3 +129,64 @@ def test_the_learners_residual_bound_is_a_proof_or_absent():
     noisy = fl.ComparisonOracle(fl.Agent(PHI, noise=fl.noise.Flip(0.05), seed=0))
     _, info2 = fl.active.learn_pairs(noisy, 4, bits=10, seed=3, flip=0.05)
     assert info2["residual_bound"] is None  # the posterior's interval is not a proof
+
+
+def test_the_angle_bound_holds_and_falls_with_the_bits():
+    """active.angle_bound (proved from the learner's data alone) bounds the least-squares estimate's
+    angle on every run with exact answers, for random and chosen directions, and falls ~2^-bits."""
+    from featlib.experiments import least_squares_error
+
+    p = 6
+    for seed in range(3):
+        phi = fl.datasets.random_feature_matrix(p, 2, seed=seed)
+        last = None
+        for bits in (4, 10, 16):
+            for directions in ("gaussian", "chosen"):
+                orc = fl.ComparisonOracle(fl.Agent(phi))
+                fb, info = active.learn_pairs(orc, 25, bits=bits, directions=directions, seed=seed)
+                b = active.angle_bound(fb, info)
+                assert least_squares_error(fb, phi)["sin_angle"] <= b["bound"]
+                if directions == "gaussian":
+                    if last is not None:
+                        assert b["bound"] < last / 2 ** 4  # six more halvings: at least 16x smaller
+                    last = b["bound"]
+    # no bound without the learner's brackets, or with noisy answers (posterior intervals)
+    orc = fl.ComparisonOracle(fl.Agent(phi, noise=fl.noise.Flip(0.05), seed=1))
+    fb, info = active.learn_pairs(orc, 25, bits=6, seed=0, flip=0.05)
+    assert active.angle_bound(fb, info)["bound"] == float("inf")
+    with pytest.raises(fl.ArgumentError, match="per_pair"):
+        active.angle_bound(fb, {})
+    few, info = active.learn_pairs(fl.ComparisonOracle(fl.Agent(phi)), 5, bits=6, seed=0)
+    assert active.angle_bound(few, info)["bound"] == float("inf")  # fewer pairs than p(p+1)/2 - 1
+
+
+def test_chosen_directions_are_the_candidates_largest_disagreement():
+    from featlib.active import _most_uncertain_direction
+    from featlib.linalg import smat, svec_outer
+
+    rng = np.random.default_rng(0)
+    Y, Z = rng.standard_normal((2, 12, 5))
+    u = _most_uncertain_direction(Y, Z)
+    A = svec_outer(Y) - svec_outer(Z)
+    A /= np.linalg.norm(A, axis=1)[:, None]
+    V = np.linalg.svd(A, full_matrices=True)[2][-2]
+    M = smat(V)
+    assert np.isclose(np.linalg.norm(u), 1.0)
+    assert abs(u @ M @ u) == pytest.approx(np.max(np.abs(np.linalg.eigvalsh(M))))
+    orc = fl.ComparisonOracle(fl.Agent(fl.datasets.random_feature_matrix(5, 2, seed=0)))
+    fb, info = active.learn_pairs(orc, 20, bits=8, directions="chosen", seed=0)
+    assert len(fb) == 20 and info["queries"] == orc.queries
+
+
+def test_majority_votes_make_every_answer_right_with_the_stated_probability():
+    v = fl.bounds.majority_votes(100, 0.1, 0.1)
+    assert v % 2 == 1 and 100 * np.exp(-2 * v * 0.4 ** 2) <= 0.1
+    assert 100 * np.exp(-2 * (v - 2) * 0.4 ** 2) > 0.1  # the smallest odd count
+    assert fl.bounds.majority_votes(660, 0.05, 0.05) == 25 and fl.bounds.majority_votes(10, 0.0, 0.5) == 1
+    rng = np.random.default_rng(0)
+    trials = 2000
+    wrong_majority = (rng.random((trials, 100, v)) < 0.1).sum(axis=2) > v // 2
+    assert np.mean(wrong_majority.any(axis=1)) <= 0.1  # Monte Carlo: all 100 majorities right w.p. >= 0.9
+    for bad in ((100, 0.5, 0.1), (100, 0.1, 0.0), (0, 0.1, 0.1)):
+        with pytest.raises(fl.FeatlibError):
+            fl.bounds.majority_votes(*bad)

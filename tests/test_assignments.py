@@ -25,6 +25,8 @@ MISTAKES = {
     "ex-thm3-pairs": ("np.sqrt(c)[:, None]", "c[:, None]"),
     "ex-thm4-ps": ("math.lgamma(P + 1)", "math.lgamma(P)"),
     "ex-solvers-psd": ("np.maximum(w, 0)", "np.abs(w)"),
+    "ex-comparisons-bound": ("abs(s * s - t * t)", "abs(s - t)"),
+    "ex-phase-prediction": ("m * (m + 1) / 4 - 1", "m * (m + 1) / 2 - 1"),
     "ex-noisy-answers": ("np.einsum(\"ij,jk,ik->i\", U, phi, U) - np.einsum", "np.einsum(\"ij,jk,ik->i\", W, phi, W) - np.einsum"),
 }
 
@@ -46,9 +48,9 @@ def built(tmp_path_factory):
 
 def test_every_checked_exercise_becomes_a_graded_question(built):
     mod, out, folders = built
-    labels = [ex["label"] for md in sorted((ROOT / "notebooks").glob("0*.md")) for ex in mod.exercises(md)]
+    labels = [ex["label"] for md in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md")) for ex in mod.exercises(md)]
     assert sorted(labels) == sorted(MISTAKES)  # a new checked exercise needs a mistake here
-    assert len(folders) == 9  # every chapter: autograded functions and/or written questions
+    assert len(folders) == 11  # every chapter: autograded functions and/or written questions
     for name, folder in folders.items():
         student = _sources(folder / "student" / f"{name}.ipynb")
         solution = _sources(folder / "autograder" / f"{name}.ipynb")
@@ -76,7 +78,8 @@ def _with_mistake(nb_text: str, label: str) -> str:
 
 @pytest.mark.parametrize("chapter", ["01_lemma2_triplets_to_pairs", "02_theorem1_low_rank",
                                      "03_theorem2_sparse_constructive", "04_theorem3_sampled",
-                                     "05_theorem4_sparse_sampling", "06_solvers", "09_noisy_ordinal"])
+                                     "05_theorem4_sparse_sampling", "06_solvers", "09_noisy_ordinal",
+                                     "10_phase_transitions", "11_counting_comparisons"])
 def test_grading_a_folder_of_submissions(built, chapter, tmp_path):
     mod, out, folders = built
     folder = folders[chapter]

@@ -244,3 +244,71 @@ def test_phase_benchmark_prints_one_row_per_rank():
     assert [r["r"] for r in rows] == [1, 2, 3] and len(lines) == 4
     full = rows[-1]
     assert full["predicted"] == 5 and full["n50"] is not None and full["undecided"] == 0
+
+
+def test_isotropic_control_is_monotone_and_follows_the_prediction():
+    p = 4
+    for r in (1, 2, 4):
+        pred = fl.bounds.convex_phase_transition(p, r)
+        ns = np.arange(1, pred["full_rank"] + 1)
+        out = fl.experiments.isotropic_control(p, r, ns, range(12))
+        ok = out["outcome"] == "identified"
+        assert np.all(np.diff(ok.astype(int), axis=0) >= 0)  # nested constraints: once identified, always
+        assert np.all(out["success"][ns < pred["dof"]] == 0) and out["success"][-1] == 1.0
+        assert abs(out["n50"] - pred["n_star"]) <= 2
+    with pytest.raises(fl.FeatlibError):
+        fl.experiments.isotropic_control(3, 4, [2], range(2))
+    with pytest.raises(fl.FeatlibError):
+        fl.experiments.isotropic_control(3, 1, [0], range(2))
+
+
+def test_an_undecided_solve_is_never_counted_as_identified(monkeypatch):
+    from featlib import experiments
+
+    real = experiments._solve_quiet
+
+    def undecided(fb, method="exact"):
+        sol = real(fb, method)
+        sol.decided, sol.identified = False, True  # a solver that guessed "identified" but could not decide
+        return sol
+
+    monkeypatch.setattr(experiments, "_solve_quiet", undecided)
+    out = fl.experiments.phase_transition(4, 1, [9], range(3))
+    assert np.all(out["outcome"] == "undecided") and out["success"][0] == 0.0 and out["n50"] is None
+
+
+def test_rank_aware_learner_and_verify_all():
+    out = fl.experiments.phase_transition(4, 1, [2, 9], range(3), learner="svp")
+    assert set(out["outcome"].ravel()) <= set(fl.experiments.RANK_AWARE_OUTCOMES)
+    assert out["success"][0] == 0.0 and out["success"][-1] == 1.0 and out["verified"] is None
+    lazy = fl.experiments.phase_transition(4, 1, [3], range(2))
+    full = fl.experiments.phase_transition(4, 1, [3], range(2), verify_all=True)
+    assert np.all(lazy["verified"] == "-") and np.all(full["verified"] != "-")
+    with pytest.raises(fl.FeatlibError):
+        fl.experiments.phase_transition(4, 1, [3], range(2), learner="gd")
+
+
+def test_phase_and_comparison_checkers_accept_the_reference_and_explain_mistakes():
+    from featlib import exercises
+
+    def good(p, r):
+        m = p - r
+        return r * (r + 1) / 2 + r * m + m * (m + 1) / 4 - 1
+
+    assert exercises.check_phase_prediction(good)
+    with pytest.raises(exercises.ExerciseCheckError, match="m\\(m\\+1\\)/4"):
+        exercises.check_phase_prediction(lambda p, r: good(p, r) + (p - r) * (p - r + 1) / 4)
+    with pytest.raises(exercises.ExerciseCheckError, match="subtract 1"):
+        exercises.check_phase_prediction(lambda p, r: good(p, r) + 1)
+    with pytest.raises(exercises.ExerciseCheckError, match="None"):
+        exercises.check_phase_prediction(lambda p, r: None)
+
+    def bound(lo, hi):
+        t = (lo + hi) / 2
+        return max(abs(s * s - t * t) / (s * s + t * t) for s in (lo, hi))
+
+    assert exercises.check_residual_bound(bound)
+    with pytest.raises(exercises.ExerciseCheckError, match="squares"):
+        exercises.check_residual_bound(lambda lo, hi: abs(hi - (lo + hi) / 2) / (hi + (lo + hi) / 2))
+    with pytest.raises(exercises.ExerciseCheckError, match="both ends"):
+        exercises.check_residual_bound(lambda lo, hi: bound(lo, hi) / 2)

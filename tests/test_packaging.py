@@ -108,7 +108,7 @@ def _notebooks_module():
 def test_every_chapter_ipynb_is_generated_from_its_text_source():
     mod = _notebooks_module()
     sources = mod.sources()
-    assert len(sources) == 9 and all(p.with_suffix(".ipynb").exists() for p in sources)
+    assert len(sources) == 11 and all(p.with_suffix(".ipynb").exists() for p in sources)
     assert mod.main(["--check"]) == 0, "run: python book/notebooks.py"
 
 
