@@ -29,7 +29,7 @@ from .solvers import solve
 from .teachers import teach
 from . import sae
 from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
-from .experiments import below_dof_curve, isotropic_control, phase_transition
+from .experiments import below_dof_curve, isotropic_control, phase_thresholds, phase_transition
 from .active import learn as active_learn
 from .oracle import ComparisonOracle
 from .factored import Factored, pcc as f_pcc, relative_error as f_rel
@@ -577,14 +577,17 @@ def triplets_compare(ps=(10, 20), *, n_factors=(1, 10, 50), eps=(0.0, 0.05, 0.2)
 
 
 def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "isotropic", "rank-aware"), seeds=10,
-                      ranks=None, out=print, progress=False):
+                      ranks=None, search=None, out=print, progress=False):
     """The measured 50 % point of certified identification against the conic prediction, for every rank.
 
     Ensembles: "gaussian" and "sparse-sampled" pairs (exact solver, certified successes),
     "isotropic" (the rotation-invariant control, :func:`featlib.experiments.isotropic_control`:
     dual certificates checked in floating point) and "rank-aware" (Gaussian pairs learned by svp told
     the rank: measured, no certificate).  n runs from the degrees of freedom (3 below for
-    "rank-aware") to 3 sqrt(p) past the prediction.
+    "rank-aware") to 3 sqrt(p) past the prediction.  ``search``: "grid" (every n, the fraction
+    curve; the default up to p = 10) or "bisect" (each seed's threshold by bisection,
+    :func:`featlib.experiments.phase_thresholds`, n50 = their median; the default above p = 10, where
+    the grid takes hours; not for "rank-aware", whose successes are not monotone in n).
 
     For each p, ensemble and rank r (``ranks``: default 1..p): :func:`featlib.experiments.phase_transition`
     over n from the rank-r degrees of freedom to p(p+1)/2 - 1 with ``seeds`` targets and pair draws a
@@ -600,6 +603,23 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
         for ensemble in ensembles:
             for r in _progress(ranks or range(1, p + 1), progress, f"p={p} {ensemble}"):
                 pred = convex_phase_transition(p, r)
+                how = search or ("grid" if p <= 10 else "bisect")
+                if how == "bisect" and ensemble != "rank-aware":
+                    t = time.perf_counter()
+                    res = phase_thresholds(p, r, range(seeds), ensemble=ensemble)
+                    sec = time.perf_counter() - t
+                    n50 = res["n50"]
+                    row = dict(p=p, ensemble=ensemble, r=r, dof=pred["dof"], predicted=pred["n_star"], n50=n50,
+                               undecided=res["undecided"], uncertified=res["uncertified"], runs=res["probes"],
+                               seconds=sec, search="bisect")
+                    rows.append(row)
+                    dev = "-" if n50 is None else f"{n50 - pred['n_star']:+.1f}"
+                    out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof']:>6} {pred['n_star']:>9.1f} "
+                        f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {res['undecided']:>9} "
+                        f"{res['uncertified']:>11} {res['probes']:>6} {sec:>8.1f}")
+                    continue
+                if how == "bisect":
+                    continue  # rank-aware: no monotone threshold to bisect
                 top = min(pred["full_rank"], int(np.ceil(pred["n_star"] + 3 * np.sqrt(p))))  # past the window
                 low = max(1, pred["dof"] - (3 if ensemble == "rank-aware" else 0))
                 ns = np.arange(low, top + 1)

@@ -705,6 +705,88 @@ def _isotropic_identified(A, U, Up, tol) -> bool:
     return lam > tol * scale
 
 
+def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: int | None = None,
+                     hi: int | None = None, margin: float = 1e-2, s: int = 3, mu=None, sampler: str = "exact") -> dict:
+    """Each seed's identification threshold, found by bisection on the number of pairs: the fast way to
+    a 50 % point at p = 20, where :func:`phase_transition`'s full grid takes hours.
+
+    For each seed: the target ``random_feature_matrix(p, r, seed=seed)`` and ``hi`` pairs from the
+    teacher (``ensemble`` "gaussian" or "sparse-sampled", as in :func:`phase_transition`), or ``hi``
+    isotropic constraints (``ensemble="isotropic"``, as in :func:`isotropic_control`); the first n of
+    them for each probed n (so the sets are nested).  Identification by nested sets is monotone in n
+    (more constraints only shrink the solutions), so bisection over ``[lo, hi]`` (default: the
+    counting bound dof to p(p+1)/2 - 1) finds the first n at which the outcome is a certified
+    "identified" (as in :func:`phase_transition`; for the control, a dual certificate) with about
+    log2(hi - lo) solves.  An undecided or uncertified probe counts as not identified, which can only
+    move a threshold up; such probes are counted.
+
+    Returns ``thresholds`` (one per seed; None when even ``hi`` does not give a certified
+    identification), ``n50`` (their median, counting None as above ``hi``; None if half are),
+    ``probes`` (solves made), ``undecided`` and ``uncertified`` (probes of those kinds) and
+    ``prediction`` (:func:`featlib.bounds.convex_phase_transition`).
+    """
+    p = _checks.check_positive_int(p, "p")
+    r = _checks.check_positive_int(r, "r")
+    if r > p:
+        raise _checks.ArgumentError(f"the rank r = {r} cannot exceed p = {p}.")
+    ensemble = _checks.check_method(ensemble, ("gaussian", "sparse-sampled", "isotropic"), "ensemble")
+    margin = _checks.check_rtol(margin, "margin")
+    pred = bounds.convex_phase_transition(p, r)
+    lo = max(1, pred["dof"]) if lo is None else _checks.check_positive_int(lo, "lo")
+    hi = pred["full_rank"] if hi is None else _checks.check_positive_int(hi, "hi")
+    if hi < lo:
+        raise _checks.ArgumentError(f"hi = {hi} must be at least lo = {lo}.")
+    seeds = _seed_list(seeds)
+    thresholds, probes, undecided, uncertified = [], 0, 0, 0
+    for seed in seeds:
+        target = random_feature_matrix(p, r, seed=seed)
+        if ensemble == "isotropic":
+            w, V = np.linalg.eigh(target)
+            U, Up = V[:, p - r:], V[:, :p - r]
+            f = svec(target)
+            f /= np.linalg.norm(f)
+            G = np.random.default_rng([int(seed), 7919]).standard_normal((hi, svec_dim(p)))
+            G -= np.outer(G @ f, f)
+            A = smat(G, p)
+
+            def identified(n):
+                return _isotropic_identified(A[:n], U, Up, 1e-9)
+        else:
+            opts = {} if ensemble == "gaussian" else {"s": s, "mu": mu, "sampler": sampler}
+            full = teach(target, ensemble, n=hi, seed=seed, **opts)
+
+            def identified(n):
+                nonlocal undecided, uncertified
+                fb = full[:n]
+                sol = _solve_quiet(fb)
+                if not sol.decided or sol.certificate is None:
+                    undecided += 1
+                    return False
+                if not sol.identified:
+                    return False
+                ok = (verify(fb, sol, margin=margin, exact=False).status == "valid"
+                      and relative_error(sol.phi, target) <= 1e-6)
+                uncertified += not ok
+                return ok
+        a, b = lo - 1, hi  # invariant: not identified at a (or a < lo), threshold in (a, b] if identified at b
+        probes += 1
+        if not identified(b):
+            thresholds.append(None)
+            continue
+        while b - a > 1:
+            m = (a + b) // 2
+            probes += 1
+            if identified(m):
+                b = m
+            else:
+                a = m
+        thresholds.append(b)
+    vals = np.array([np.inf if t is None else t for t in thresholds], dtype=float)
+    med = float(np.median(vals))
+    return {"thresholds": thresholds, "n50": med if np.isfinite(med) else None, "probes": probes,
+            "undecided": undecided, "uncertified": uncertified, "prediction": pred}
+
+
 def _crossing(ns, frac, level):
     """The first n where ``frac`` reaches ``level``, linearly interpolated between grid points."""
     above = np.flatnonzero(frac >= level)

@@ -312,3 +312,23 @@ def test_phase_and_comparison_checkers_accept_the_reference_and_explain_mistakes
         exercises.check_residual_bound(lambda lo, hi: abs(hi - (lo + hi) / 2) / (hi + (lo + hi) / 2))
     with pytest.raises(exercises.ExerciseCheckError, match="both ends"):
         exercises.check_residual_bound(lambda lo, hi: bound(lo, hi) / 2)
+
+
+def test_bisected_thresholds_agree_with_the_full_grid():
+    """phase_thresholds finds, per seed, the first n of the full grid's certified identifications
+    (nested pairs: identification is monotone in n)."""
+    p = 4
+    for ensemble, r in (("gaussian", 1), ("isotropic", 2)):
+        pred = fl.bounds.convex_phase_transition(p, r)
+        ns = np.arange(pred["dof"], pred["full_rank"] + 1)
+        if ensemble == "isotropic":
+            grid = fl.experiments.isotropic_control(p, r, ns, range(4))
+        else:
+            grid = fl.experiments.phase_transition(p, r, ns, range(4))
+        fast = fl.experiments.phase_thresholds(p, r, range(4), ensemble=ensemble)
+        for j, t in enumerate(fast["thresholds"]):
+            ok = grid["outcome"][:, j] == "identified"
+            assert t == (int(ns[np.argmax(ok)]) if ok.any() else None)
+        assert fast["probes"] <= 4 * (1 + int(np.ceil(np.log2(ns.size))))
+    with pytest.raises(fl.FeatlibError):
+        fl.experiments.phase_thresholds(4, 1, range(2), lo=9, hi=3)
