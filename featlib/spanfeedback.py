@@ -67,7 +67,11 @@ class SpanFeedback(PairFeedback):
         W = _checks.finite_array(frame, "frame")
         if W.ndim != 2 or W.shape[1] == 0 or W.shape[1] > W.shape[0]:
             raise _checks.ShapeError(f"frame must have shape (p, k) with 1 <= k <= p; got {W.shape}.")
-        G = W.T @ W  # O(p k^2), one matrix product
+        top = float(np.max(np.abs(W)))
+        # the frame divided by a power of two (exact): every internal product stays far from overflow and
+        # underflow, and the answers are up to scale anyway
+        Ws = W / np.ldexp(1.0, np.frexp(top)[1]) if top > 0 else W
+        G = Ws.T @ Ws  # O(p k^2), one matrix product
         G = (G + G.T) / 2
         g = np.linalg.eigvalsh(G)  # squared singular values of W
         if not g[-1] > 0 or not g[0] > 1e-12 * g[-1]:
@@ -76,7 +80,8 @@ class SpanFeedback(PairFeedback):
                 f"eigenvalues from {g[0]:.3g} to {g[-1]:.3g}. Pass an orthonormal basis of the span "
                 f"(numpy.linalg.qr).")
         G.setflags(write=False)
-        self._G = G
+        Ws.setflags(write=False)
+        self._G, self._Ws = G, Ws
         W.setflags(write=False)
         Y, Z = _as_rows(y, "y"), _as_rows(z, "z")
         if _is_sparse(Y) != _is_sparse(Z):
@@ -146,19 +151,21 @@ class SpanFeedback(PairFeedback):
         return PairFeedback(Y, Z, basis=self._R, meta=meta)
 
     def frame_gram(self) -> np.ndarray:
-        """``G = W^T W`` (k x k, read-only)."""
+        """``G = W_s^T W_s`` (k x k, read-only) for the frame scaled by a power of two, ``W_s = W / 2^e``
+        with its largest entry in [1/2, 1)."""
         return self._G
 
     def lift(self, S) -> np.ndarray:
-        """A factor F (p x m) with ``F F^T = W G^-1 S G^-1 W^T`` (the PSD matrix whose reduction is S;
-        ``S`` k x k PSD): ``F = W G^-1 S^{1/2}``."""
+        """A factor F (p x m) with ``F F^T`` a positive multiple of ``W G_W^-1 S G_W^-1 W^T``, the PSD
+        matrix whose reduction ``W^T Phi W`` is S (``S`` k x k PSD, ``G_W = W^T W``); computed on the
+        scaled frame (:meth:`frame_gram`), so only the scale differs."""
         S = _checks.square_matrix(S, "S")
         if S.shape[0] != self._W.shape[1]:
             raise _checks.ShapeError(f"S must be {self._W.shape[1]} x {self._W.shape[1]}; got {S.shape}.")
         w, Q = np.linalg.eigh((S + S.T) / 2)
         keep = w > 0
         half = Q[:, keep] * np.sqrt(w[keep])
-        return self._W @ np.linalg.solve(self.frame_gram(), half)
+        return self._Ws @ np.linalg.solve(self._G, half)  # W G_W^-1 S^{1/2} up to a positive scale
 
     def span_mass(self, factor) -> float:
         """``trace((I - P) F F^T)`` with P the orthogonal projector onto span(W): the sum of
@@ -167,7 +174,7 @@ class SpanFeedback(PairFeedback):
         F = np.asarray(factor, dtype=float)
         if F.ndim != 2 or F.shape[0] != self.p:
             raise _checks.ShapeError(f"factor must have shape ({self.p}, m); got {F.shape}.")
-        E = F - self._W @ np.linalg.solve(self._G, self._W.T @ F)  # (I - W G^-1 W^T) F
+        E = F - self._Ws @ np.linalg.solve(self._G, self._Ws.T @ F)  # (I - P) F, P the projector onto span(W)
         return float(np.sum(E * E))
 
     def __repr__(self) -> str:
@@ -277,9 +284,10 @@ class SpanFeedback(PairFeedback):
         if F.ndim != 2 or F.shape[0] != self.p:
             raise _checks.ShapeError(f"factor must have shape ({self.p}, k); got {F.shape}.")
         top = float(np.linalg.norm(F, 2)) ** 2 if norm is None else float(norm)
-        # in R^k: y^T F F^T y = ||(W^T F)^T R a||^2 and ||y||^2 = ||C^T R a||^2 with W^T W = C C^T
+        # in R^k: y^T F F^T y = ||(W^T F)^T R a||^2 and ||y||^2 = ||C^T R a||^2 with W^T W = C C^T (with
+        # the scaled frame both carry the same factor 4^-e, which cancels in the ratio)
         red = self.reduced()
-        qy, qz = red._factor_quads(self._W.T @ F)
+        qy, qz = red._factor_quads(self._Ws.T @ F)  # both sides through the same scaled frame
         ny, nz = red._factor_quads(np.linalg.cholesky(self.frame_gram()))
         scale = top * (ny + nz)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -164,3 +164,15 @@ def test_sparse_coefficient_rows_and_identity_reduced_basis():
     sol = fl.solve(fb, "exact")
     assert sol.identified and fl.relative_error(sol.as_factored(), phi) < 1e-12
     assert "k=2" in repr(fb) and fb.reduced_basis is None and fb.y_coef.shape == (2, 2)
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e160])
+def test_extreme_frame_scales_change_nothing(scale):
+    _, phi = _target(p=8, r=3, seed=6)
+    fb = fl.teach(phi, "eigen", storage="span")
+    far = SpanFeedback(fb.frame * scale, fb.y_coef, fb.z_coef, basis=fb.reduced_basis)
+    sol = fl.solve(far, "exact")
+    assert sol.identified and fl.relative_error(sol.as_factored(), phi) < 1e-12 and sol.residual < 1e-13
+    assert fl.verify(far, sol).valid
+    with pytest.raises(fl.ArgumentError, match="linearly independent"):
+        SpanFeedback(np.zeros((4, 2)), np.zeros((1, 2)), np.zeros((1, 2)))
