@@ -566,23 +566,37 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
         target = random_feature_matrix(p, r, seed=seed)
         for i, n in enumerate(ns):
             fb = teach(target, ensemble, n=int(n), seed=seed, **opts)
-            sol = _solve_quiet(fb)
-            if not sol.decided or sol.certificate is None:
-                outcome[i, j], verified[i, j] = "undecided", "-"
-                continue
-            # floating point: the exact check cannot apply to sampled float pairs of a rank-deficient
-            # target (verify's docstring) and spends seconds finding that out at p = 10
-            check = verify(fb, sol, margin=margin, exact=False).status if (sol.identified or verify_all) else "-"
-            verified[i, j] = check
-            if sol.identified:
-                good = check == "valid" and relative_error(sol.phi, target) <= 1e-6
-                outcome[i, j] = "identified" if good else "identified, not certified"
-            else:
-                outcome[i, j] = "not identified"
+            outcome[i, j], verified[i, j] = _pair_outcome(fb, target, margin, verify_all)
     fraction = {o: (outcome == o).mean(axis=1) for o in PHASE_OUTCOMES}
     success = fraction["identified"]
     return {"n": ns, "fraction": fraction, "success": success, "n50": _crossing(ns, success, 0.5),
             "outcome": outcome, "verified": verified, "prediction": bounds.convex_phase_transition(p, r)}
+
+
+def _pair_outcome(fb, target, margin, verify_all=False):
+    """One exact solve of ``fb``: ``(label, verify status)`` as :func:`phase_transition` counts them."""
+    sol = _solve_quiet(fb)
+    if not sol.decided or sol.certificate is None:
+        return "undecided", "-"
+    # floating point: the exact check cannot apply to sampled float pairs of a rank-deficient target
+    # (verify's docstring) and spends seconds finding that out at p = 10
+    check = verify(fb, sol, margin=margin, exact=False).status if (sol.identified or verify_all) else "-"
+    if not sol.identified:
+        return "not identified", check
+    good = check == "valid" and relative_error(sol.phi, target) <= 1e-6
+    return ("identified" if good else "identified, not certified"), check
+
+
+def _isotropic_problem(p, r, seed, n_max):
+    """The control's target (its range U and kernel U_perp) and its first ``n_max`` constraint
+    matrices for one seed (:func:`isotropic_control`)."""
+    target = random_feature_matrix(p, r, seed=seed)
+    V = np.linalg.eigh(target)[1]
+    f = svec(target)
+    f /= np.linalg.norm(f)
+    G = np.random.default_rng([int(seed), 7919]).standard_normal((int(n_max), svec_dim(p)))
+    G -= np.outer(G @ f, f)
+    return smat(G, p), V[:, p - r:], V[:, :p - r]
 
 
 #: Outcomes of :func:`phase_transition` with ``learner="svp"``.
@@ -646,17 +660,9 @@ def isotropic_control(p: int, r: int, ns, seeds, *, tol: float = 1e-9) -> dict:
     if ns.size == 0 or ns.min() < 1:
         raise _checks.ArgumentError(f"ns must be positive numbers of constraints; got {ns.tolist()}.")
     seeds = _seed_list(seeds)
-    D = svec_dim(p)
     outcome = np.empty((ns.size, len(seeds)), dtype=object)
     for j, seed in enumerate(seeds):
-        target = random_feature_matrix(p, r, seed=seed)
-        w, V = np.linalg.eigh(target)
-        U, Up = V[:, p - r:], V[:, :p - r]
-        f = svec(target)
-        f /= np.linalg.norm(f)
-        G = np.random.default_rng([int(seed), 7919]).standard_normal((int(ns.max()), D))
-        G -= np.outer(G @ f, f)
-        A = smat(G, p)
+        A, U, Up = _isotropic_problem(p, r, seed, ns.max())
         for i, n in enumerate(ns):
             outcome[i, j] = "identified" if _isotropic_identified(A[:n], U, Up, tol) else "not identified"
     fraction = {o: (outcome == o).mean(axis=1) for o in CONTROL_OUTCOMES}
@@ -739,35 +745,22 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
     seeds = _seed_list(seeds)
     thresholds, probes, undecided, uncertified = [], 0, 0, 0
     for seed in seeds:
-        target = random_feature_matrix(p, r, seed=seed)
         if ensemble == "isotropic":
-            w, V = np.linalg.eigh(target)
-            U, Up = V[:, p - r:], V[:, :p - r]
-            f = svec(target)
-            f /= np.linalg.norm(f)
-            G = np.random.default_rng([int(seed), 7919]).standard_normal((hi, svec_dim(p)))
-            G -= np.outer(G @ f, f)
-            A = smat(G, p)
+            A, U, Up = _isotropic_problem(p, r, seed, hi)
 
             def identified(n):
                 return _isotropic_identified(A[:n], U, Up, 1e-9)
         else:
+            target = random_feature_matrix(p, r, seed=seed)
             opts = {} if ensemble == "gaussian" else {"s": s, "mu": mu, "sampler": sampler}
             full = teach(target, ensemble, n=hi, seed=seed, **opts)
 
             def identified(n):
                 nonlocal undecided, uncertified
-                fb = full[:n]
-                sol = _solve_quiet(fb)
-                if not sol.decided or sol.certificate is None:
-                    undecided += 1
-                    return False
-                if not sol.identified:
-                    return False
-                ok = (verify(fb, sol, margin=margin, exact=False).status == "valid"
-                      and relative_error(sol.phi, target) <= 1e-6)
-                uncertified += not ok
-                return ok
+                label = _pair_outcome(full[:n], target, margin)[0]
+                undecided += label == "undecided"
+                uncertified += label == "identified, not certified"
+                return label == "identified"
         a, b = lo - 1, hi  # invariant: not identified at a (or a < lo), threshold in (a, b] if identified at b
         probes += 1
         if not identified(b):
