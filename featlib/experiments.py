@@ -17,6 +17,7 @@ from .feedback import PairFeedback, padded_rows
 from .linalg import svec_dim
 from .metrics import pcc, relative_error
 from .solvers import solve
+from .solvers.reduce import quiet_solve
 from .teachers import teach
 from . import bounds
 from ._checks import psd_matrix
@@ -694,8 +695,6 @@ def _isotropic_identified(A, U, Up, tol) -> bool:
     if m == 1:
         return bool(np.max(np.abs(Bk[:, 0, 0])) > tol * scale)
     import cvxpy as cp  # optional dependency (the sdp extra): the certificate search is a small SDP
-
-    from .solvers.reduce import quiet_solve
 
     y, t = cp.Variable(Bk.shape[0]), cp.Variable()
     M = sum(y[k] * Bk[k] for k in range(Bk.shape[0]))

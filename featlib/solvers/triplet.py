@@ -28,6 +28,7 @@ import numpy as np
 from .. import _checks
 from ..triplets import balanced_differences
 from ._result import Solution, normalise
+from .reduce import quiet_solve
 from ._trainer import FactorTrainer
 from ..triplets import TripletFeedback
 from ._trainer import resolve_device as _resolve_device
@@ -128,7 +129,7 @@ def _sdp(tf, *, C, solver):
     elif "CLARABEL" in cp.installed_solvers():
         kwargs["solver"] = "CLARABEL"
     try:
-        prob.solve(**kwargs)
+        quiet_solve(prob, kwargs)  # "may be inaccurate" is recorded in info["status"], not warned
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - cvxpy's errors, and Clarabel's Rust panics (a BaseException)
