@@ -94,8 +94,8 @@ class PairStream:
         shards = []
         for b in range(self.n_batches):
             fb = self.batch(b)
-            if fb.storage == "basis":
-                raise _checks.FeedbackError("shards hold dense or sparse pairs, not shared-basis ones.")
+            if fb.storage not in ("dense", "sparse"):  # basis or span: stored rows are coefficients
+                raise _checks.FeedbackError(f"shards hold dense or sparse pairs, not {fb.storage!r}-stored ones.")
             name = f"shard-{b:06d}.npz"
             Y, Z = fb._stored_rows()
             if fb.storage == "sparse":

@@ -176,3 +176,20 @@ def test_extreme_frame_scales_change_nothing(scale):
     assert fl.verify(far, sol).valid
     with pytest.raises(fl.ArgumentError, match="linearly independent"):
         SpanFeedback(np.zeros((4, 2)), np.zeros((1, 2)), np.zeros((1, 2)))
+
+
+def test_a_stream_of_span_feedback_is_refused_by_the_shard_writer(tmp_path):
+    """Stored rows of span (or basis) feedback are coefficients, not activations: writing them as
+    shards would save wrong pairs, so the writer refuses them."""
+    _, phi = _target()
+    span = fl.teach(phi, "eigen", storage="span")
+
+    class SpanStream(fl.PairStream):
+        def batch(self, b):
+            return span
+
+        def key(self):
+            return {"source": "span-test"}
+
+    with pytest.raises(fl.FeedbackError, match="span"):
+        SpanStream(span.p, len(span), len(span)).save(tmp_path / "shards")
