@@ -193,3 +193,15 @@ def test_a_stream_of_span_feedback_is_refused_by_the_shard_writer(tmp_path):
 
     with pytest.raises(fl.FeedbackError, match="span"):
         SpanStream(span.p, len(span), len(span)).save(tmp_path / "shards")
+
+
+def test_the_sparse_exact_path_reads_activations_not_coefficients():
+    """solve_exact(..., sparse=True) on basis-stored feedback used the basis coefficients as if they
+    were activations; now both storages give the dense answer."""
+    from featlib.solvers.exact import solve_exact
+
+    _, phi = _target(p=7, r=3, seed=7)
+    for fb in (fl.teach(phi, "eigen"), fl.teach(phi, "eigen", storage="span")):
+        sol = solve_exact(fb, sparse=True)
+        learned = sol.phi if sol.factor is None else sol.as_factored()
+        assert sol.identified and fl.relative_error(learned, phi) < 1e-10

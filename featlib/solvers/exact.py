@@ -608,7 +608,10 @@ def _polish_identified(Y, Z, phi, info, iters=20):
 def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
     """scipy.sparse exact path; returns None when the structure needs the dense path."""
     p = feedback.p
-    Y, Z = (sp.csr_matrix(C) for C in feedback._stored_rows())
+    if feedback.storage in ("sparse", "dense"):
+        Y, Z = (sp.csr_matrix(C) for C in feedback._stored_rows())
+    else:  # basis (or span) storage keeps coefficients: the activations themselves are needed here
+        Y, Z = sp.csr_matrix(feedback.dense_y()), sp.csr_matrix(feedback.dense_z())
     keep = np.arange(p)
     nulls = []
     steps = []
