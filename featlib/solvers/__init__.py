@@ -129,7 +129,13 @@ def _solve_span(feedback, method, options):
     import time
 
     t0 = time.perf_counter()
-    sol = solve(feedback.reduced(), method, **options)
+    try:
+        sol = solve(feedback.reduced(), method, **options)
+    except _checks.InconsistentFeedbackError as err:  # its message speaks of R^k: say which R^k
+        k = feedback.frame.shape[1]
+        err.args = (f"span feedback (in R^{feedback.p}, reduced to the {k}-dimensional span of its frame, where "
+                    f"the solver works): {err.args[0] if err.args else ''}",) + tuple(err.args[1:])
+        raise
     F = feedback.lift(sol.phi)
     scale = float(np.linalg.norm(F))
     if not scale > 0:
