@@ -332,3 +332,10 @@ def test_bisected_thresholds_agree_with_the_full_grid():
         assert fast["probes"] <= 4 * (1 + int(np.ceil(np.log2(ns.size))))
     with pytest.raises(fl.FeatlibError):
         fl.experiments.phase_thresholds(4, 1, range(2), lo=9, hi=3)
+
+
+def test_solver_verdict_thresholds_are_never_above_certified_ones():
+    certified = fl.experiments.phase_thresholds(5, 2, range(4))
+    solver = fl.experiments.phase_thresholds(5, 2, range(4), certified=False)
+    for a, b in zip(solver["thresholds"], certified["thresholds"]):
+        assert a is not None and (b is None or a <= b)
