@@ -65,7 +65,9 @@ def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) 
         ``"eigen"``: ``rank`` (override the numerical rank; the pairs are then exact for the
         rank-``rank`` truncation of Phi*, as the paper's experiments use), ``rtol`` (relative
         eigenvalue threshold of the numerical rank, default ``p * eps``), ``storage`` ("basis",
-        the default, or "dense").
+        the default for a dense Phi*; "dense"; or "span", the default for a :class:`featlib.Factored`
+        target: a :class:`featlib.SpanFeedback` that keeps the p - r null-space pairs as the complement
+        of the eigenvectors, O(p r) memory, which ``solve`` reduces exactly to r dimensions).
         ``"compact"``: ``rank`` and ``rtol`` as for "eigen"; ``storage`` ("basis", default, or
         "dense").  ``meta["face_hint"]`` holds the multipliers of the facial-reduction step; pass
         them to ``solve(fb, "exact", face_hint=fb.meta["face_hint"])`` at large p, where the solver
@@ -207,21 +209,14 @@ def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage=None):
         storage = "span" if agent.factor is not None else "basis"
     storage = _storage("eigen", storage, ("basis", "dense", "span"))
     if storage == "span":
-        return _eigen_span(agent, rank, rtol)
+        return _eigen_span(agent, n, rank, rtol)
     w, V, r, numerical, rtol = _spectrum(agent, rank, rtol)
     count = r * (r + 1) // 2 + (p - r)
     _fixed_count("eigen", n, count)
-    gam = np.clip(w[:r], 0.0, None)
-    ref_q = float(gam.sum())  # y = v_1 + ... + v_r, so y^T Phi_r y = sum of the eigenvalues
-    iu, ju = np.triu_indices(r)
+    iu, ju, c, rows_y, cols_y = _kernel_pairs(w, r)
     m_ker = iu.size
-    # q(v_i) = gamma_i ; q(v_i + v_j) = gamma_i + gamma_j  (orthonormal eigenvectors)
-    q_ker = np.where(iu == ju, gam[iu], gam[iu] + gam[ju])
-    c = _ratios(q_ker, ref_q)
     # coefficients over the basis [v_1 .. v_p, y]
     b = p + 1
-    rows_y = np.concatenate([np.arange(m_ker), np.flatnonzero(iu != ju)])
-    cols_y = np.concatenate([iu, ju[iu != ju]])
     Yc = sp.csr_matrix((np.ones(rows_y.size), (rows_y, cols_y)), shape=(count, b))
     rows_z = np.concatenate([np.arange(m_ker), m_ker + np.arange(p - r)])
     cols_z = np.concatenate([np.full(m_ker, p), r + np.arange(p - r)])
@@ -229,23 +224,34 @@ def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage=None):
     Zc = sp.csr_matrix((vals_z, (rows_z, cols_z)), shape=(count, b))
     yref = V[:, :r].sum(axis=1)
     basis = np.column_stack([V, yref])
-    meta = {
-        "teacher": "eigen",
-        "rank": r,
-        "numerical_rank": numerical,
-        "rank_rtol": rtol,
-        "truncated": r < numerical,
-        "eigenvalues": w.copy(),
-        "kernel_rows": np.arange(m_ker),
-        "null_rows": np.arange(m_ker, count),
-        "kernel_pairs": [(int(i), int(j)) for i, j in zip(iu, ju)],
-        "reference": yref,
-    }
+    meta = _eigen_meta(r, numerical, rtol, w.copy(), iu, ju, count)
+    meta["reference"] = yref
     fb = PairFeedback(Yc, Zc, basis=basis, meta=meta)
     return fb.to_dense() if storage == "dense" else fb
 
 
-def _eigen_span(agent: Agent, rank, rtol):
+def _kernel_pairs(w, r):
+    """Theorem 1's r(r+1)/2 kernel pairs against the reference y = v_1 + ... + v_r, for the eigenvalues
+    ``w`` (descending): ``(iu, ju, c, rows_y, cols_y)``, pair k being ``(v_iu + v_ju [once if equal],
+    sqrt(c_k) y)``, with the left sides' coefficient positions (row, eigenvector column)."""
+    gam = np.clip(w[:r], 0.0, None)
+    ref_q = float(gam.sum())  # y = v_1 + ... + v_r, so y^T Phi_r y = sum of the eigenvalues
+    iu, ju = np.triu_indices(r)
+    # q(v_i) = gamma_i ; q(v_i + v_j) = gamma_i + gamma_j  (orthonormal eigenvectors)
+    q_ker = np.where(iu == ju, gam[iu], gam[iu] + gam[ju])
+    c = _ratios(q_ker, ref_q)
+    rows_y = np.concatenate([np.arange(iu.size), np.flatnonzero(iu != ju)])
+    cols_y = np.concatenate([iu, ju[iu != ju]])
+    return iu, ju, c, rows_y, cols_y
+
+
+def _eigen_meta(r, numerical, rtol, eigenvalues, iu, ju, count):
+    return {"teacher": "eigen", "rank": r, "numerical_rank": numerical, "rank_rtol": rtol,
+            "truncated": r < numerical, "eigenvalues": eigenvalues, "kernel_rows": np.arange(iu.size),
+            "null_rows": np.arange(iu.size, count), "kernel_pairs": [(int(i), int(j)) for i, j in zip(iu, ju)]}
+
+
+def _eigen_span(agent: Agent, n, rank, rtol):
     """Theorem 1's pairs in ``"span"`` storage: the frame is the r leading eigenvectors, the kernel pairs
     are coefficient rows over the reduced basis ``[I_r, 1]`` (the reference y = v_1 + ... + v_r), the
     p - r null-space pairs ``(0, v)`` are the complement of the frame.  A factored agent's eigenvectors
@@ -257,31 +263,17 @@ def _eigen_span(agent: Agent, rank, rtol):
         raise _checks.ArgumentError(
             f"rank = {r} exceeds the numerical rank {numerical} of Phi* (at rtol = {rtol:.3g}); with storage='span' "
             f"the frame holds the eigenvectors of non-zero eigenvalues only. Use storage='basis' for a larger rank.")
-    gam = np.clip(w[:r], 0.0, None)
-    ref_q = float(gam.sum())
-    iu, ju = np.triu_indices(r)
+    count = r * (r + 1) // 2 + (p - r)
+    _fixed_count("eigen", n, count)
+    iu, ju, c, rows_y, cols_y = _kernel_pairs(w, r)
     m_ker = iu.size
-    q_ker = np.where(iu == ju, gam[iu], gam[iu] + gam[ju])
-    c = _ratios(q_ker, ref_q)
-    rows_y = np.concatenate([np.arange(m_ker), np.flatnonzero(iu != ju)])
-    cols_y = np.concatenate([iu, ju[iu != ju]])
     Yc = sp.csr_matrix((np.ones(rows_y.size), (rows_y, cols_y)), shape=(m_ker, r + 1))
     Zc = sp.csr_matrix((np.sqrt(c), (np.arange(m_ker), np.full(m_ker, r))), shape=(m_ker, r + 1))
     R = np.column_stack([np.eye(r), np.ones(r)])
     W = Vr[:, :r]
     eig = np.zeros(p)
     eig[:w.size] = w
-    meta = {
-        "teacher": "eigen",
-        "rank": r,
-        "numerical_rank": numerical,
-        "rank_rtol": rtol,
-        "truncated": r < numerical,
-        "eigenvalues": eig,
-        "kernel_rows": np.arange(m_ker),
-        "null_rows": np.arange(m_ker, m_ker + p - r),
-        "kernel_pairs": [(int(i), int(j)) for i, j in zip(iu, ju)],
-    }
+    meta = _eigen_meta(r, numerical, rtol, eig, iu, ju, count)
     return SpanFeedback(W, Yc, Zc, basis=R, meta=meta)
 
 

@@ -128,6 +128,8 @@ def test_span_feedback_refuses_bad_frames_and_large_expansions(monkeypatch):
     assert fl.solve(fb, "exact").identified  # the reduction needs no explicit form
     with pytest.raises(fl.ArgumentError, match="numerical rank"):
         fl.teach(phi, "eigen", storage="span", rank=5)
+    with pytest.raises(fl.ArgumentError, match="fixed"):
+        fl.teach(phi, "eigen", storage="span", n=4)  # the count is the theorem's, as for the other storages
 
 
 def test_teach_and_solve_a_factored_sae_at_p_16384_under_a_6_gb_ceiling():
