@@ -4,6 +4,7 @@ import pytest
 
 import featlib as fl
 from featlib import factored
+from conftest import run_under_address_limit
 
 
 @pytest.fixture
@@ -70,11 +71,7 @@ def test_sae_scale_benchmark_prints_rows():
 def test_no_p_by_p_array_at_p_32768_under_a_6_gb_ceiling():
     """recover_eigen and the exact metrics at p = 32,768 (d = 512) under an address-space limit of
     6 GB: one p x p float64 array alone would need 8.6 GB, so the run proves none is formed."""
-    import subprocess
-    import sys
-
-    code = (
-        "import resource; resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))\n"
+    out = run_under_address_limit(
         "import featlib as fl\n"
         "from featlib import factored\n"
         "D = fl.datasets.random_dictionary(512, 32768, seed=0)\n"
@@ -84,13 +81,9 @@ def test_no_p_by_p_array_at_p_32768_under_a_6_gb_ceiling():
         "try:\n"
         "    fl.Factored(D).dense(max_bytes=2**40)\n"
         "except MemoryError:\n"
-        "    print('dense refused by the ceiling')\n"
-    )
-    env = {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin"}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
-    lines = run.stdout.split()
-    assert float(lines[0]) > 0.99999 and "refused" in run.stdout
+        "    print('dense refused by the ceiling')\n", gib=6)
+    lines = out.split()
+    assert float(lines[0]) > 0.99999 and "refused" in out
 
 
 def test_an_agent_holding_a_factor_answers_and_teaches_as_the_dense_one():
