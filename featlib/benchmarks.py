@@ -589,58 +589,47 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
     :func:`featlib.experiments.phase_thresholds`, n50 = their median; the default above p = 10, where
     the grid takes hours; not for "rank-aware", whose successes are not monotone in n).
 
-    For each p, ensemble and rank r (``ranks``: default 1..p): :func:`featlib.experiments.phase_transition`
-    over n from the rank-r degrees of freedom to p(p+1)/2 - 1 with ``seeds`` targets and pair draws a
-    point; one line per rank with the counting bound (dof: fewer pairs never identify), the prediction of
+    One line per p, ensemble and rank r (``ranks``: default 1..p), with ``seeds`` targets and pair
+    draws: the counting bound (dof: fewer pairs never identify), the prediction of
     :func:`featlib.bounds.convex_phase_transition`, the measured n50 (certified "identified" only), its
-    deviation from the prediction, and how many runs were undecided or identified without a
-    certificate.  Rows are measurements at the given number of seeds (n50's resolution is one pair
-    and its sampling error about 1 / sqrt(seeds) of the transition's width)."""
+    deviation from the prediction, how many runs (grid) or probes (bisection) were undecided or
+    identified without a certificate, and how many there were.  Rows are measurements at the given
+    number of seeds (n50's resolution is one pair and its sampling error about 1 / sqrt(seeds) of the
+    transition's width)."""
     rows = []
     out(f"{'p':>4} {'ensemble':<15} {'r':>3} {'dof':>6} {'predicted':>9} {'n50':>7} {'n50-pred':>8} "
         f"{'undecided':>9} {'uncertified':>11} {'runs':>6} {'seconds':>8}")
     for p in ps:
+        how = search or ("grid" if p <= 10 else "bisect")
         for ensemble in ensembles:
+            if how == "bisect" and ensemble == "rank-aware":
+                continue  # no monotone threshold to bisect
             for r in _progress(ranks or range(1, p + 1), progress, f"p={p} {ensemble}"):
                 pred = convex_phase_transition(p, r)
-                how = search or ("grid" if p <= 10 else "bisect")
-                if how == "bisect" and ensemble != "rank-aware":
-                    t = time.perf_counter()
-                    res = phase_thresholds(p, r, range(seeds), ensemble=ensemble)
-                    sec = time.perf_counter() - t
-                    n50 = res["n50"]
-                    row = dict(p=p, ensemble=ensemble, r=r, dof=pred["dof"], predicted=pred["n_star"], n50=n50,
-                               undecided=res["undecided"], uncertified=res["uncertified"], runs=res["probes"],
-                               seconds=sec, search="bisect")
-                    rows.append(row)
-                    dev = "-" if n50 is None else f"{n50 - pred['n_star']:+.1f}"
-                    out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof']:>6} {pred['n_star']:>9.1f} "
-                        f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {res['undecided']:>9} "
-                        f"{res['uncertified']:>11} {res['probes']:>6} {sec:>8.1f}")
-                    continue
-                if how == "bisect":
-                    continue  # rank-aware: no monotone threshold to bisect
-                top = min(pred["full_rank"], int(np.ceil(pred["n_star"] + 3 * np.sqrt(p))))  # past the window
-                low = max(1, pred["dof"] - (3 if ensemble == "rank-aware" else 0))
-                ns = np.arange(low, top + 1)
                 t = time.perf_counter()
-                if ensemble == "isotropic":
-                    res = isotropic_control(p, r, ns, range(seeds))
-                elif ensemble == "rank-aware":
-                    res = phase_transition(p, r, ns, range(seeds), learner="svp")
+                if how == "bisect":
+                    res = phase_thresholds(p, r, range(seeds), ensemble=ensemble)
+                    und, unc, runs = res["undecided"], res["uncertified"], res["probes"]
                 else:
-                    res = phase_transition(p, r, ns, range(seeds), ensemble=ensemble)
+                    top = min(pred["full_rank"], int(np.ceil(pred["n_star"] + 3 * np.sqrt(p))))  # past the window
+                    ns = np.arange(max(1, pred["dof"] - (3 if ensemble == "rank-aware" else 0)), top + 1)
+                    if ensemble == "isotropic":
+                        res = isotropic_control(p, r, ns, range(seeds))
+                    elif ensemble == "rank-aware":
+                        res = phase_transition(p, r, ns, range(seeds), learner="svp")
+                    else:
+                        res = phase_transition(p, r, ns, range(seeds), ensemble=ensemble)
+                    f = res["fraction"]
+                    und = int(round(float(f.get("undecided", np.zeros(1)).sum()) * seeds))
+                    unc = int(round(float(f.get("identified, not certified", np.zeros(1)).sum()) * seeds))
+                    runs = ns.size * seeds
                 sec = time.perf_counter() - t
-                f = res["fraction"]
-                und = int(round(float(f.get("undecided", np.zeros(1)).sum()) * seeds))
-                unc = int(round(float(f.get("identified, not certified", np.zeros(1)).sum()) * seeds))
                 n50 = res["n50"]
-                row = dict(p=p, ensemble=ensemble, r=r, dof=pred["dof"], predicted=pred["n_star"], n50=n50,
-                           undecided=und, uncertified=unc, runs=ns.size * seeds, seconds=sec)
-                rows.append(row)
+                rows.append(dict(p=p, ensemble=ensemble, r=r, dof=pred["dof"], predicted=pred["n_star"], n50=n50,
+                                 undecided=und, uncertified=unc, runs=runs, seconds=sec, search=how))
                 dev = "-" if n50 is None else f"{n50 - pred['n_star']:+.1f}"
                 out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof']:>6} {pred['n_star']:>9.1f} "
-                    f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {und:>9} {unc:>11} {ns.size * seeds:>6} {sec:>8.1f}")
+                    f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {und:>9} {unc:>11} {runs:>6} {sec:>8.1f}")
     return rows
 
 
