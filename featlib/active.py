@@ -281,10 +281,10 @@ def angle_bound(feedback: PairFeedback, info: dict) -> dict:
     if per is None or len(per) != len(feedback):
         raise _checks.ArgumentError("angle_bound needs the info of learn_pairs for these very pairs (info['per_pair']).")
     Y, Z = feedback.dense_y(), feedback.dense_z()
+    A, norms = _unit_constraint_rows(Y, Z)  # ||svec(y y^T - z z^T)|| = ||y y^T - z z^T||_F (isometric)
     e = np.zeros(len(per))
-    for k, (y, z, it) in enumerate(zip(Y, Z, per)):
+    for k, (y, z, it, norm_a) in enumerate(zip(Y, Z, per, norms)):
         kind, rho = it.get("kind"), it.get("residual_bound")
-        norm_a = float(np.linalg.norm(np.outer(y, y) - np.outer(z, z)))
         if kind in ("pair", "tie") and rho is not None and np.isfinite(rho) and norm_a > 0:
             e[k] = float(rho) * (y @ y + z @ z) / norm_a
         elif kind == "null y" and norm_a > 0:
@@ -292,9 +292,6 @@ def angle_bound(feedback: PairFeedback, info: dict) -> dict:
             e[k] = float(it["t_hi"]) ** 2 * float(w @ w) / norm_a
         else:
             e[k] = np.inf
-    A = svec_outer(Y) - svec_outer(Z)
-    norms = np.linalg.norm(A, axis=1)
-    A = A[norms > 0] / norms[norms > 0, None]
     P = A.shape[1]
     if A.shape[0] < P - 1 or not np.all(np.isfinite(e)):
         return {"bound": float("inf"), "sigma_2": 0.0 if A.shape[0] < P - 1 else None, "residual": float(np.linalg.norm(e))}
@@ -305,13 +302,19 @@ def angle_bound(feedback: PairFeedback, info: dict) -> dict:
     return {"bound": res / sigma_2 if sigma_2 > 0 else float("inf"), "sigma_2": sigma_2, "residual": res}
 
 
+def _unit_constraint_rows(Y, Z):
+    """The pairs' constraint rows ``svec(y y^T - z z^T)`` scaled to unit norm (zero rows dropped), and
+    every row's norm before scaling."""
+    A = svec_outer(Y) - svec_outer(Z)
+    norms = np.linalg.norm(A, axis=1)
+    return A[norms > 0] / norms[norms > 0, None], norms
+
+
 def _most_uncertain_direction(Y, Z):
     """The unit u maximising ``|u^T smat(V) u|`` for V the second smallest right singular vector of the
     normalised constraint rows of the pairs (Y, Z) (see :func:`learn_pairs`, directions="chosen")."""
     p = Y.shape[1]
-    A = svec_outer(Y) - svec_outer(Z)
-    norms = np.linalg.norm(A, axis=1)
-    A = A[norms > 0] / norms[norms > 0, None]
+    A = _unit_constraint_rows(Y, Z)[0]
     P = A.shape[1]
     if A.shape[0] == 0:
         V = np.zeros(P)

@@ -596,9 +596,7 @@ def _verify_span(feedback, certificate, *, exact, tol, margin):
             f"an exactly equivalent problem (the stored numbers themselves)")
     out.checks = [note] + list(out.checks)
     if out.valid and out.verdict == "not identified":
-        W = np.asarray(feedback.frame, dtype=float)
-        top = float(np.max(np.abs(W)))
-        W = W / np.ldexp(1.0, np.frexp(top)[1])  # a power of two: exact
+        W = feedback.scaled_frame  # the frame over a power of two (exact): products far from overflow
         G = W.T @ W
         err = _R.matmul_error(_R.fro(W), _R.fro(W), W.shape[0], G.size)
         lb = _R.pd_lower_bound(G, err)

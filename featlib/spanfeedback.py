@@ -150,6 +150,12 @@ class SpanFeedback(PairFeedback):
             return PairFeedback(Y, Z, meta=meta)
         return PairFeedback(Y, Z, basis=self._R, meta=meta)
 
+    @property
+    def scaled_frame(self) -> np.ndarray:
+        """``W_s = W / 2^e`` (read-only), the frame divided by the power of two that puts its largest
+        entry in [1/2, 1): exact, and what every internal product uses."""
+        return self._Ws
+
     def frame_gram(self) -> np.ndarray:
         """``G = W_s^T W_s`` (k x k, read-only) for the frame scaled by a power of two, ``W_s = W / 2^e``
         with its largest entry in [1/2, 1)."""
