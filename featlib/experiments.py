@@ -697,7 +697,7 @@ def _isotropic_identified(A, U, Up, tol) -> bool:
     import cvxpy as cp  # optional dependency (the sdp extra): the certificate search is a small SDP
 
     y, t = cp.Variable(Bk.shape[0]), cp.Variable()
-    M = sum(y[k] * Bk[k] for k in range(Bk.shape[0]))
+    M = cp.reshape(Bk.reshape(Bk.shape[0], m * m).T @ y, (m, m), order="C")  # sum_k y_k B_k, one product
     prob = cp.Problem(cp.Maximize(t), [(M + M.T) / 2 - t * np.eye(m) >> 0, cp.norm(y, 2) <= 1])
     try:
         quiet_solve(prob, {"solver": cp.CLARABEL})
