@@ -14,7 +14,7 @@ A :class:`Certificate` says *why* a feedback set does or does not identify its f
   the PSD cone).  The exact solver attaches one to ``InconsistentFeedbackError.certificate``.
 
 :func:`verify` re-checks a certificate from the pairs alone, without calling any solver.  For small
-problems it works in **exact rational arithmetic** (Python's :class:`fractions.Fraction`): every
+problems it works in **exact rational arithmetic** (python-flint's ``fmpq``, :mod:`featlib._exact`): every
 float is a rational number, the multipliers and witnesses are rounded to nearby rationals and, if
 needed, projected exactly onto the constraints they must satisfy (rounding and projection as in
 Peyrl and Parrilo's rational sum-of-squares certificates); PSD-ness is decided by an exact
@@ -29,12 +29,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 import scipy.linalg as sla
 
 from . import _checks
+from . import _exact as _X
 from . import _rigorous as _R
 from .feedback import PairFeedback
 from .spanfeedback import SpanFeedback
@@ -171,150 +171,21 @@ class Verification:
 
 
 # ============================================================================================
-# exact rational linear algebra (small sizes only)
+# exact rational linear algebra (small sizes only): featlib._exact, on python-flint
 
-
-def _q(a):
-    """A numpy object array of Fractions (exact: every float is a dyadic rational)."""
-    a = np.asarray(a)
-    out = np.empty(a.shape, dtype=object)
-    flat = out.reshape(-1)
-    for i, x in enumerate(a.reshape(-1)):
-        flat[i] = Fraction(int(x)) if isinstance(x, (int, np.integer)) else Fraction(float(x))
-    return out
-
-
-def _rationalize(a, max_den=10**6):
-    a = np.asarray(a, dtype=float)
-    out = np.empty(a.shape, dtype=object)
-    flat = out.reshape(-1)
-    for i, x in enumerate(a.reshape(-1)):
-        flat[i] = Fraction(float(x)).limit_denominator(max_den)
-    return out
-
-
-def _rref(M):
-    """Reduced row echelon form of a Fraction matrix: (R, pivot columns)."""
-    R = [list(row) for row in M]
-    n = len(R)
-    m = len(R[0]) if n else 0
-    pivots = []
-    row = 0
-    for col in range(m):
-        piv = next((i for i in range(row, n) if R[i][col] != 0), None)
-        if piv is None:
-            continue
-        R[row], R[piv] = R[piv], R[row]
-        inv = 1 / R[row][col]
-        R[row] = [x * inv for x in R[row]]
-        for i in range(n):
-            if i != row and R[i][col] != 0:
-                f = R[i][col]
-                Ri, Rr = R[i], R[row]
-                R[i] = [a - f * b for a, b in zip(Ri, Rr)]
-        pivots.append(col)
-        row += 1
-        if row == n:
-            break
-    return R, pivots
-
-
-def _rank(M) -> int:
-    M = np.asarray(M, dtype=object)
-    if M.size == 0:
-        return 0
-    return len(_rref(M.tolist())[1])
-
-
-_PRIME = 2**61 - 1
-
-
-def _full_column_rank_mod_prime(M, ncols) -> bool:
-    """True when the Fraction matrix M (rows) has rank ``ncols`` modulo a large prime, which proves
-    full column rank over the rationals (a minor non-zero mod p is non-zero).  Each row is first
-    multiplied by the common denominator of its entries; False (undecided) if the prime divides one."""
-    M = np.asarray(M, dtype=object)
-    if M.size == 0 or M.shape[0] < ncols:
-        return False
-    rows = []
-    for row in M:
-        den = 1
-        for x in row:
-            den = den * x.denominator // math.gcd(den, x.denominator)
-        if den % _PRIME == 0:
-            return False
-        rows.append([int(x * den) % _PRIME for x in row])
-    rank, col = 0, 0
-    while rank < len(rows) and col < ncols:
-        piv = next((i for i in range(rank, len(rows)) if rows[i][col]), None)
-        if piv is not None:
-            rows[rank], rows[piv] = rows[piv], rows[rank]
-            inv = pow(rows[rank][col], _PRIME - 2, _PRIME)
-            prow = [x * inv % _PRIME for x in rows[rank]]
-            rows[rank] = prow
-            for i in range(len(rows)):
-                if i != rank and rows[i][col]:
-                    f = rows[i][col]
-                    rows[i] = [(a - f * b) % _PRIME for a, b in zip(rows[i], prow)]
-            rank += 1
-        col += 1
-    return rank == ncols
-
-
-def _null_space(M, ncols=None):
-    """Exact basis (columns, object array) of the null space of a Fraction matrix."""
-    M = np.asarray(M, dtype=object)
-    m = M.shape[1] if M.ndim == 2 and M.shape[0] else (ncols if ncols is not None else M.shape[-1])
-    if M.size == 0:
-        eye = np.empty((m, m), dtype=object)
-        for i in range(m):
-            for j in range(m):
-                eye[i, j] = Fraction(int(i == j))
-        return eye
-    R, piv = _rref(M.tolist())
-    free = [c for c in range(m) if c not in piv]
-    out = np.empty((m, len(free)), dtype=object)
-    out[...] = Fraction(0)
-    for k, f in enumerate(free):
-        out[f, k] = Fraction(1)
-        for r, c in enumerate(piv):
-            out[c, k] = -R[r][f]
-    return out
-
-
-def _psd_rank(S):
-    """(is PSD, rank) of a symmetric Fraction matrix by exact symmetric elimination (LDL^T)."""
-    A = [list(row) for row in np.asarray(S, dtype=object)]
-    n = len(A)
-    rank = 0
-    alive = list(range(n))
-    while alive:
-        # a positive pivot on the diagonal; a zero diagonal entry needs a zero row (else indefinite)
-        diag = [(A[i][i], i) for i in alive]
-        if any(d < 0 for d, _ in diag):
-            return False, rank
-        pos = [i for d, i in diag if d > 0]
-        for d, i in diag:
-            if d == 0 and any(A[i][j] != 0 for j in alive):
-                return False, rank
-        if not pos:
-            return True, rank
-        k = pos[0]
-        piv = A[k][k]
-        alive.remove(k)
-        rowk = A[k]
-        for i in alive:
-            f = rowk[i] / piv
-            if f != 0:
-                Ai = A[i]
-                for j in alive:
-                    Ai[j] -= f * rowk[j]
-        rank += 1
-    return True, rank
+_q = _X.q
+_rationalize = _X.rationalize
+_rank = _X.rank
+_null_space = _X.null_space
+_psd_rank = _X.psd_rank
+_solve_exact = _X.solve
+_identity = _X.identity
+_full_column_rank_mod_prime = _X.full_column_rank_mod_prime
+_mm = _X.matmul
 
 
 def _svec_rows_exact(Ys, Zs):
-    """Rows of <W, y y^T - z z^T> over the upper-triangle entries of W (Fractions)."""
+    """Rows of <W, y y^T - z z^T> over the upper-triangle entries of W (exact)."""
     f = Ys.shape[1]
     iu, ju = np.triu_indices(f)
     rows = []
@@ -329,34 +200,18 @@ def _svec_rows_exact(Ys, Zs):
 
 def _smat_exact(w, f):
     iu, ju = np.triu_indices(f)
-    W = np.empty((f, f), dtype=object)
-    W[...] = Fraction(0)
+    W = _X.zeros((f, f))
     for k, (i, j) in enumerate(zip(iu, ju)):
         W[i, j] = w[k]
         W[j, i] = w[k]
     return W
 
 
-def _solve_exact(A, b):
-    """One exact solution x of A x = b (Fractions), or None if inconsistent."""
-    A = np.asarray(A, dtype=object)
-    aug = np.concatenate([A, np.asarray(b, dtype=object).reshape(-1, 1)], axis=1)
-    R, piv = _rref(aug.tolist())
-    m = A.shape[1]
-    if m in piv:
-        return None
-    x = np.empty(m, dtype=object)
-    x[...] = Fraction(0)
-    for r, c in enumerate(piv):
-        x[c] = R[r][m]
-    return x
-
-
 def _project_exact(x, N):
     """The point of span(N) (exact columns) nearest to x (exact), by the normal equations."""
-    G = N.T.dot(N)
-    c = _solve_exact(G, N.T.dot(x))
-    return N.dot(c)
+    G = _mm(N.T, N)
+    c = _solve_exact(G, _mm(N.T, np.asarray(x, dtype=object).reshape(-1, 1)).reshape(-1))
+    return _mm(N, c.reshape(-1, 1)).reshape(-1)
 
 
 # ============================================================================================
@@ -933,7 +788,7 @@ def _verify_exact(Y, Z, cert):
     Yq, Zq = _q(Y), _q(Z)
     G = _identity(p)  # exact basis of the current face (columns)
     for t, step in enumerate(cert.steps):
-        Yg, Zg = Yq[step.indices].dot(G), Zq[step.indices].dot(G)
+        Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
         if not np.any(step.values):
             return _fail(cert.verdict, True, checks, f"step {t + 1}: every multiplier is zero")
         alpha = _rationalize(np.asarray(step.values) / np.max(np.abs(step.values)))
@@ -957,7 +812,7 @@ def _verify_exact(Y, Z, cert):
         K = _null_space(S)
         checks.append(f"step {t + 1} ({step.kind}, {len(step.indices)} pairs): exact combination PSD of rank "
                       f"{rk}; face {G.shape[1]} -> {K.shape[1]}")
-        G = G.dot(K)
+        G = _mm(G, K)
     f = G.shape[1]
     if cert.verdict == "inconsistent":
         if f == 0:
@@ -967,7 +822,7 @@ def _verify_exact(Y, Z, cert):
     if f == 0:
         return _fail(cert.verdict, True, checks, "the steps remove every direction: only Phi = 0 is left")
     U = f * (f + 1) // 2
-    Yg, Zg = Yq.dot(G), Zq.dot(G)
+    Yg, Zg = _mm(Yq, G), _mm(Zq, G)
     M = _svec_rows_exact(Yg, Zg)
     if cert.verdict == "identified":
         if _full_column_rank_mod_prime(M, U):
@@ -1020,16 +875,8 @@ def _verify_exact(Y, Z, cert):
     return _result("valid", cert.verdict, True, checks)
 
 
-def _identity(p):
-    out = np.empty((p, p), dtype=object)
-    out[...] = Fraction(0)
-    for i in range(p):
-        out[i, i] = Fraction(1)
-    return out
-
-
 def _comb(Yg, Zg, alpha):
-    S = (Yg * alpha[:, None]).T.dot(Yg) - (Zg * alpha[:, None]).T.dot(Zg)
+    S = _mm((Yg * alpha[:, None]).T, Yg) - _mm((Zg * alpha[:, None]).T, Zg)
     return S
 
 
@@ -1051,25 +898,33 @@ def _numeric_kernel(Yg, Zg, alpha, rank):
     return _rationalize(E.T, 10**6)
 
 
-#: largest (pairs x face dimension x kernel dimension) for which a step's multipliers are snapped
-#: to exact ones by rational elimination (a p = 12 step over 198 sampled pairs ran for over 10 minutes)
-SNAP_MAX_ENTRIES = 5000
+#: largest (pairs x face dimension x kernel dimension) x (bit height of the largest entry) for which a
+#: step's multipliers are snapped to exact ones by rational elimination.  The cost grows with both: a
+#: p = 12 step over 198 sampled float pairs (14,256 entries of ~60 bits) took over 10 minutes on Python
+#: Fractions and 18.6 s on FLINT; integer pairs at p = 12 (5,400 entries of 16 bits) take 0.4 s.
+SNAP_MAX_WORK = 300_000
+
+
+def snap_work(Yg, Zg, C) -> int:
+    """The size measure that :data:`SNAP_MAX_WORK` bounds: entries of the snapping system times the
+    largest bit height (numerator and denominator) among the step's exact numbers."""
+    entries = Yg.shape[0] * Yg.shape[1] * C.shape[1]
+    if entries == 0:
+        return 0
+    height = max(_X.height_bits(x) for x in (Yg, Zg, C))
+    return entries * height
 
 
 def _snap(Yg, Zg, alpha, C):
     """The multipliers nearest to alpha whose exact combination vanishes on range(C), or None."""
     n = len(alpha)
-    if n * Yg.shape[1] * C.shape[1] > SNAP_MAX_ENTRIES:
-        # rational elimination on a system this size (stored floats have 2^-1074-scale denominators)
-        # can run for minutes: the numbers are not made exact, and the floating-point check decides
+    if snap_work(Yg, Zg, C) > SNAP_MAX_WORK:
+        # rational elimination on a system this size and height can run for minutes: the numbers are
+        # not made exact, and the floating-point check decides
         return None
     # the linear map alpha -> vec(S(alpha) C), column by column (one column per pair)
-    cols = []
-    for k in range(n):
-        y, z = Yg[k], Zg[k]
-        Sk = np.outer(y, y.dot(C)) - np.outer(z, z.dot(C))
-        cols.append(Sk.reshape(-1))
-    A = np.array(cols, dtype=object).T
+    YC, ZC = _mm(Yg, C), _mm(Zg, C)
+    A = (Yg[:, :, None] * YC[:, None, :] - Zg[:, :, None] * ZC[:, None, :]).reshape(n, -1).T
     N = _null_space(A, ncols=n)
     if N.shape[1] == 0:
         return None

@@ -1,4 +1,4 @@
-"""Synthetic targets: random feature matrices of a given rank, dictionaries in superposition, and the
+"""Synthetic targets: random feature matrices of a given rank (real, or integer for exact output), dictionaries in superposition, and the
 monomial regression tasks on which the paper trains Recursive Feature Machines."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks
+from . import _exact
 
-__all__ = ["random_feature_matrix", "random_dictionary", "random_orthogonal", "monomial_task", "MONOMIAL_TASKS"]
+__all__ = ["random_feature_matrix", "integer_factor", "random_dictionary", "random_orthogonal", "monomial_task", "MONOMIAL_TASKS"]
 
 #: The paper's RFM targets (0-based coordinates).  "z0z1" and "z0z1z3" are Figures 1 and 2
 #: (written 0-based in the paper); "x1x2x3x4" is Appendix C.1's ``x1 x2 x3 x4 1(x5 > 0)``, read as
@@ -54,6 +55,29 @@ def random_feature_matrix(p: int, rank: int | None = None, *, seed=None, eigenva
     Q = random_orthogonal(p, rng)[:, : lam.size]
     phi = (Q * lam) @ Q.T
     return (phi + phi.T) / 2
+
+
+def integer_factor(p: int, rank: int | None = None, *, seed=None, bound: int = 2) -> np.ndarray:
+    """A random integer ``rank x p`` matrix D of full row rank with entries in [-bound, bound]:
+    ``Phi* = D^T D`` is an integer PSD target of exactly that rank, for exact output of the teachers
+    (``teach(D.T @ D, method, exact=True)``, or ``teach(featlib.Factored(D), "compact", exact=True)``).
+    The rank is checked in exact arithmetic; a draw of lower rank is redrawn."""
+    p = _checks.check_positive_int(p, "p")
+    r = p if rank is None else _checks.check_positive_int(rank, "rank")
+    if r > p:
+        raise _checks.ArgumentError(f"rank = {r} cannot exceed p = {p}.")
+    bound = _checks.check_positive_int(bound, "bound")
+    if bound > 2**10:
+        raise _checks.ArgumentError(f"bound = {bound} is too large for exact integer targets; use at most 1024.")
+    _checks.check_allocation(8 * r * p, f"a {r} x {p} integer matrix")
+    rng = _checks.as_generator(seed)
+    for _ in range(100):
+        D = rng.integers(-bound, bound + 1, size=(r, p))
+        if _exact.rank(D.astype(object)) == r:
+            return D.astype(np.int64)
+    raise _checks.ArgumentError(  # pragma: no cover - needs bound = 1 and a tiny p with bad luck 100 times
+        f"could not draw an integer {r} x {p} matrix of full row rank with entries in [-{bound}, {bound}]; "
+        f"raise bound.")
 
 
 def random_dictionary(d: int, p: int, *, seed=None, unit_norm: bool = True) -> np.ndarray:

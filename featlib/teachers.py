@@ -29,13 +29,16 @@ method             activations                                                  
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
+from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.stats
 
 from . import _checks
+from . import _exact
 from .feedback import Agent, PairFeedback, row_quadratics
 from .spanfeedback import SpanFeedback
 from .linalg import default_rank_rtol
@@ -202,9 +205,13 @@ def _spectrum(agent: Agent, rank, rtol):
     return w, V, r, numerical, rtol
 
 
-def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage=None):
+def _eigen(agent: Agent, *, n, seed, rank=None, rtol=None, storage=None, exact=False):
     del seed  # deterministic
     p = agent.p
+    if _exact_flag(exact, storage, ("basis", "dense")):
+        out = _exact_eigen(agent, rank)
+        _fixed_count("eigen", n, len(out))
+        return out
     if storage is None:  # a factored agent: never a p x p eigenbasis
         storage = "span" if agent.factor is not None else "basis"
     storage = _storage("eigen", storage, ("basis", "dense", "span"))
@@ -281,10 +288,14 @@ def _eigen_span(agent: Agent, n, rank, rtol):
 # the compact construction (proved here; beats Theorem 1's count for 3 <= r <= p - 2)
 
 
-def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
+def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis", exact=False):
     del seed  # deterministic
 
     p = agent.p
+    if _exact_flag(exact, storage, ("basis", "dense")):
+        out = _exact_compact(agent, rank)
+        _fixed_count("compact", n, len(out))
+        return out
     storage = _storage("compact", storage, ("basis", "dense"))
     w, V, r, numerical, rtol = _spectrum(agent, rank, rtol)
     Yc, Zc, hint = compact_canonical(p, r, sparse=True)
@@ -313,12 +324,14 @@ def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis"):
 # Theorem 2
 
 
-def _sparse(agent: Agent, *, n, seed, reference=None, storage="sparse"):
+def _sparse(agent: Agent, *, n, seed, reference=None, storage="sparse", exact=False):
     del seed
     p = agent.p
     storage = _storage("sparse", storage, ("sparse", "dense"))
     count = p * (p + 1) // 2
     _fixed_count("sparse", n, count)
+    if _exact_flag(exact, storage, ("sparse", "dense")):
+        return _exact_sparse(agent, reference, storage)
     k = _index_reference(agent, reference)
     phi = agent.phi_star
     iu, ju = np.triu_indices(p)
@@ -340,11 +353,13 @@ def _sparse(agent: Agent, *, n, seed, reference=None, storage="sparse"):
 # Theorem 3
 
 
-def _gaussian(agent: Agent, *, n, seed, reference=None):
+def _gaussian(agent: Agent, *, n, seed, reference=None, exact=False):
     p = agent.p
     rng = _checks.as_generator(seed)
     n = p * (p + 1) // 2 - 1 if n is None else _checks.check_positive_int(n, "n", minimum=0)
     _checks.check_allocation(4 * 8 * n * p, f"{n:,} dense pairs in dimension {p}")
+    if _exact_flag(exact, None, None):
+        return _exact_gaussian(agent, n, rng, reference)
     if reference is None:
         for _ in range(100):
             ref = rng.standard_normal(p)
@@ -436,8 +451,9 @@ def _sample_sparse(rng, n, p, mu, s, sampler="bernoulli"):
 
 
 def _sparse_sampled(agent: Agent, *, n, seed, mu=None, s=None, sampler="bernoulli", reference=None,
-                    storage="sparse"):
+                    storage="sparse", exact=False):
     p = agent.p
+    exact = _exact_flag(exact, None, None)
     storage = _storage("sparse-sampled", storage, ("sparse", "dense"))
     sampler = _checks.check_method(sampler, ("bernoulli", "exact"), "sampler for 'sparse-sampled'")
     if s is not None:
@@ -469,6 +485,9 @@ def _sparse_sampled(agent: Agent, *, n, seed, mu=None, s=None, sampler="bernoull
         ref = _vector_reference(agent, reference)
         ref_meta = ref
     X = _sample_sparse(rng, n, p, mu, s, sampler)
+    meta = {"teacher": "sparse-sampled", "mu": mu, "s": s, "sampler": sampler, "reference": ref_meta}
+    if exact:
+        return _exact_sparse_sampled(agent, X, ref_meta, reference, storage, meta)
     c = _ratios(agent.row_quadratics(X), agent.quadratic(ref))
     if ref_meta is ref:
         Z = sp.csr_matrix(sp.csr_matrix(np.sqrt(c)[:, None]) @ sp.csr_matrix(ref[None, :]))
@@ -476,6 +495,331 @@ def _sparse_sampled(agent: Agent, *, n, seed, mu=None, s=None, sampler="bernoull
         Z = sp.csr_matrix((np.sqrt(c), np.full(n, ref_meta, dtype=X.indices.dtype), np.arange(n + 1)),
                           shape=(n, p))
     Z.eliminate_zeros()
-    meta = {"teacher": "sparse-sampled", "mu": mu, "s": s, "sampler": sampler, "reference": ref_meta}
     fb = PairFeedback(X, Z, meta=meta)
     return fb.to_dense() if storage == "dense" else fb
+
+
+# --------------------------------------------------------------------------------------------
+# exact output: integer pairs, exactly consistent with an integer target
+
+#: the largest p for which the teachers build exact (integer) output
+EXACT_MAX_P = 64
+_FLOAT_INT = 2**53  # integers up to this size are float64 numbers exactly
+#: activations of the exact "gaussian" teacher: N(0, I) samples rounded to this grid (then scaled to integers)
+EXACT_GRID = 8
+#: non-zero values of the exact "sparse-sampled" teacher: U(0, 1] rounded up to multiples of 1/EXACT_LEVELS
+EXACT_LEVELS = 16
+
+
+def _exact_flag(exact, storage, allowed) -> bool:
+    """Check the ``exact`` option (and that the storage asked for is one exact output has)."""
+    exact = _checks.check_bool(exact, "exact")
+    if exact and storage is not None and allowed is not None and storage not in allowed:
+        raise _checks.ArgumentError(
+            f"exact=True output is stored as {' or '.join(repr(a) for a in allowed)}; storage={storage!r} is not "
+            f"available for it.")
+    return exact
+
+
+def _integer_target(agent: Agent, method: str):
+    """Phi* times the smallest power of two that makes it an integer matrix (a positive scale: the pairs
+    are the same), as Python integers, after an exact PSD check; and its exact rank."""
+    p = agent.p
+    if p > EXACT_MAX_P:
+        raise _checks.ArgumentError(
+            f"teach(..., {method!r}, exact=True) builds pairs in exact integer arithmetic up to p = {EXACT_MAX_P}; "
+            f"this target has p = {p}. Use the floating-point teacher (exact=False) at this size.")
+    phi = np.asarray(agent.phi_star, dtype=float)
+    scaled, k = phi, 0
+    while not np.all(scaled == np.round(scaled)) and k < 64:
+        k += 1
+        scaled = phi * 2.0**k  # exact: a power of two
+    if not np.all(scaled == np.round(scaled)) or np.abs(scaled).max() > 2**31:
+        raise _checks.ArgumentError(
+            f"teach(..., {method!r}, exact=True) needs an integer target (or integers over a small power of two) "
+            f"with entries up to 2^31; this Phi* has entries like {phi.ravel()[np.argmax(np.abs(phi - np.round(phi)))]!r}. "
+            f"Build one with featlib.datasets.integer_factor(p, r) (Phi* = D^T D), or use exact=False.")
+    A = np.array([[int(x) for x in row] for row in scaled], dtype=object)
+    psd, r = _exact.psd_rank(A)
+    if not psd:
+        raise _checks.ArgumentError(
+            f"teach(..., {method!r}, exact=True): this integer Phi* is not positive semidefinite in exact arithmetic "
+            f"(it is only numerically PSD), so no pair can be exactly consistent with a PSD target.")
+    return A, r
+
+
+def _exact_rank(method, rank, r):
+    if rank is not None and _checks.check_positive_int(rank, "rank") != r:
+        raise _checks.ArgumentError(
+            f"teach(..., {method!r}, exact=True) teaches the exact target, of exact rank {r}; rank = {rank} would "
+            f"be a truncation, which is not exact. Omit rank (or use exact=False for a truncation).")
+
+
+def _line_pair(A, u, ref, lams=(1, 2)):
+    """An exact integer pair (y, z) for the integer target A: y a positive multiple of u and
+    ``y^T A y = z^T A z`` exactly, z on the line through u and ``lam * ref`` (lam = 1, or 2 when that line
+    is tangent to u's level set): ``z = q(d) u - 2 (u^T A d) d`` with ``d = lam ref - u`` is the second
+    point where the line meets the level set {x : x^T A x = q(d)^2 u^T A u} (the rational form of Lemma 2,
+    whose rescaling sqrt(c) is irrational).  u in the null space gives (u, 0).  ``lams``: the line
+    parameters tried in order; None if every one gives a tangent line."""
+    Au = A.dot(u)
+    if int(u.dot(Au)) == 0:
+        return u, np.zeros_like(u)
+    for lam in lams:
+        d = lam * ref - u
+        Ad = A.dot(d)
+        qd, b = int(d.dot(Ad)), int(u.dot(Ad))
+        if qd == 0:  # A d = 0 (A is PSD), so q(lam ref) = q(u): the reference itself is the partner
+            return u, lam * ref
+        if b != 0:
+            y, z = qd * u, qd * u - 2 * b * d
+            g = math.gcd(*[int(x) for x in np.concatenate([y, z])])
+            return y // g, z // g
+    return None
+
+
+def _independent_line_pairs(A, activations, target_rank, ref, attempts=20):
+    """Line pairs for the activations whose constraints reach rank ``target_rank``: each activation's line
+    parameter lam is drawn from 1..64 (a fixed seed, so the output is deterministic) and the draw is
+    repeated until the rank is reached (decided modulo a prime, which proves it over the rationals).
+
+    A rational line pair's constraint depends on lam.  With lam = 1 for every activation the exact
+    "sparse" set failed to identify a p = 7, r = 6 target (two exact solutions), and choosing lam greedily
+    (the first one that raises the rank) failed at p = 7, r = 2 (rank 26 of 27), although the pairs over
+    all lam have rank 27: one pair per activation is a choice of one vector from each activation's
+    subspace, and a generic (random) choice attains the largest rank, a greedy one need not."""
+    rng = np.random.default_rng(0)
+    n = A.shape[0] * (A.shape[0] + 1) // 2
+    best = None
+    for attempt in range(attempts):
+        tracker = _RankTracker(n)
+        rows = []
+        for u in activations:
+            lams = (1, 2) if attempt == 0 else tuple(int(x) for x in rng.integers(1, 65, size=3))
+            pair = _line_pair(A, u, ref, lams=lams) or _line_pair(A, u, ref)
+            tracker.add(_svec_pair(*pair))
+            rows.append(pair)
+        if best is None or tracker.rank > best[1]:
+            best = (rows, tracker.rank)
+        if tracker.rank >= target_rank:
+            break
+    return best
+
+
+def _svec_pair(y, z):
+    """The upper-triangle entries of y y^T - z z^T (integers), the pair's constraint row (up to a
+    factor 2 on the off-diagonal entries, which does not change ranks)."""
+    iu, ju = np.triu_indices(len(y))
+    return [int(y[i]) * int(y[j]) - int(z[i]) * int(z[j]) for i, j in zip(iu, ju)]
+
+
+class _RankTracker:
+    """Integer rows kept in reduced echelon form over GF(32749), to tell whether a new row raises the rank
+    (a rank over a prime field is at most the rank over the rationals, so "raised" is a proof of
+    independence; "not raised" may, rarely, be wrong, which only costs another try)."""
+
+    PRIME = 32749  # products of two residues and sums of 2^11 of them stay below 2^63
+
+    def __init__(self, n):
+        self.E = np.zeros((0, n), dtype=np.int64)
+        self.pivots = []
+
+    @property
+    def rank(self):
+        return len(self.pivots)
+
+    def add(self, row) -> bool:
+        P = self.PRIME
+        v = np.array([int(x) % P for x in row], dtype=np.int64)
+        if self.pivots:
+            v = (v - (v[self.pivots] @ self.E) % P) % P
+        nz = np.flatnonzero(v)
+        if nz.size == 0:
+            return False
+        j = int(nz[0])
+        v = v * pow(int(v[j]), P - 2, P) % P
+        if self.pivots:
+            self.E = (self.E - np.outer(self.E[:, j], v) % P) % P
+        self.E = np.vstack([self.E, v])
+        self.pivots.append(j)
+        return True
+
+
+def _exact_pairs(A, rows, what, meta, sparse=False, basis_hint=None):
+    """Check every pair exactly, convert to floats (exact below 2^53) and wrap them."""
+    Y = np.array([y for y, _ in rows], dtype=object).reshape(len(rows), A.shape[0])
+    Z = np.array([z for _, z in rows], dtype=object).reshape(len(rows), A.shape[0])
+    for y, z in zip(Y, Z):
+        if int(y.dot(A.dot(y))) != int(z.dot(A.dot(z))):  # pragma: no cover - guards the construction
+            raise AssertionError("an exact pair is not an equality")
+    big = max((abs(int(x)) for x in np.concatenate([Y.ravel(), Z.ravel()])), default=0)
+    if big >= _FLOAT_INT:
+        raise _checks.ArgumentError(
+            f"the exact {what} pairs have integer entries up to {big:.3g}, beyond float64's exact integers (2^53). "
+            f"Use a target with smaller entries (featlib.datasets.integer_factor(..., bound=1)).")
+    meta = dict(meta, exact=True)
+    Yf, Zf = Y.astype(np.float64), Z.astype(np.float64)
+    if sparse:
+        fb = PairFeedback(sp.csr_matrix(Yf), sp.csr_matrix(Zf), meta=meta)
+    else:
+        fb = PairFeedback(Yf, Zf, meta=meta)
+    return fb
+
+
+def _integer_reference(agent, A, reference, rng, draw):
+    """An integer reference vector outside the null space: drawn by ``draw`` (default) or given."""
+    p = agent.p
+    if reference is None:
+        for _ in range(100):
+            ref = draw()
+            if int(ref.dot(A.dot(ref))) > 0:
+                return ref
+        raise _checks.FeedbackError("could not draw an integer reference outside the null space of Phi*.")  # pragma: no cover
+    if isinstance(reference, numbers.Integral) and not isinstance(reference, bool):
+        k = _index_reference(agent, reference)
+        ref = np.array([0] * p, dtype=object)
+        ref[k] = 1
+        return ref
+    v = _vector_reference(agent, reference)
+    if not np.all(v == np.round(v)) or np.abs(v).max() > 2**20:
+        raise _checks.ArgumentError("with exact=True the reference must be a coordinate index or an integer vector "
+                                    "(entries up to 2^20).")
+    ref = np.array([int(x) for x in v], dtype=object)
+    if int(ref.dot(A.dot(ref))) <= 0:
+        raise _checks.FeedbackError("the reference lies in the null space of Phi* (exactly); choose another.")
+    return ref
+
+
+def _ints(a):
+    return np.array([int(x) for x in np.asarray(a).ravel()], dtype=object)
+
+
+def _exact_eigen(agent, rank):
+    A, r = _integer_target(agent, "eigen")
+    _exact_rank("eigen", rank, r)
+    p = agent.p
+    _, N = _exact.integer_range_null(A)
+    # a reduced integer basis of range(Phi*): short, nearly orthogonal vectors (Phi*'s own columns made
+    # the pairs' entries ~4e7 and a p = 12 set undecidable in floating point)
+    B = _exact.reduced_lattice_basis(N, p)
+    y = B.sum(axis=1)
+    iu, ju = np.triu_indices(r)
+    # Theorem 1's left sides b_i, b_i + b_j against y = b_1 + ... + b_r, as line pairs in the coordinates
+    # over B (Gram matrix G = B^T Phi* B: q(B a) = a^T G a), with line parameters for which the
+    # constraints on the face reach rank r(r+1)/2 - 1: with the null pairs, the set identifies Phi*
+    G = B.T.dot(A).dot(B)
+    eye = [np.array([int(i == k) for k in range(r)], dtype=object) for i in range(r)]
+    acts = [eye[i] + (eye[j] if i != j else 0) for i, j in zip(iu, ju)]
+    coords, rank = _independent_line_pairs(G, acts, r * (r + 1) // 2 - 1, np.array([1] * r, dtype=object))
+    if rank < r * (r + 1) // 2 - 1:  # pragma: no cover - Theorem 1's activations span Sym(R^r)
+        raise AssertionError("the exact eigen pairs do not identify the target")
+    rows = []
+    for a_y, a_z in coords:
+        yv, zv = B.dot(a_y), B.dot(a_z)
+        g = math.gcd(*[int(x) for x in np.concatenate([yv, zv])]) or 1
+        rows.append((yv // g, zv // g))
+    rows += [(np.array([0] * p, dtype=object), N[:, k]) for k in range(N.shape[1])]
+    meta = {"teacher": "eigen", "rank": r, "numerical_rank": r, "truncated": False,
+            "kernel_rows": np.arange(iu.size), "null_rows": np.arange(iu.size, iu.size + N.shape[1]),
+            "kernel_pairs": [(int(i), int(j)) for i, j in zip(iu, ju)], "reference": y.astype(np.float64),
+            "range_basis": "LLL-reduced integer basis of range(Phi*), not eigenvectors"}
+    return _exact_pairs(A, rows, "eigen", meta)
+
+
+def _exact_compact(agent, rank):
+    A, r = _integer_target(agent, "compact")
+    _exact_rank("compact", rank, r)
+    p = agent.p
+    L = None if agent.factor is None else np.asarray(agent.factor.L, dtype=float)
+    if L is None or not np.all(L == np.round(L)) or L.shape[0] != r or np.abs(L).max() > 2**20:
+        raise _checks.ArgumentError(
+            "teach(..., 'compact', exact=True) maps the canonical integer construction by Phi* = D^T D, so it needs "
+            "the target as featlib.Factored(D) with an integer D of full row rank (entries up to 2^20); "
+            "featlib.datasets.integer_factor(p, r) draws one.")
+    Lq = np.array([[int(x) for x in row] for row in L], dtype=object)
+    if _exact.rank(Lq) != r or any(int(a) != int(b) for a, b in zip(Lq.T.dot(Lq).ravel(), A.ravel())):
+        raise _checks.ArgumentError("the factor D must have full row rank and D^T D must be Phi* exactly.")  # pragma: no cover
+    _, N = _exact.integer_range_null(A)
+    # T = [D; K]: invertible, rows spanning the range and the null space.  K's rows are a reduced integer
+    # basis of null(D) divided by (the floor of) their norms, so that T is about as well conditioned as D:
+    # integer null vectors are long (cofactors of D), and an unscaled one made the pairs' conditioning
+    # ~1e18 at p = 10, r = 9 (the floating-point solver then could not decide them)
+    Kq = _exact.zeros((N.shape[1], p))
+    for k in range(N.shape[1]):
+        c = max(1, math.isqrt(int(sum(int(x) ** 2 for x in N[:, k]))))
+        Kq[k] = [_exact.q(int(x))[()] / c for x in N[:, k]]
+    T = np.vstack([_exact.q(Lq), Kq]) if N.shape[1] else _exact.q(Lq)
+    Yc, Zc, hint = compact_canonical(p, r)
+    # canonical pairs (for diag(I_r, 0)) pulled back: y = T^-1 y_c has y^T D^T D y = y_c^T diag(I_r, 0) y_c
+    Yt = _exact.solve_matrix(T, _ints(Yc).reshape(Yc.shape).T).T
+    Zt = _exact.solve_matrix(T, _ints(Zc).reshape(Zc.shape).T).T
+    rows, scales = [], []
+    for yq, zq in zip(Yt, Zt):
+        den = 1
+        for x in np.concatenate([yq, zq]):
+            d = int(x.denominator)
+            den = den * d // math.gcd(den, d)
+        y = np.array([int(x * den) for x in yq], dtype=object)
+        z = np.array([int(x * den) for x in zq], dtype=object)
+        g = math.gcd(*[int(x) for x in np.concatenate([y, z])]) or 1
+        rows.append((y // g, z // g))
+        scales.append(Fraction(den, g))  # the stored pair is scale * (canonical pair pulled back)
+    # the face hint's multipliers: a pair scaled by s has its matrix scaled by s^2
+    scaled_hint = [(np.asarray(idx), np.array([float(Fraction(v).limit_denominator(10**9) / scales[i] ** 2)
+                                               for i, v in zip(idx, vals)]))
+                   for idx, vals in hint]
+    meta = {"teacher": "compact", "rank": r, "numerical_rank": r, "truncated": False, "face_hint": scaled_hint}
+    return _exact_pairs(A, rows, "compact", meta)
+
+
+def _exact_sparse(agent, reference, storage):
+    A, _ = _integer_target(agent, "sparse")
+    p = agent.p
+    ref = _integer_reference(agent, A, int(np.argmax(agent.diagonal())) if reference is None else reference,
+                             None, None)
+    iu, ju = np.triu_indices(p)
+    acts = []
+    for i, j in zip(iu, ju):
+        u = np.array([0] * p, dtype=object)
+        u[i] += 1
+        if i != j:
+            u[j] += 1
+        acts.append(u)
+    # Theorem 2's left sides, with line parameters for which the constraints reach rank p(p+1)/2 - 1: the
+    # pairs then span the complement of Phi* and identify it (whatever its rank)
+    rows, rank = _independent_line_pairs(A, acts, p * (p + 1) // 2 - 1, ref)
+    if rank < p * (p + 1) // 2 - 1:  # pragma: no cover - Theorem 2's activations span Sym(R^p)
+        raise AssertionError("the exact sparse pairs do not identify the target")
+    meta = {"teacher": "sparse", "reference": int(np.flatnonzero(ref)[0]) if sum(1 for x in ref if x) == 1 else
+            ref.astype(np.float64), "pairs": [(int(i), int(j)) for i, j in zip(iu, ju)]}
+    return _exact_pairs(A, rows, "sparse", meta, sparse=(storage == "sparse"))
+
+
+def _exact_gaussian(agent, n, rng, reference):
+    A, _ = _integer_target(agent, "gaussian")
+    p = agent.p
+
+    def draw():
+        return _ints(np.round(EXACT_GRID * rng.standard_normal(p)))
+
+    ref = _integer_reference(agent, A, reference, rng, draw)
+    rows = [_line_pair(A, draw(), ref) for _ in range(n)]
+    meta = {"teacher": "gaussian", "reference": ref.astype(np.float64), "grid": EXACT_GRID}
+    return _exact_pairs(A, rows, "gaussian", meta)
+
+
+def _exact_sparse_sampled(agent, X, ref_meta, reference, storage, meta):
+    A, _ = _integer_target(agent, "sparse-sampled")
+    p = agent.p
+    ref = _integer_reference(agent, A, ref_meta if reference is None or isinstance(reference, numbers.Integral)
+                             else reference, None, None)
+    X = sp.csr_matrix(X)
+    X.data = np.ceil(EXACT_LEVELS * X.data)  # U(0, 1] -> {1, ..., EXACT_LEVELS}
+    rows = []
+    for i in range(X.shape[0]):
+        u = np.array([0] * p, dtype=object)
+        lo, hi = X.indptr[i], X.indptr[i + 1]
+        for c, v in zip(X.indices[lo:hi], X.data[lo:hi]):
+            u[c] = int(v)
+        rows.append(_line_pair(A, u, ref))
+    return _exact_pairs(A, rows, "sparse-sampled", dict(meta, levels=EXACT_LEVELS), sparse=(storage == "sparse"))

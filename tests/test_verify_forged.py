@@ -311,13 +311,17 @@ def test_the_modular_rank_shortcut_agrees_with_rational_elimination():
 
 
 def test_exact_snapping_is_bounded_on_large_steps():
-    # a p = 12 certificate whose step combines 198 sampled pairs: snapping its multipliers to exact ones
-    # by rational elimination ran for over 10 minutes; above SNAP_MAX_ENTRIES it is not tried and the
-    # floating-point check decides (here: inconclusive, a weak step), as checks says
+    # a p = 12 certificate whose step combines 198 sampled float pairs: snapping its multipliers to exact
+    # ones by rational elimination ran for over 10 minutes (18 s on FLINT); above SNAP_MAX_WORK it is not
+    # tried and the floating-point check decides (here: inconclusive, a weak step), as checks says
     phi = fl.datasets.random_feature_matrix(12, 6, seed=0)
     fb = fl.teach(phi, "sparse-sampled", seed=0, n=234, mu=1 - 2 / 12, s=3)
     sol = fl.solve(fb, "exact")
     step = sol.certificate.steps[0]
-    assert len(step.indices) * 12 * (12 - step.rank) > fl.certificates.SNAP_MAX_ENTRIES
+    C = fl.certificates
+    Yq = C._q(fb.dense_y()[step.indices])
+    Zq = C._q(fb.dense_z()[step.indices])
+    kernel = C._numeric_kernel(Yq, Zq, np.asarray(step.values), step.rank)
+    assert C.snap_work(Yq, Zq, kernel) > C.SNAP_MAX_WORK
     v = fl.verify(fb, sol)
     assert v.status == "inconclusive" and "cannot be made exact" in v.checks[0]

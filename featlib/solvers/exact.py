@@ -406,7 +406,7 @@ def _refine_step(feedback, Y, Z, steps, faces, first_inexact, phi0):
     if alpha is None:
         return None
     S = reduce._combination(Yr, Zr, np.arange(len(alpha)), alpha)
-    out = reduce._kernel_of_psd(S, psd_rtol=1e-12)
+    out = reduce._kernel_of_psd(S, psd_rtol=1e-12, floor=reduce.rounding_scale(Yr, Zr, alpha))
     if out is None or out[0] != step.rank:
         return None
     k = out[0]

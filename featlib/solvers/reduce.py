@@ -143,20 +143,31 @@ def _combination(Yr, Zr, idx, alpha):
     return (S + S.T) / 2
 
 
-def _kernel_of_psd(S, *, psd_rtol=1e-9):
-    """(rank, kernel basis) of a numerically PSD matrix with a clear eigenvalue gap, or None."""
+def _kernel_of_psd(S, *, psd_rtol=1e-9, floor=0.0):
+    """(rank, kernel basis) of a numerically PSD matrix with a clear eigenvalue gap, or None.  Negative
+    eigenvalues down to ``max(psd_rtol * top, floor)`` count as rounding: ``floor`` is the rounding
+    scale of forming S (a combination much smaller than its terms has rounding far above
+    ``psd_rtol * top``)."""
     w, V = np.linalg.eigh(S)
     top = float(w[-1])
-    if not top > 0 or w[0] < -psd_rtol * top:
+    if not top > 0 or w[0] < -max(psd_rtol * top, floor):
         return None
     small = w <= RANK_RTOL * top
     k = int(np.count_nonzero(~small))
     if k < len(w):
         smallest_big = float(w[~small].min())
         largest_small = float(np.abs(w[small]).max())
-        if smallest_big < GAP * max(largest_small, psd_rtol * top):
+        if smallest_big < GAP * max(largest_small, psd_rtol * top, floor):
             return None  # no clear gap: the rank decision would be a guess
     return k, V[:, small]
+
+
+def rounding_scale(Yr, Zr, alpha):
+    """A bound on the rounding error of forming sum_k alpha_k (y_k y_k^T - z_k z_k^T) in floating point
+    (spectral norm): 4 (q + 2) eps sum_k |alpha_k| (|y_k|^2 + |z_k|^2)."""
+    q = Yr.shape[1]
+    mass = np.abs(alpha) @ (np.einsum("ij,ij->i", Yr, Yr) + np.einsum("ij,ij->i", Zr, Zr))
+    return 4.0 * (q + 2) * np.finfo(float).eps * float(mass)
 
 
 def _kernel_accuracy(S, k):
@@ -310,15 +321,46 @@ def _multipliers_for(Yr, Zr, S):
     return alpha / np.max(np.abs(alpha)) if np.any(alpha) else None
 
 
+#: a combination smaller than this fraction of its rounding scale sum_k |alpha_k| (|y_k|^2 + |z_k|^2) is
+#: numerically zero: its eigenvalues are rounding, and no rank or kernel can be read from them
+NEGLIGIBLE_COMBINATION = 1e-8
+#: largest pairs x svec size for which linearly dependent pair matrices are factored out of multipliers
+ESSENTIAL_MAX_ENTRIES = 20_000_000
+
+
+def essential_multipliers(Yr, Zr, alpha):
+    """The multipliers of least norm with the same combination as ``alpha`` (any part that a linear
+    dependence among the pair matrices cancels is dropped), largest |entry| 1; None when the combination
+    is numerically zero against its rounding scale (:data:`NEGLIGIBLE_COMBINATION`).  With more pairs
+    than unknowns the pair matrices are dependent, and multipliers that are mostly a dependence give a
+    combination made of rounding, whose "eigenvalue gap" is noise (found on exact integer pairs: a
+    refined step of rank 7 whose combination was 1e-17 everywhere)."""
+    alpha = np.asarray(alpha, dtype=float)
+    S = _combination(Yr, Zr, np.arange(len(alpha)), alpha)
+    scale = float(np.abs(alpha) @ (np.einsum("ij,ij->i", Yr, Yr) + np.einsum("ij,ij->i", Zr, Zr)))
+    if not np.linalg.norm(S) > NEGLIGIBLE_COMBINATION * scale:
+        return None
+    n, q = Yr.shape
+    if n * q * (q + 1) // 2 <= ESSENTIAL_MAX_ENTRIES and n > q * (q + 1) // 2:
+        A = svec_outer(Yr) - svec_outer(Zr)
+        beta = sla.lstsq(A.T, A.T @ alpha, cond=1e-12, lapack_driver="gelsy", check_finite=False)[0]
+        if np.any(beta):
+            alpha = beta
+    return alpha / np.max(np.abs(alpha))
+
+
 def vanishing_on(Yr, Zr, alpha, K, *, rcond):
     """The multipliers nearest to ``alpha`` (least squares) whose combination vanishes on the range
-    of ``K`` (``S(alpha) K = 0``, linear in alpha), scaled to largest |entry| 1; None if all zero."""
+    of ``K`` (``S(alpha) K = 0``, linear in alpha), made essential (:func:`essential_multipliers`) and
+    scaled to largest |entry| 1; None if the combination is numerically zero."""
     q, f = K.shape
     G = (Yr[:, :, None] * (Yr @ K)[:, None, :] - Zr[:, :, None] * (Zr @ K)[:, None, :])
     G = G.transpose(2, 1, 0).reshape(q * f, Yr.shape[0])
     # alpha minus the min-norm least-squares solution of G d = G alpha (rank decided at rcond)
     out = alpha - sla.lstsq(G, G @ alpha, cond=rcond, lapack_driver="gelsy", check_finite=False)[0]
-    return out / np.max(np.abs(out)) if np.any(out) else None
+    if not np.any(out):
+        return None
+    return essential_multipliers(Yr, Zr, out)
 
 
 def combination_step(Yr, Zr, L):

@@ -1,0 +1,276 @@
+"""Exact rational linear algebra for :mod:`featlib.certificates` (small sizes), on python-flint.
+
+Matrices are numpy object arrays whose entries are :class:`flint.fmpq` (exact rationals in C);
+elimination (reduced row echelon form, rank, null space, solving) runs in FLINT's ``fmpq_mat``,
+which is one to three orders of magnitude faster than the same elimination on Python's
+:class:`fractions.Fraction` (measured: verify's exact path on Gaussian pairs at p = 10 went from
+8.2 s to well under a second).  Every float is a dyadic rational, so :func:`q` is exact.
+
+Only the elimination moves to C; what is decided is unchanged: ranks, null spaces and the exact
+LDL^T sign test of :func:`psd_rank` are exact whatever library computes them.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import flint
+import numpy as np
+
+__all__ = ["q", "rationalize", "rref", "rank", "null_space", "solve", "psd_rank", "identity", "zeros", "matmul",
+           "full_column_rank_mod_prime", "to_float", "height_bits",
+           "integer_range_null", "reduced_lattice_basis", "solve_matrix"]
+
+ZERO = flint.fmpq(0)
+ONE = flint.fmpq(1)
+
+
+def _scalar(x):
+    if isinstance(x, flint.fmpq):
+        return x
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError("a boolean is not a number here")
+    if isinstance(x, (int, np.integer)):
+        return flint.fmpq(int(x))
+    if isinstance(x, Fraction):
+        return flint.fmpq(x.numerator, x.denominator)
+    num, den = float(x).as_integer_ratio()  # exact: a float is a dyadic rational (raises on NaN/inf)
+    return flint.fmpq(num, den)
+
+
+def q(a):
+    """A numpy object array of exact rationals equal to ``a`` (floats, integers, Fractions)."""
+    a = np.asarray(a)
+    out = np.empty(a.shape, dtype=object)
+    flat = out.reshape(-1)
+    for i, x in enumerate(a.reshape(-1)):
+        flat[i] = _scalar(x)
+    return out
+
+
+def rationalize(a, max_den=10**6):
+    """The nearest rationals with denominator at most ``max_den`` (continued fractions)."""
+    a = np.asarray(a, dtype=float)
+    out = np.empty(a.shape, dtype=object)
+    flat = out.reshape(-1)
+    for i, x in enumerate(a.reshape(-1)):
+        f = Fraction(float(x)).limit_denominator(max_den)
+        flat[i] = flint.fmpq(f.numerator, f.denominator)
+    return out
+
+
+def identity(p):
+    out = zeros((p, p))
+    for i in range(p):
+        out[i, i] = ONE
+    return out
+
+
+def zeros(shape):
+    out = np.empty(shape, dtype=object)
+    out[...] = ZERO
+    return out
+
+
+def to_float(a):
+    return np.array([[float(x) for x in row] for row in np.atleast_2d(np.asarray(a, dtype=object))])
+
+
+def _mat(M):
+    M = np.asarray(M, dtype=object)
+    n, m = M.shape
+    return flint.fmpq_mat(n, m, [_scalar(x) for x in M.reshape(-1)])
+
+
+def rref(M):
+    """Reduced row echelon form of an exact matrix: ``(R, pivot columns)``, R an object array with the
+    zero rows dropped."""
+    M = np.asarray(M, dtype=object)
+    if M.ndim != 2 or M.shape[0] == 0 or M.shape[1] == 0:
+        return np.empty((0, M.shape[-1] if M.ndim == 2 else 0), dtype=object), []
+    R, rk = _mat(M).rref()
+    entries = R.entries()
+    m = M.shape[1]
+    rows = np.array(entries, dtype=object).reshape(M.shape)[:rk]
+    pivots = []
+    for row in rows:
+        pivots.append(next(j for j in range(m) if row[j] != 0))
+    return rows, pivots
+
+
+def rank(M) -> int:
+    M = np.asarray(M, dtype=object)
+    if M.size == 0:
+        return 0
+    return int(_mat(M).rank())
+
+
+def null_space(M, ncols=None):
+    """Exact basis (columns, object array) of the null space of M, in reduced form (identity on the
+    free columns)."""
+    M = np.asarray(M, dtype=object)
+    m = M.shape[1] if M.ndim == 2 and M.shape[0] else (ncols if ncols is not None else M.shape[-1])
+    if M.size == 0:
+        return identity(m)
+    R, piv = rref(M)
+    free = [c for c in range(m) if c not in set(piv)]
+    out = zeros((m, len(free)))
+    for k, f in enumerate(free):
+        out[f, k] = ONE
+        for r, c in enumerate(piv):
+            out[c, k] = -R[r][f]
+    return out
+
+
+def solve(A, b):
+    """One exact solution x of A x = b, or None if the system is inconsistent."""
+    A = np.asarray(A, dtype=object)
+    aug = np.concatenate([A, np.asarray(b, dtype=object).reshape(-1, 1)], axis=1)
+    R, piv = rref(aug)
+    m = A.shape[1]
+    if m in piv:
+        return None
+    x = zeros(m)
+    for r, c in enumerate(piv):
+        x[c] = R[r][m]
+    return x
+
+
+def psd_rank(S):
+    """(is PSD, rank) of a symmetric exact matrix by exact symmetric elimination (LDL^T with diagonal
+    pivots; a zero diagonal entry needs a zero row, else the matrix is indefinite)."""
+    A = [[_scalar(x) for x in row] for row in np.asarray(S, dtype=object)]
+    n = len(A)
+    r = 0
+    alive = list(range(n))
+    while alive:
+        diag = [(A[i][i], i) for i in alive]
+        if any(d < 0 for d, _ in diag):
+            return False, r
+        pos = [i for d, i in diag if d > 0]
+        for d, i in diag:
+            if d == 0 and any(A[i][j] != 0 for j in alive):
+                return False, r
+        if not pos:
+            return True, r
+        k = pos[0]
+        piv = A[k][k]
+        alive.remove(k)
+        rowk = A[k]
+        for i in alive:
+            f = rowk[i] / piv
+            if f != 0:
+                Ai = A[i]
+                for j in alive:
+                    Ai[j] -= f * rowk[j]
+        r += 1
+    return True, r
+
+
+PRIME = 2**61 - 1
+
+
+def full_column_rank_mod_prime(M, ncols) -> bool:
+    """True when the exact matrix M (rows) has rank ``ncols`` modulo a large prime, which proves full
+    column rank over the rationals (a minor non-zero mod p is non-zero).  Each row is first multiplied
+    by the common denominator of its entries; False (undecided) if the prime divides one."""
+    M = np.asarray(M, dtype=object)
+    if M.size == 0 or M.shape[0] < ncols:
+        return False
+    entries = []
+    for row in M:
+        den = 1
+        for x in row:
+            d = int(_scalar(x).denominator)
+            den = den * d // math.gcd(den, d)
+        if den % PRIME == 0:
+            return False
+        entries.extend(int(_scalar(x) * den) % PRIME for x in row)
+    R = flint.nmod_mat(M.shape[0], M.shape[1], entries, PRIME)
+    return int(R.rank()) == ncols
+
+
+def matmul(A, B):
+    """The exact product of two exact matrices (2-D object arrays), computed in FLINT."""
+    A = np.asarray(A, dtype=object)
+    B = np.asarray(B, dtype=object)
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"shapes {A.shape} and {B.shape} do not multiply")
+    if A.size == 0 or B.size == 0:
+        return zeros((A.shape[0], B.shape[1]))
+    P = _mat(A) * _mat(B)
+    return np.array(P.entries(), dtype=object).reshape(A.shape[0], B.shape[1])
+
+
+def height_bits(A) -> int:
+    """The largest bit height (of numerator and denominator) among the entries of an exact array."""
+    A = np.asarray(A, dtype=object)
+    return max((int(_scalar(x).height_bits()) for x in A.reshape(-1)), default=0)
+
+
+def _fmpz_mat(A):
+    A = np.asarray(A, dtype=object)
+    return flint.fmpz_mat(A.shape[0], A.shape[1], [int(x) for x in A.reshape(-1)])
+
+
+def integer_range_null(A):
+    """For an integer matrix A (p x p, object array of ints): ``(B, N)`` integer arrays whose columns are
+    a basis of the column space (columns of A itself, at the pivot columns) and of the null space
+    (primitive integer vectors, LLL-reduced), exactly."""
+    A = np.asarray(A, dtype=object)
+    p = A.shape[1]
+    M = _fmpz_mat(A)
+    R, _den, _rank = M.rref()
+    rows = np.array([int(x) for x in R.entries()], dtype=object).reshape(A.shape)
+    pivots = []
+    for row in rows:
+        nz = [j for j in range(p) if row[j] != 0]
+        if not nz:
+            break
+        pivots.append(nz[0])
+    B = A[:, pivots]
+    X, nullity = M.nullspace()
+    Nm = np.array([int(x) for x in X.entries()], dtype=object).reshape(p, p)[:, :int(nullity)]
+    if Nm.shape[1]:
+        # LLL-reduce the basis (as rows): short, nearly orthogonal integer vectors
+        red = _fmpz_mat(Nm.T).lll()
+        Nm = np.array([int(x) for x in red.entries()], dtype=object).reshape(Nm.shape[1], p).T
+    for k in range(Nm.shape[1]):
+        g = math.gcd(*[int(x) for x in Nm[:, k]])
+        if g > 1:
+            Nm[:, k] = [int(x) // g for x in Nm[:, k]]
+    return B, Nm
+
+
+def reduced_lattice_basis(N, p):
+    """An LLL-reduced basis (columns) of the integer vectors orthogonal to the columns of N (p x m,
+    integers): for N a basis of null(A), short integer vectors spanning range(A), better conditioned
+    than A's own columns.  The identity when N has no columns."""
+    N = np.asarray(N, dtype=object).reshape(p, -1)
+    if N.shape[1] == 0:
+        out = np.zeros((p, p), dtype=object)
+        for i in range(p):
+            out[i, i] = 1
+        return out
+    m = N.shape[1]
+    # the integer kernel lattice {x in Z^p : N^T x = 0} (saturated: a rational null-space basis spans a
+    # sublattice of huge index, whose reduced vectors stay long), by LLL on [I | K N] with K large: the
+    # reduced rows whose last m entries vanish are a reduced basis of the kernel lattice
+    K = 2 ** (60 + max(1, max(abs(int(x)) for x in N.ravel())).bit_length())
+    M = np.concatenate([np.eye(p, dtype=np.int64).astype(object), N * K], axis=1)
+    red = np.array([int(x) for x in _fmpz_mat(M).lll().entries()], dtype=object).reshape(p, p + m)
+    rows = [row[:p] for row in red if all(x == 0 for x in row[p:])]
+    B = np.array(rows, dtype=object).reshape(len(rows), p).T
+    if B.shape[1] != p - m or any(int(v) != 0 for v in N.T.dot(B).ravel()):  # pragma: no cover - K too small
+        raise ArithmeticError("could not reduce the integer kernel lattice")
+    return B
+
+
+def solve_matrix(A, B):
+    """The exact solution X of A X = B for a square invertible exact A and exact B (object arrays):
+    an object array of fmpq."""
+    A = np.asarray(A, dtype=object)
+    B = np.asarray(B, dtype=object)
+    X = _mat(A).solve(_mat(B))
+    return np.array(X.entries(), dtype=object).reshape(A.shape[1], B.shape[1])
