@@ -20,7 +20,8 @@ import numpy as np
 
 __all__ = ["q", "rationalize", "rref", "rank", "null_space", "solve", "psd_rank", "identity", "zeros", "matmul",
            "full_column_rank_mod_prime", "to_float", "height_bits",
-           "integer_range_null", "reduced_lattice_basis", "solve_matrix"]
+           "integer_range_null", "reduced_lattice_basis", "solve_matrix",
+           "integer_vectors_near"]
 
 ZERO = flint.fmpq(0)
 ONE = flint.fmpq(1)
@@ -138,34 +139,30 @@ def solve(A, b):
 
 
 def psd_rank(S):
-    """(is PSD, rank) of a symmetric exact matrix by exact symmetric elimination (LDL^T with diagonal
-    pivots; a zero diagonal entry needs a zero row, else the matrix is indefinite)."""
-    A = [[_scalar(x) for x in row] for row in np.asarray(S, dtype=object)]
-    n = len(A)
-    r = 0
-    alive = list(range(n))
-    while alive:
-        diag = [(A[i][i], i) for i in alive]
-        if any(d < 0 for d, _ in diag):
-            return False, r
-        pos = [i for d, i in diag if d > 0]
-        for d, i in diag:
-            if d == 0 and any(A[i][j] != 0 for j in alive):
-                return False, r
-        if not pos:
-            return True, r
-        k = pos[0]
-        piv = A[k][k]
-        alive.remove(k)
-        rowk = A[k]
-        for i in alive:
-            f = rowk[i] / piv
-            if f != 0:
-                Ai = A[i]
-                for j in alive:
-                    Ai[j] -= f * rowk[j]
-        r += 1
-    return True, r
+    """(is PSD, rank) of a symmetric exact matrix, from its characteristic polynomial.
+
+    ``det(t I - S) = sum_k (-1)^k e_k t^(n-k)`` with e_k the elementary symmetric functions of the
+    (real) eigenvalues.  If every e_k >= 0, the polynomial has no negative root (all its terms have one
+    sign at t < 0), so S is PSD; conversely a PSD matrix has every e_k >= 0.  For a PSD matrix e_k > 0
+    exactly when at least k eigenvalues are positive, so the rank is the largest k with e_k != 0.  The
+    polynomial is computed by FLINT on the integer matrix ``d S`` (d the common denominator, d > 0: the
+    same signs and rank); this replaced an LDL^T on rationals whose entries grew to thousands of bits
+    (2.2 s a call at p = 20, measured)."""
+    S = np.asarray(S, dtype=object)
+    n = S.shape[0]
+    if n == 0:
+        return True, 0
+    for i in range(n):
+        for j in range(i):
+            if S[i, j] != S[j, i]:
+                return False, 0
+    Zm, _den = _mat(S).numer_denom()
+    coeffs = [int(c) for c in Zm.charpoly().coeffs()]  # c_0 .. c_n, c_n = 1
+    coeffs += [0] * (n + 1 - len(coeffs))
+    e = [(-1) ** k * coeffs[n - k] for k in range(n + 1)]
+    if any(x < 0 for x in e):
+        return False, 0
+    return True, max(k for k in range(n + 1) if e[k] != 0)
 
 
 PRIME = 2**61 - 1
@@ -274,3 +271,42 @@ def solve_matrix(A, B):
     B = np.asarray(B, dtype=object)
     X = _mat(A).solve(_mat(B))
     return np.array(X.entries(), dtype=object).reshape(A.shape[1], B.shape[1])
+
+
+def integer_vectors_near(K, weight=2.0**40, max_entry=2**10):
+    """A basis (columns, exact integers) of an integer lattice spanning the column space of the float
+    matrix K (f x k), found by LLL, or None.
+
+    The rows of ``[I_f | round(weight * x^T Q)]`` (Q an orthonormal basis of the complement of range(K))
+    generate a lattice in which an integer vector x close to range(K) is short; after LLL the k shortest
+    rows whose second part is small relative to ``weight`` are candidates, accepted when they are k
+    linearly independent vectors within 1e-9 (relative) of range(K), with entries up to ``max_entry``
+    (any subspace is approximated that well by long enough integer vectors).  Recovers a rational subspace
+    from a float basis accurate to ~1e-12 when short integer vectors span it, whatever the
+    denominators of its reduced row echelon form."""
+    K = np.asarray(K, dtype=float)
+    f, k = K.shape
+    if k == 0 or k == f:
+        return identity(f)[:, :k] if k == f else np.zeros((f, 0), dtype=object)
+    U, _, _ = np.linalg.svd(K, full_matrices=True)
+    Q = U[:, k:]  # complement
+    tail = np.round(weight * Q).astype(object)
+    rows = np.concatenate([identity(f).astype(object), tail], axis=1)
+    red = np.array([int(x) for x in _fmpz_mat(np.array([[int(x) for x in row] for row in rows], dtype=object))
+                    .lll().entries()], dtype=object).reshape(f, f + (f - k))
+    picked = []
+    for row in red:
+        x = np.array([float(v) for v in row[:f]])
+        nx = np.linalg.norm(x)
+        if nx == 0:
+            continue
+        if np.linalg.norm(Q.T @ x) <= 1e-9 * nx and np.abs(x).max() <= max_entry:
+            picked.append([int(v) for v in row[:f]])
+        if len(picked) == k:
+            break
+    if len(picked) < k:
+        return None
+    B = np.array(picked, dtype=object).T
+    if rank(q(B)) != k:
+        return None
+    return q(B)

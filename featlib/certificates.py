@@ -42,10 +42,14 @@ from .linalg import smat, svec, svec_outer
 
 __all__ = ["FaceStep", "Certificate", "Verification", "verify", "CertificateError", "EXACT_MAX_UNKNOWNS",
            "rescale_multipliers",
-           "FLOAT_MAX_P", "FLOAT_MAX_UNKNOWNS"]
+           "FLOAT_MAX_P", "FLOAT_MAX_UNKNOWNS", "EXACT_MAX_UNKNOWNS_INTEGER"]
 
-#: exact verification up to this many unknowns p(p+1)/2 (p = 12: 78)
+#: exact verification up to this many unknowns p(p+1)/2 (p = 12: 78), any stored numbers
 EXACT_MAX_UNKNOWNS = 78
+#: exact verification up to this many unknowns (p = 20: 210) when every stored number is an integer (the
+#: exact teachers' output): rational arithmetic on small integers stays fast there (0.1 to 5 s a
+#: certificate at p = 20, measured), while on floats' 53-bit numerators it does not
+EXACT_MAX_UNKNOWNS_INTEGER = 210
 #: floating-point verification: dense p x p eigendecompositions up to this p, and a dense SVD of the
 #: constraint rows on the final face up to this many unknowns f(f+1)/2
 FLOAT_MAX_P = 2048
@@ -412,9 +416,12 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
         raise CertificateError(
             f"verify re-checks by dense linear algebra up to p = {FLOAT_MAX_P}; this feedback has p = {p}. "
             "Verify a subproblem, or rely on the solver's own checks (Solution.info).")
-    if exact is True and P > EXACT_MAX_UNKNOWNS:
+    integer = P <= EXACT_MAX_UNKNOWNS_INTEGER and fb.has_integer_entries()
+    exact_limit = EXACT_MAX_UNKNOWNS_INTEGER if integer else EXACT_MAX_UNKNOWNS
+    if exact is True and P > exact_limit:
         raise CertificateError(
-            f"exact verification is limited to {EXACT_MAX_UNKNOWNS} unknowns p(p+1)/2; this feedback has {P}.")
+            f"exact verification is limited to {EXACT_MAX_UNKNOWNS} unknowns p(p+1)/2 ({EXACT_MAX_UNKNOWNS_INTEGER} "
+            f"when every stored number is an integer); this feedback has {P}.")
     # the same pairs divided by powers of two (exact, also in rational arithmetic) so that no square
     # overflows or underflows; a combination of the pair matrices scales by the squares
     fb, factors = fb._normalized()
@@ -431,8 +438,8 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
         if out.valid:
             return out
         notes.append(f"floating point inconclusive ({out.reason}); checked exactly instead")
-    if exact is not False and P <= EXACT_MAX_UNKNOWNS:
-        out = _verify_exact(Y, Z, cert)
+    if exact is not False and P <= exact_limit:
+        out = _verify_exact(Y, Z, cert, SNAP_MAX_WORK_INTEGER if integer else SNAP_MAX_WORK)
         out.checks = notes + out.checks
         if out.status != "inconclusive" or exact is True:
             return out
@@ -785,7 +792,7 @@ def _verify_float_not_identified(Y, Z, cert):
 
 
 
-def _verify_exact(Y, Z, cert):
+def _verify_exact(Y, Z, cert, snap_limit=None):
     """Exact rational re-check; a Verification with exact=True.  *invalid* only for structural failures
     (the steps remove every direction; the pairs leave two or more exact directions); *inconclusive*
     when the numbers cannot be made exact (then verify decides in floating point)."""
@@ -797,24 +804,31 @@ def _verify_exact(Y, Z, cert):
         Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
         if not np.any(step.values):
             return _fail(cert.verdict, True, checks, f"step {t + 1}: every multiplier is zero")
-        alpha = _rationalize(np.asarray(step.values) / np.max(np.abs(step.values)))
+        alpha = _rational_multipliers(_X.to_float(Yg), _X.to_float(Zg), step.values)
         S = _comb(Yg, Zg, alpha)
         ok, rk = _psd_rank(S)
         if not (ok and rk == step.rank):
-            # snap: the kernel the numbers point at, rationalised, and alpha projected onto the
-            # multipliers whose combination vanishes on it
-            C = _numeric_kernel(Yg, Zg, np.asarray(step.values, dtype=float), step.rank)
-            if C is None:
-                return _unsure(cert.verdict, True, checks, f"step {t + 1}: no exact PSD combination of rank {step.rank}")
-            alpha = _snap(Yg, Zg, alpha, C)
-            if alpha is None:
-                return _unsure(cert.verdict, True, checks, f"step {t + 1}: the multipliers cannot be made exact")
-            S = _comb(Yg, Zg, alpha)
-            ok, rk = _psd_rank(S)
-            if not (ok and rk == step.rank):
-                return _unsure(cert.verdict, True, checks,
-                             f"step {t + 1}: the exact combination is {'not PSD' if not ok else f'of rank {rk}'}, "
-                             f"not PSD of rank {step.rank}")
+            # snap: the kernel the numbers point at, made exact (its RREF rationalised, or short integer
+            # vectors found by LLL), and alpha projected onto the multipliers whose combination vanishes on it
+            reason = None
+            for how in ("rref", "lattice"):
+                C = _numeric_kernel(Yg, Zg, np.asarray(step.values, dtype=float), step.rank, how=how)
+                if C is None:
+                    reason = reason or f"step {t + 1}: no exact PSD combination of rank {step.rank}"
+                    continue
+                snapped = _snap(Yg, Zg, alpha, C, SNAP_MAX_WORK if snap_limit is None else snap_limit)
+                if snapped is None:
+                    reason = f"step {t + 1}: the multipliers cannot be made exact"
+                    continue
+                S2 = _comb(Yg, Zg, snapped)
+                ok, rk = _psd_rank(S2)
+                if ok and rk == step.rank:
+                    alpha, S = snapped, S2
+                    break
+                reason = (f"step {t + 1}: the exact combination is {'not PSD' if not ok else f'of rank {rk}'}, "
+                          f"not PSD of rank {step.rank}")
+            else:
+                return _unsure(cert.verdict, True, checks, reason)
         K = _null_space(S)
         checks.append(f"step {t + 1} ({step.kind}, {len(step.indices)} pairs): exact combination PSD of rank "
                       f"{rk}; face {G.shape[1]} -> {K.shape[1]}")
@@ -881,14 +895,35 @@ def _verify_exact(Y, Z, cert):
     return _result("valid", cert.verdict, True, checks)
 
 
+def _rational_multipliers(Yk, Zk, values):
+    """Nearby rational multipliers (exact ones are snapped later if these fail).  ``Yk``, ``Zk``: the
+    step's pairs on the current face (floats).  Each multiplier is rationalised relative to its pair's
+    size there: ``values_k * s_k`` (s_k the power of two nearest to |y_k|^2 + |z_k|^2, an exact scaling)
+    over the largest such product, to denominators of 1e6, then divided by s_k again (a pair that
+    vanishes on the face gets 0).  Rationalising the raw values over their largest one zeroed every
+    multiplier that mattered when the largest belonged to a pair already removed by an earlier step
+    (p = 20, rank 1: multipliers 1e-18 against 0.5), and the exact combination came out of rank 0."""
+    values = np.asarray(values, dtype=float)
+    size = np.einsum("ij,ij->i", Yk, Yk) + np.einsum("ij,ij->i", Zk, Zk)
+    exps = np.where(size > 0, np.round(np.log2(np.where(size > 0, size, 1.0))), 0).astype(np.int64)
+    beta = np.where(size > 0, np.ldexp(values, exps), 0.0)
+    if not np.any(beta):
+        beta = values
+    beta = _rationalize(beta / np.max(np.abs(beta)))
+    return np.array([b / _X.q(2.0 ** int(e))[()] for b, e in zip(beta, exps)], dtype=object)
+
+
 def _comb(Yg, Zg, alpha):
     S = _mm((Yg * alpha[:, None]).T, Yg) - _mm((Zg * alpha[:, None]).T, Zg)
     return S
 
 
-def _numeric_kernel(Yg, Zg, alpha, rank):
-    """Rational basis (columns, exact) of the kernel of the float combination, by RREF of the numeric
-    kernel; None when its rank is unclear."""
+def _numeric_kernel(Yg, Zg, alpha, rank, how="rref"):
+    """Rational basis (columns, exact) of the kernel of the float combination: ``how="rref"``, its reduced
+    row echelon form rationalised (denominators up to 1e6); ``how="lattice"``, short integer vectors
+    found by LLL (:func:`featlib._exact.integer_vectors_near`), which recovers kernels whose RREF has
+    larger denominators (the range of an integer target at p = 20, rank 15: denominators 8.7e6) as long
+    as they are spanned by short integer vectors.  None when no basis is found."""
     Yf, Zf = np.array(Yg, dtype=float), np.array(Zg, dtype=float)
     S = (Yf * alpha[:, None]).T @ Yf - (Zf * alpha[:, None]).T @ Zf
     S = (S + S.T) / 2
@@ -897,6 +932,8 @@ def _numeric_kernel(Yg, Zg, alpha, rank):
     K = V[:, : f - rank]  # eigenvectors of the smallest eigenvalues
     if K.shape[1] == 0:
         return np.empty((f, 0), dtype=object)
+    if how == "lattice":
+        return _X.integer_vectors_near(K)
     # reduced row echelon form of K^T: pivot columns by QR with pivoting
     _, _, piv = sla.qr(K.T, pivoting=True)
     piv = np.sort(piv[: K.shape[1]])
@@ -909,6 +946,10 @@ def _numeric_kernel(Yg, Zg, alpha, rank):
 #: p = 12 step over 198 sampled float pairs (14,256 entries of ~60 bits) took over 10 minutes on Python
 #: Fractions and 18.6 s on FLINT; integer pairs at p = 12 (5,400 entries of 16 bits) take 0.4 s.
 SNAP_MAX_WORK = 300_000
+#: the same bound when every stored number is an integer (exact teacher output): elimination on small
+#: integers does not blow up the way it does on floats' 53-bit numerators (p = 20, rank 6: 1.6 million,
+#: 2.4 s for the whole verify, measured)
+SNAP_MAX_WORK_INTEGER = 5_000_000
 
 
 def snap_work(Yg, Zg, C) -> int:
@@ -921,10 +962,10 @@ def snap_work(Yg, Zg, C) -> int:
     return entries * height
 
 
-def _snap(Yg, Zg, alpha, C):
+def _snap(Yg, Zg, alpha, C, limit):
     """The multipliers nearest to alpha whose exact combination vanishes on range(C), or None."""
     n = len(alpha)
-    if snap_work(Yg, Zg, C) > SNAP_MAX_WORK:
+    if snap_work(Yg, Zg, C) > limit:
         # rational elimination on a system this size and height can run for minutes: the numbers are
         # not made exact, and the floating-point check decides
         return None

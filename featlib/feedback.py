@@ -577,6 +577,15 @@ class PairFeedback:
         Z = self.z
         return Z.toarray() if _is_sparse(Z) else np.asarray(Z)
 
+    def has_integer_entries(self) -> bool:
+        """Whether every entry of every activation is an integer (exact teacher output, hand-made pairs):
+        :func:`featlib.verify` then checks exactly at larger p."""
+        for M in (self.y, self.z):
+            data = M.data if _is_sparse(M) else np.asarray(M)
+            if not (np.all(np.isfinite(data)) and np.all(data == np.round(data))):
+                return False
+        return True
+
     def __repr__(self) -> str:
         extra = f", b={self._basis.shape[1]}" if self._basis is not None else ""
         who = f", teacher={self.meta['teacher']!r}" if "teacher" in self.meta else ""

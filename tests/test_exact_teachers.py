@@ -183,3 +183,40 @@ def test_reduced_lattice_basis_is_the_whole_integer_kernel():
             sub = B[list(rows)]
             g = math.gcd(g, abs(int(np.round(np.linalg.det(sub.astype(float))))))
         assert g == 1
+
+
+def test_exact_verification_reaches_p20_on_integer_pairs():
+    # integer pairs are checked exactly up to p = 20 (EXACT_MAX_UNKNOWNS_INTEGER); float pairs only to p = 12
+    p = 20
+    # rank 1: the step's multipliers span 1e-18 to 0.5 (the largest on a pair removed by the first step);
+    # rationalised over the largest, every multiplier that mattered became 0 (exact combination of rank 0)
+    D = fl.datasets.integer_factor(p, 1, seed=1)
+    fb = fl.teach(D.T @ D, "gaussian", exact=True, n=45, seed=1)
+    assert fb.has_integer_entries()
+    v = fl.verify(fb, fl.solve(fb, "exact"))
+    assert v.valid and v.exact
+    # rank 15: the combination's kernel (the target's range) has a reduced row echelon form with
+    # denominators 8.7e6, beyond what rationalising a float basis recovers; LLL finds short integer vectors
+    D = fl.datasets.integer_factor(p, 15, seed=15)
+    fb = fl.teach(D.T @ D, "gaussian", exact=True, n=200, seed=1)
+    sol = fl.solve(fb, "exact")
+    v = fl.verify(fb, sol)
+    assert sol.identified and v.valid and v.exact and "combination" in v.checks[0]
+    # the same target's float pairs are not checked exactly at p = 20
+    fbf = fl.teach(D.T @ D, "gaussian", n=200, seed=1)
+    assert not fbf.has_integer_entries()
+    with pytest.raises(fl.CertificateError, match="exact verification is limited"):
+        fl.verify(fbf, fl.solve(fbf, "exact"), exact=True)
+
+
+def test_integer_vectors_near_recovers_a_rational_subspace():
+    rng = np.random.default_rng(3)
+    B = rng.integers(-2, 3, size=(12, 7)).astype(float)  # a subspace spanned by short integer vectors
+    K = np.linalg.svd(B, full_matrices=False)[0] + 1e-13 * rng.standard_normal((12, 7))  # a float basis
+    C = _exact.integer_vectors_near(K)
+    assert C is not None and C.shape == (12, 7)
+    # the same column space, exactly: B's columns are exact combinations of C's
+    joint = np.concatenate([C, _exact.q(B)], axis=1)
+    assert _exact.rank(joint) == 7
+    # a random float subspace has no short integer basis: None, not a wrong answer
+    assert _exact.integer_vectors_near(np.linalg.qr(rng.standard_normal((12, 7)))[0]) is None
