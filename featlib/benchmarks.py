@@ -577,7 +577,7 @@ def triplets_compare(ps=(10, 20), *, n_factors=(1, 10, 50), eps=(0.0, 0.05, 0.2)
 
 
 def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "isotropic", "rank-aware"), seeds=10,
-                      ranks=None, search=None, out=print, progress=False):
+                      ranks=None, search=None, exact=False, out=print, progress=False):
     """The measured 50 % point of certified identification against the conic prediction, for every rank.
 
     Ensembles: "gaussian" and "sparse-sampled" pairs (exact solver, certified successes),
@@ -595,8 +595,11 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
     deviation from the prediction, how many runs (grid) or probes (bisection) were undecided or
     identified without a certificate, and how many there were.  Rows are measurements at the given
     number of seeds (n50's resolution is one pair and its sampling error about 1 / sqrt(seeds) of the
-    transition's width)."""
+    transition's width).  ``exact=True``: integer targets and the teachers' exact output, every success
+    proved by verify in rational arithmetic (p <= 20; the pair ensembles only)."""
     rows = []
+    if exact:
+        ensembles = tuple(e for e in ensembles if e in ("gaussian", "sparse-sampled"))
     out(f"{'p':>4} {'ensemble':<15} {'r':>3} {'dof':>6} {'predicted':>9} {'n50':>7} {'n50-pred':>8} "
         f"{'undecided':>9} {'uncertified':>11} {'runs':>6} {'seconds':>8}")
     for p in ps:
@@ -608,7 +611,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
                 pred = convex_phase_transition(p, r)
                 t = time.perf_counter()
                 if how == "bisect":
-                    res = phase_thresholds(p, r, range(seeds), ensemble=ensemble)
+                    res = phase_thresholds(p, r, range(seeds), ensemble=ensemble, exact=exact)
                     und, unc, runs = res["undecided"], res["uncertified"], res["probes"]
                 else:
                     top = min(pred["full_rank"], int(np.ceil(pred["n_star"] + 3 * np.sqrt(p))))  # past the window
@@ -618,7 +621,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
                     elif ensemble == "rank-aware":
                         res = phase_transition(p, r, ns, range(seeds), learner="svp")
                     else:
-                        res = phase_transition(p, r, ns, range(seeds), ensemble=ensemble)
+                        res = phase_transition(p, r, ns, range(seeds), ensemble=ensemble, exact=exact)
                     f = res["fraction"]
                     und = int(round(float(f.get("undecided", np.zeros(1)).sum()) * seeds))
                     unc = int(round(float(f.get("identified, not certified", np.zeros(1)).sum()) * seeds))
@@ -626,7 +629,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
                 sec = time.perf_counter() - t
                 n50 = res["n50"]
                 rows.append(dict(p=p, ensemble=ensemble, r=r, dof=pred["dof"], predicted=pred["n_star"], n50=n50,
-                                 undecided=und, uncertified=unc, runs=runs, seconds=sec, search=how))
+                                 undecided=und, uncertified=unc, runs=runs, seconds=sec, search=how, exact=exact))
                 dev = "-" if n50 is None else f"{n50 - pred['n_star']:+.1f}"
                 out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof']:>6} {pred['n_star']:>9.1f} "
                     f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {und:>9} {unc:>11} {runs:>6} {sec:>8.1f}")

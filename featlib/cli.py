@@ -187,7 +187,8 @@ def _benchmark(args) -> int:
     elif args.which == "comparisons":
         benchmarks.comparisons(args.p or (10,), eps=tuple(args.eps), seed=args.seed)
     elif args.which == "phase":
-        benchmarks.phase_transitions(args.p or (10,), seeds=args.repeat or 10, progress=args.progress)
+        benchmarks.phase_transitions(args.p or (10,), seeds=args.repeat or 10, progress=args.progress,
+                                     exact=args.exact, ranks=args.ranks)
     elif args.which == "below-dof":
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         gd = {"epochs": (args.epochs or [300])[0]}
@@ -285,6 +286,10 @@ def main(argv=None) -> int:
     bench.add_argument("--d", type=int, default=None,
                        help="dictionary width (default 512; 128 for 'below-dof')")
     bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen", "compact"], help="teacher for 'scale'")
+    bench.add_argument("--exact", action="store_true",
+                       help="'phase': integer targets and exact teacher output, successes proved in rational "
+                            "arithmetic (p <= 20; Gaussian and sparse-sampled pairs)")
+    bench.add_argument("--ranks", type=int, nargs="+", default=None, help="'phase': ranks to run (default 1..p)")
     bench.add_argument("--repeat", type=int, default=None,
                        help="runs per measurement, the median is shown ('exact-vs-sdp': 3, 'scale': 1); "
                             "'phase': seeds per point (10)")

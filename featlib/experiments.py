@@ -22,8 +22,8 @@ from .teachers import teach
 from . import bounds
 from ._checks import psd_matrix
 from .bounds import low_rank_dof, sparse_sampled_log_ps
-from .certificates import verify
-from .datasets import random_feature_matrix
+from .certificates import EXACT_MAX_UNKNOWNS_INTEGER, verify
+from .datasets import integer_factor, random_feature_matrix
 from .feedback import Agent
 from .linalg import numerical_rank, psd_project, smat, svec
 from .noise import Flip
@@ -516,7 +516,7 @@ PHASE_OUTCOMES = ("identified", "identified, not certified", "not identified", "
 
 def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", margin: float = 1e-2,
                      s: int = 3, mu=None, sampler: str = "exact", learner: str = "exact",
-                     verify_all: bool = False) -> dict:
+                     verify_all: bool = False, exact: bool = False) -> dict:
     """How often n sampled pairs identify a random rank-r target, with every success certified.
 
     For each n in ``ns`` and each seed: the target ``datasets.random_feature_matrix(p, r, seed=seed)``
@@ -535,6 +535,11 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
       "not identified" on an irrational face is often inconclusive in floating point, and its exact
       re-check takes seconds to minutes at p = 10;
     * "undecided": the solver could not decide (never counted as a success).
+
+    ``exact=True``: the target is ``D^T D`` for an integer ``D = datasets.integer_factor(p, r,
+    seed=seed)`` and the pairs are the teacher's exact output (``teach(..., exact=True)``: integer
+    activations, rounded Gaussian or sparse values); "identified" then needs verify's *exact* proof
+    (rational arithmetic, p <= 20), and ``verify_all`` re-checks "not identified" exactly too.
 
     ``learner="svp"``: a *rank-aware* learner instead (:func:`featlib.solvers.svp.solve_svp` told the
     true rank r, no hold-out, 300 rounds); outcomes "recovered" (relative error <= 1e-6) and "not
@@ -559,33 +564,60 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
     opts = {} if ensemble == "gaussian" else {"s": s, "mu": mu, "sampler": sampler}
     learner = _checks.check_method(learner, ("exact", "svp"), "learner")
     verify_all = _checks.check_bool(verify_all, "verify_all")
+    exact = _checks.check_bool(exact, "exact")
+    if exact:
+        _check_exact_phase(p, learner)
+        opts["exact"] = True
     if learner == "svp":
         return _rank_aware_phase(p, r, ns, seeds, ensemble, opts)
     outcome = np.empty((ns.size, len(seeds)), dtype=object)
     verified = np.empty((ns.size, len(seeds)), dtype=object)
     for j, seed in enumerate(seeds):
-        target = random_feature_matrix(p, r, seed=seed)
+        target = _phase_target(p, r, seed, exact)
         for i, n in enumerate(ns):
             fb = teach(target, ensemble, n=int(n), seed=seed, **opts)
-            outcome[i, j], verified[i, j] = _pair_outcome(fb, target, margin, verify_all)
+            outcome[i, j], verified[i, j] = _pair_outcome(fb, target, margin, verify_all, exact)
     fraction = {o: (outcome == o).mean(axis=1) for o in PHASE_OUTCOMES}
     success = fraction["identified"]
     return {"n": ns, "fraction": fraction, "success": success, "n50": _crossing(ns, success, 0.5),
             "outcome": outcome, "verified": verified, "prediction": bounds.convex_phase_transition(p, r)}
 
 
-def _pair_outcome(fb, target, margin, verify_all=False):
-    """One exact solve of ``fb``: ``(label, verify status)`` as :func:`phase_transition` counts them."""
+def _check_exact_phase(p, learner):
+    if learner != "exact" or p * (p + 1) // 2 > EXACT_MAX_UNKNOWNS_INTEGER:
+        raise _checks.ArgumentError(
+            f"exact=True certifies with verify's exact check, which needs the exact solver (learner='exact') and "
+            f"p(p+1)/2 <= {EXACT_MAX_UNKNOWNS_INTEGER} (p <= 20); got learner={learner!r}, p = {p}.")
+
+
+def _phase_target(p, r, seed, exact):
+    """The phase experiments' target for one seed: a random rank-r matrix, or (``exact``) ``D^T D`` for an
+    integer ``D`` of rank r (as floats: exactly representable integers)."""
+    if not exact:
+        return random_feature_matrix(p, r, seed=seed)
+    D = integer_factor(p, r, seed=seed)
+    return (D.T @ D).astype(np.float64)
+
+
+def _pair_outcome(fb, target, margin, verify_all=False, exact=False):
+    """One exact solve of ``fb``: ``(label, verify status)`` as :func:`phase_transition` counts them.
+    ``exact``: integer pairs, certified only by verify's exact (rational) proof."""
     sol = _solve_quiet(fb)
     if not sol.decided or sol.certificate is None:
         return "undecided", "-"
-    # floating point: the exact check cannot apply to sampled float pairs of a rank-deficient target
-    # (verify's docstring) and spends seconds finding that out at p = 10
-    check = verify(fb, sol, margin=margin, exact=False).status if (sol.identified or verify_all) else "-"
+    status = "-"
+    if sol.identified or verify_all:
+        if exact:
+            check = verify(fb, sol, margin=margin)
+            status = check.status if check.exact or check.status != "valid" else "valid (floating point)"
+        else:
+            # floating point: the exact check cannot apply to sampled float pairs of a rank-deficient target
+            # (verify's docstring) and spends seconds finding that out at p = 10
+            status = verify(fb, sol, margin=margin, exact=False).status
     if not sol.identified:
-        return "not identified", check
-    good = check == "valid" and relative_error(sol.phi, target) <= 1e-6
-    return ("identified" if good else "identified, not certified"), check
+        return "not identified", status
+    good = status == "valid" and relative_error(sol.phi, target) <= 1e-6
+    return ("identified" if good else "identified, not certified"), status
 
 
 def _isotropic_problem(p, r, seed, n_max):
@@ -712,7 +744,7 @@ def _isotropic_identified(A, U, Up, tol) -> bool:
 
 def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: int | None = None,
                      hi: int | None = None, margin: float = 1e-2, s: int = 3, mu=None, sampler: str = "exact",
-                     certified: bool = True) -> dict:
+                     certified: bool = True, exact: bool = False) -> dict:
     """Each seed's identification threshold, found by bisection on the number of pairs: the fast way to
     a 50 % point at p = 20, where :func:`phase_transition`'s full grid takes hours.
 
@@ -728,6 +760,8 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
     "identified" (decided, within 1e-6 of the target) without verify's certificate: a measurement of
     where identification happens when verify's floating-point bound is too loose to certify it (at
     p = 20 a single combination step's proved distance is about 1.2e-2, above the default margin).
+    ``exact=True``: integer targets and the teachers' exact output, certified by verify's exact proof,
+    as in :func:`phase_transition` (p <= 20; not for the isotropic control).
 
     Returns ``thresholds`` (one per seed; None when even ``hi`` does not give a certified
     identification), ``n50`` (their median, counting None as above ``hi``; None if half are),
@@ -741,6 +775,11 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
     ensemble = _checks.check_method(ensemble, ("gaussian", "sparse-sampled", "isotropic"), "ensemble")
     margin = _checks.check_rtol(margin, "margin")
     certified = _checks.check_bool(certified, "certified")
+    exact = _checks.check_bool(exact, "exact")
+    if exact:
+        _check_exact_phase(p, "exact")
+        if ensemble == "isotropic":
+            raise _checks.ArgumentError("exact=True applies to teacher pairs; the isotropic control has no exact form.")
     pred = bounds.convex_phase_transition(p, r)
     lo = max(1, pred["dof"]) if lo is None else _checks.check_positive_int(lo, "lo")
     hi = pred["full_rank"] if hi is None else _checks.check_positive_int(hi, "hi")
@@ -755,13 +794,13 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
             def identified(n):
                 return _isotropic_identified(A[:n], U, Up, 1e-9)
         else:
-            target = random_feature_matrix(p, r, seed=seed)
+            target = _phase_target(p, r, seed, exact)
             opts = {} if ensemble == "gaussian" else {"s": s, "mu": mu, "sampler": sampler}
-            full = teach(target, ensemble, n=hi, seed=seed, **opts)
+            full = teach(target, ensemble, n=hi, seed=seed, exact=exact, **opts)
 
             def identified(n):
                 nonlocal undecided, uncertified
-                label = _pair_outcome(full[:n], target, margin)[0]
+                label = _pair_outcome(full[:n], target, margin, exact=exact)[0]
                 undecided += label == "undecided"
                 uncertified += label == "identified, not certified"
                 return label == "identified" or (not certified and label == "identified, not certified")

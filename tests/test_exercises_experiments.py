@@ -339,3 +339,34 @@ def test_solver_verdict_thresholds_are_never_above_certified_ones():
     solver = fl.experiments.phase_thresholds(5, 2, range(4), certified=False)
     for a, b in zip(solver["thresholds"], certified["thresholds"]):
         assert a is not None and (b is None or a <= b)
+
+
+def test_exact_phase_experiments_prove_every_success_in_rational_arithmetic():
+    p, r = 5, 2
+    pred = fl.bounds.convex_phase_transition(p, r)
+    ns = np.arange(pred["dof"], pred["full_rank"] + 1)
+    for ensemble in ("gaussian", "sparse-sampled"):
+        out = fl.experiments.phase_transition(p, r, ns, range(3), ensemble=ensemble, exact=True, verify_all=True)
+        ok = out["outcome"] == "identified"
+        assert ok.any() and np.all(out["verified"][ok] == "valid")  # "valid" here: exact ("valid (floating
+        # point)" would be counted as not certified)
+        assert np.all(out["success"][ns <= pred["dof"]] == 0)
+        fast = fl.experiments.phase_thresholds(p, r, range(3), ensemble=ensemble, exact=True)
+        assert fast["n50"] is not None
+        if ensemble == "gaussian":  # nested draws (sparse-sampled draws for different n are not prefixes)
+            for j, t in enumerate(fast["thresholds"]):
+                col = out["outcome"][:, j] == "identified"
+                assert t == (int(ns[np.argmax(col)]) if col.any() else None)
+    # the exact pairs and integer targets are what was certified
+    target = fl.experiments._phase_target(p, r, 0, True)
+    assert np.all(target == np.round(target)) and np.linalg.matrix_rank(target) == r
+    with pytest.raises(fl.ArgumentError, match="p <= 20"):
+        fl.experiments.phase_transition(21, 1, [30], range(1), exact=True)
+    with pytest.raises(fl.ArgumentError, match="learner"):
+        fl.experiments.phase_transition(5, 1, [10], range(1), exact=True, learner="svp")
+    with pytest.raises(fl.ArgumentError, match="isotropic"):
+        fl.experiments.phase_thresholds(5, 1, range(1), ensemble="isotropic", exact=True)
+    lines = []
+    rows = fl.benchmarks.phase_transitions((3,), ensembles=("gaussian", "isotropic"), seeds=2, exact=True,
+                                           out=lines.append)
+    assert [r["ensemble"] for r in rows] == ["gaussian"] * 3 and all(r["exact"] for r in rows)
