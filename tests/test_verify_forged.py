@@ -230,11 +230,17 @@ def test_forged_certificates_never_verify_for_false_claims(data):
     draw = data.draw
     p = draw(st.integers(2, 5))
     r = draw(st.integers(1, p))
-    phi = target(p, r, seed=draw(st.integers(0, 10 ** 4)))
+    exact = draw(st.booleans())  # the teachers' exact (integer) output: verify's exact path decides
+    tseed = draw(st.integers(0, 10 ** 4))
+    D = fl.datasets.integer_factor(p, r, seed=tseed) if exact else None
+    phi = (D.T @ D).astype(float) if exact else target(p, r, seed=tseed)
     teacher = draw(st.sampled_from(["eigen", "gaussian", "compact", "sparse"]))
     P = p * (p + 1) // 2
     kw = {"n": draw(st.integers(max(1, P - 4), P + 1)), "seed": draw(st.integers(0, 100))} if teacher == "gaussian" else {}
-    fb = fl.teach(phi, teacher, **kw)
+    if exact:
+        fb = fl.teach(fl.Factored(D.astype(float)) if teacher == "compact" else phi, teacher, exact=True, **kw)
+    else:
+        fb = fl.teach(phi, teacher, **kw)
     if draw(st.booleans()):  # an inconsistent set: one pair's z rescaled
         Y, Z = fb.dense_y(), fb.dense_z().copy()
         k = draw(st.integers(0, len(Y) - 1))
