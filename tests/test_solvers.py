@@ -476,3 +476,21 @@ def test_boundary_step_needs_no_sdp_and_its_certificate_verifies(monkeypatch):
     assert w[0] > -1e-12 * w[-1] and np.count_nonzero(w > 1e-7 * w[-1]) == step.rank == 10 - K.shape[1]
     # a point that is not on the boundary gives no step (T would have to be impossible)
     assert reduce.boundary_step(Y, Z, L, np.eye(10) / 10) is None
+
+
+def test_a_clearly_positive_definite_solution_skips_the_combination_search(monkeypatch):
+    # p = 20, rank 1, 31 exact Gaussian pairs: a positive definite solution exists, so no PSD combination
+    # does; the combination SDP failed slowly there (Clarabel gave up, SCS ran 12 s of a 13 s solve). The
+    # SDP's positive definite point (smallest eigenvalue 1.4e-5 at trace 1) now decides first.
+    from featlib.solvers import reduce
+
+    target = fl.experiments._phase_target(20, 1, 0, True)
+    fb = fl.teach(target, "gaussian", n=31, seed=0, exact=True)
+
+    def no_search(*a, **k):
+        raise AssertionError("the combination SDP was searched although a clear PD solution exists")
+
+    monkeypatch.setattr(reduce, "combination_step", no_search)
+    sol = fl.solve(fb, "exact")
+    assert sol.decided and not sol.identified and sol.info["pd_certificate_lambda_min"] > 1e-6
+    assert fl.verify(fb, sol).valid
