@@ -21,7 +21,8 @@ import numpy as np
 
 from . import _checks
 from .bounds import convex_phase_transition, low_rank_dof
-from .datasets import random_dictionary, random_feature_matrix
+from .certificates import verify
+from .datasets import integer_factor, random_dictionary, random_feature_matrix
 from .experiments import coverage
 from .linalg import numerical_rank, svec_outer_sparse
 from .metrics import pcc, relative_error
@@ -573,6 +574,69 @@ def triplets_compare(ps=(10, 20), *, n_factors=(1, 10, 50), eps=(0.0, 0.05, 0.2)
                     rows.append(row)
                     out(f"{p:>4} {n:>8} {e:>5.2f} {name:<20} {row['pcc']:>8.4f} {row['rel_err']:>8.3f} "
                         f"{row['seconds']:>8.2f}" + (f"  ({row['error']})" if "error" in row else ""))
+    return rows
+
+
+def verify_exact(ps=(4, 7, 10, 12, 20), *, teachers=("eigen", "compact", "sparse", "gaussian", "sparse-sampled"),
+                 seeds=3, out=print, progress=False):
+    """How verify fares on the teachers' exact output (``teach(..., exact=True)`` on integer targets
+    ``datasets.integer_factor(p, r)``), for ranks 1, 2, p/2, p - 1, p and ``seeds`` targets each: how many
+    certificates ``verify`` proves exactly (rational arithmetic), in floating point only, or not at all
+    (inconclusive / invalid), how many solves were undecided, and the median and largest verify time.
+    One more row per p <= 12 times verify on the *float* Gaussian teacher (its exact attempt fails: the
+    stored numbers are not exactly consistent) for comparison.  Measurements."""
+    rows = []
+    out(f"{'p':>4} {'teacher':<17} {'sets':>5} {'exact':>6} {'float':>6} {'not valid':>9} {'undecided':>9} "
+        f"{'median s':>9} {'max s':>8}")
+    for p in ps:
+        ranks = sorted({1, 2, max(1, p // 2), max(1, p - 1), p})
+        for teacher in _progress(teachers, progress, f"p={p}"):
+            counts = {"exact": 0, "float": 0, "not valid": 0, "undecided": 0}
+            times = []
+            for r in ranks:
+                for seed in range(seeds):
+                    D = integer_factor(p, r, seed=1000 * seed + r)
+                    phi = (D.T @ D).astype(np.float64)
+                    kw = {}
+                    if teacher == "sparse-sampled":
+                        kw = dict(mu=1 - 3 / p, s=3, n=p * (p + 1) // 2 + 5, seed=seed)
+                    elif teacher == "gaussian":
+                        kw = dict(seed=seed)
+                    target = Factored(D.astype(np.float64)) if teacher == "compact" else phi
+                    fb = teach(target, teacher, exact=True, **kw)
+                    hint = {"face_hint": fb.meta["face_hint"]} if teacher == "compact" else {}
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        sol = solve(fb, "exact", **hint)
+                    if sol.certificate is None:
+                        counts["undecided"] += 1
+                        continue
+                    t = time.perf_counter()
+                    check = verify(fb, sol)
+                    times.append(time.perf_counter() - t)
+                    counts["exact" if check.valid and check.exact else "float" if check.valid else "not valid"] += 1
+            sets = len(ranks) * seeds
+            row = dict(p=p, teacher=teacher, sets=sets, **counts, median=float(np.median(times)) if times else None,
+                       max=max(times, default=None))
+            rows.append(row)
+            out(f"{p:>4} {teacher:<17} {sets:>5} {counts['exact']:>6} {counts['float']:>6} {counts['not valid']:>9} "
+                f"{counts['undecided']:>9} {row['median'] or 0:>9.3f} {row['max'] or 0:>8.3f}")
+        if p <= 12:  # the float teacher: its exact attempt fails, floating point decides
+            times = []
+            for seed in range(seeds):
+                phi = random_feature_matrix(p, max(1, p // 2), seed=seed)
+                fb = teach(phi, "gaussian", n=p * (p + 1) // 2 - 4, seed=seed)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    sol = solve(fb, "exact")
+                if sol.certificate is not None:
+                    t = time.perf_counter()
+                    verify(fb, sol, margin=1e-2)
+                    times.append(time.perf_counter() - t)
+            out(f"{p:>4} {'gaussian (float)':<17} {seeds:>5} {'-':>6} {'-':>6} {'-':>9} {'-':>9} "
+                f"{float(np.median(times)) if times else 0:>9.3f} {max(times, default=0):>8.3f}")
+            rows.append(dict(p=p, teacher="gaussian (float)", sets=seeds, median=float(np.median(times)) if times else None,
+                             max=max(times, default=None)))
     return rows
 
 

@@ -186,6 +186,9 @@ def _benchmark(args) -> int:
                                          label=args.dictionary, progress=args.progress)
     elif args.which == "comparisons":
         benchmarks.comparisons(args.p or (10,), eps=tuple(args.eps), seed=args.seed)
+    elif args.which == "verify":
+        benchmarks.verify_exact(tuple(args.p) if args.p else (4, 7, 10, 12, 20), seeds=args.repeat or 3,
+                                progress=args.progress)
     elif args.which == "phase":
         benchmarks.phase_transitions(args.p or (10,), seeds=args.repeat or 10, progress=args.progress,
                                      exact=args.exact, ranks=args.ranks)
@@ -279,7 +282,7 @@ def main(argv=None) -> int:
 
     bench = sub.add_parser("benchmark", help="print a benchmark table")
     bench.add_argument("which", choices=["exact-vs-sdp", "solvers", "scale", "sampling", "sae", "triplets",
-                                                "sae-scale", "below-dof", "phase", "comparisons"])
+                                                "sae-scale", "below-dof", "phase", "comparisons", "verify"])
     bench.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.2],
                        help="'triplets', 'comparisons': flip probabilities of the noisy agent (default 0 0.05 0.2)")
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
@@ -292,7 +295,7 @@ def main(argv=None) -> int:
     bench.add_argument("--ranks", type=int, nargs="+", default=None, help="'phase': ranks to run (default 1..p)")
     bench.add_argument("--repeat", type=int, default=None,
                        help="runs per measurement, the median is shown ('exact-vs-sdp': 3, 'scale': 1); "
-                            "'phase': seeds per point (10)")
+                            "'phase': seeds per point (10); 'verify': integer targets per rank (3)")
     bench.add_argument("--epochs", type=int, nargs="+", default=None,
                        help="gradient-descent epochs ('solvers': 2000, 'sampling': 30; one per budget allowed)")
     bench.add_argument("--seconds", type=float, nargs="+", default=None,

@@ -74,6 +74,10 @@ def test_benchmarks_print_tables(capsys):
     assert main(["benchmark", "scale", "--p", "64", "--d", "8", "--teacher", "eigen"]) == 0
     out = capsys.readouterr().out
     assert out.count("sdp-raw") == 3 and "cvxpy" in out and "basis (peeled)" in out
+    assert main(["benchmark", "verify", "--p", "4", "--repeat", "1"]) == 0
+    assert main(["benchmark", "phase", "--p", "3", "--repeat", "2", "--exact", "--ranks", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "gaussian (float)" in out and out.count("gaussian ") >= 2
 
 
 def test_benchmark_wrapper_scripts_run():

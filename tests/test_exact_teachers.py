@@ -220,3 +220,11 @@ def test_integer_vectors_near_recovers_a_rational_subspace():
     assert _exact.rank(joint) == 7
     # a random float subspace has no short integer basis: None, not a wrong answer
     assert _exact.integer_vectors_near(np.linalg.qr(rng.standard_normal((12, 7)))[0]) is None
+
+
+def test_verify_benchmark_counts_every_set():
+    lines = []
+    rows = fl.benchmarks.verify_exact((4,), seeds=1, out=lines.append)
+    assert len(lines) == 1 + 5 + 1  # header, one row per teacher, the float comparison
+    for row in rows[:5]:
+        assert row["sets"] == 4 and row["exact"] == 4  # ranks 1, 2, 3, 4 at p = 4: every one proved exactly
