@@ -8,7 +8,7 @@ Feedback" (ICML 2025, arXiv 2502.05407).  A hidden feature matrix ``Phi* = D^T D
 re-checks (exactly in rational arithmetic, or with proved floating-point error bounds); :mod:`featlib.bounds` holds the theorems'
 counts and the exact feedback complexity proved here; :func:`pcc`, :func:`relative_error` and :func:`equivalent` compare matrices up to scale.
 
-The modules form layers, bottom to top: ``_checks``, ``_io``, ``_rigorous``; ``factors``,
+The modules form layers, bottom to top: ``_checks``, ``_io``, ``_rigorous``, ``_exact``; ``factors``,
 ``linalg``, ``noise``, ``bounds``, ``datasets``, ``constructions``; ``feedback``; ``certificates``,
 ``triplets``, ``metrics``; ``teachers``, ``plotting``; ``streams``; ``solvers``; ``experiments``,
 ``rfm``, ``sae``, ``factored``; ``benchmarks``, ``exercises``, ``grading``; ``cli``.  A module
