@@ -44,7 +44,7 @@ r(r+1)/2 - 1 on the face; "gaussian" rounds N(0, I) samples to multiples of 1/:d
 scaled to integers): sampled sets identify or not, as in floating point, and the certificate says
 which.  Measured (30 integer targets for each p in {4, 7, 10, 12} and rank in {1, 2, p/2, p - 1, p}):
 ``verify(fb, solve(fb, "exact"))`` was valid in exact arithmetic for all 570 eigen, compact, sparse
-and Gaussian sets and 565 of 570 sparse-sampled sets (the exact solver left 4 undecided, and one
+and Gaussian sets and 568 of 570 sparse-sampled sets (the exact solver left one undecided, and one
 certificate could only be checked in floating point).
 """
 

@@ -36,6 +36,8 @@ cannot produce a wrong answer.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numbers
 import time
 import warnings
@@ -80,6 +82,9 @@ PD_CERTIFICATE_MIN = decide.PD_CERTIFICATE_MIN
 #: this) gives "not identified" only when featlib.verify proves the certificate (thin PD regions:
 #: a pair with a rounding-level side)
 THIN_PD_MIN = 1e-13
+#: a facial-reduction combination must have its smallest kept eigenvalue at least this many times the
+#: rounding bound of forming it (:func:`_material`)
+MATERIAL_FACTOR = 1e3
 #: a positive definite point from the SDP whose smallest eigenvalue (trace 1) is above this is taken
 #: before any search for a PSD combination: far above the SDP's accuracy (~1e-8), so a combination
 #: cannot exist
@@ -308,7 +313,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
     info = {"path": "dense"}
     for idx, val in hints:
         out = reduce.hint_step(Y[idx] @ F, Z[idx] @ F, np.arange(idx.size), val)
-        if out is not None:
+        if out is not None and _material(Y[idx] @ F, Z[idx] @ F, out[0], scale[idx], p):
             step, K = out
             steps.append(FaceStep(indices=idx, values=val, rank=step.rank, kind="hint"))
             faces.append(F)
@@ -410,7 +415,9 @@ def _refine_step(feedback, Y, Z, steps, faces, first_inexact, phi0):
     if alpha is None:
         return None
     S = reduce._combination(Yr, Zr, np.arange(len(alpha)), alpha)
-    out = reduce._kernel_of_psd(S, psd_rtol=1e-12, floor=reduce.rounding_scale(Yr, Zr, alpha))
+    # rounding judged from the pairs' full norms (their projections carry the whole vectors' rounding)
+    out = reduce._kernel_of_psd(S, psd_rtol=1e-12,
+                                floor=reduce.rounding_scale(Y[step.indices], Z[step.indices], alpha))
     if out is None or out[0] != step.rank:
         return None
     k = out[0]
@@ -422,8 +429,56 @@ def _refine_step(feedback, Y, Z, steps, faces, first_inexact, phi0):
     tol = max(1e-12, 10.0 * float(np.linalg.norm(S @ K)) / gap)
     if not tol <= 1e-9:
         return None
-    steps = list(steps[:t]) + [FaceStep(indices=step.indices, values=alpha, rank=k, kind="combination")]
+    new = FaceStep(indices=step.indices, values=alpha, rank=k, kind="combination")
+    scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
+    if not _material(Y @ Ft, Z @ Ft, new, scale, Y.shape[1]):
+        return None
+    steps = list(steps[:t]) + [new]
     return steps, list(faces[: t + 1]), Ft @ K, tol
+
+
+def _material(Yr, Zr, step, scale, p):
+    """Whether a combination step is made of more than rounding: the smallest of its ``step.rank`` kept
+    eigenvalues on the face is at least :data:`MATERIAL_FACTOR` times ``4 (p + 2) eps sum_k |alpha_k|
+    scale_k``, the rounding bound of the combination computed from the pairs' squared norms ``scale`` in
+    the full space (a pair's projection onto a face carries the rounding of the whole vector).  A
+    relative eigenvalue gap alone accepted a combination whose eigenvalues were all about 1e-33 against
+    pairs of norm 1 (exact sparse pairs, p = 12): its "kernel" missed the target by 0.75, and the
+    certificate failed verify."""
+    idx = np.asarray(step.indices, dtype=np.int64)
+    alpha = np.asarray(step.values, dtype=float)
+    S = reduce._combination(Yr[idx], Zr[idx], np.arange(idx.size), alpha)
+    w = np.linalg.eigvalsh(S)
+    k = int(step.rank)
+    if not 0 < k <= w.size:
+        return False
+    bound = 4.0 * (p + 2) * np.finfo(float).eps * float(np.abs(alpha) @ scale[idx])
+    return bool(w[w.size - k] >= MATERIAL_FACTOR * bound)
+
+
+def _on_rows(out, rows):
+    """A step found on a subset of the pairs (``rows``), its indices mapped back to all pairs."""
+    if out is None:
+        return None
+    step = out[0]
+    return (dataclasses.replace(step, indices=np.asarray(rows)[np.asarray(step.indices, dtype=np.int64)]),) + tuple(out[1:])
+
+
+def _candidate_on_face(Y, Z, scale, G):
+    """The PSD part of the least-squares solution of the pair equalities on the face G (its smallest right
+    singular vector), lifted: a candidate answer for :func:`_refine_step`, or None."""
+    if G is None or G.shape[1] == 0:
+        return None
+    q = G.shape[1]
+    Mr = constraint_rows(Y @ G, Z @ G, scale, drop_rtol=1e-12)
+    if Mr.shape[0] == 0:
+        return None
+    _, _, Vt = np.linalg.svd(Mr, full_matrices=True)
+    W = smat(Vt[-1], q)
+    W = W if np.trace(W) >= 0 else -W
+    w, V = np.linalg.eigh(W)
+    psi = (V * np.maximum(w, 0)) @ V.T
+    return G @ psi @ G.T if np.any(psi) else None
 
 
 def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol, psd_rtol, zero_rtol, combinations):
@@ -434,6 +489,11 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
     thin = False
 
     def contradiction(message, kind, *, phi0=None, target=None):
+        if phi0 is None and first_inexact is not None:
+            # no candidate answer where the contradiction arose (e.g. every direction removed): take the
+            # least-squares solution on the face just after the inexact step, for the step's refinement
+            after = faces[first_inexact + 1] if first_inexact + 1 < len(faces) else F
+            phi0 = _candidate_on_face(Y, Z, scale, after)
         return _Contradiction(message, kind, F=F, steps=tuple(steps), faces=tuple(faces), face_tol=face_tol,
                               first_inexact=first_inexact, phi0=phi0, target=target)
 
@@ -509,7 +569,13 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
         if not (X is not None and lam > PD_CERTIFICATE_MIN) and combinations:
             # no positive definite solution found: a PSD combination of the pairs, first from a boundary
             # point of the solutions (alternating projections, no SDP), else from the auxiliary SDP
-            out = reduce.boundary_step(Yr, Zr, L, decide.psd_point(L, q))
+            # pairs whose projection onto the face is rounding residue take no part in a combination: with
+            # large multipliers they made combinations of pure rounding (exact sparse pairs, p = 12)
+            live = np.flatnonzero(np.einsum("ij,ij->i", Yr, Yr) + np.einsum("ij,ij->i", Zr, Zr)
+                                  > max(zero_rtol, 1e-13) * scale)
+            out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, decide.psd_point(L, q)), live)
+            if out is not None and not _material(Yr, Zr, out[0], scale, p):
+                out = None
             sdp_pd = None
             if out is None and reduce.have_sdp() and q <= COMBINATION_MAX_DIM:
                 # a clearly positive definite solution first (the SDP's smallest eigenvalue far above its
@@ -518,7 +584,9 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                 # solve at p = 20, measured)
                 sdp_pd = decide.pd_point_sdp(L, q)
                 if not (sdp_pd[0] is not None and sdp_pd[1] > CLEAR_PD_MIN):
-                    out = reduce.combination_step(Yr, Zr, L)
+                    out = _on_rows(reduce.combination_step(Yr[live], Zr[live], L), live)
+                    if out is not None and not _material(Yr, Zr, out[0], scale, p):
+                        out = None
             if out is not None:
                 steps.append(out[0])
                 faces.append(F)
