@@ -334,7 +334,8 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
     The answer is one of *valid* (proved), *invalid* (the certificate fails, or the claim is
     false) and *inconclusive* (neither could be shown); only *valid* is truthy.
 
-    **Exact** (rational arithmetic, :data:`EXACT_MAX_UNKNOWNS` unknowns, i.e. p <= 12): every
+    **Exact** (rational arithmetic, :data:`EXACT_MAX_UNKNOWNS` unknowns, i.e. p <= 12, and
+    :data:`EXACT_MAX_UNKNOWNS_INTEGER`, p <= 20, when every stored number is an integer): every
     stored float is a rational number; the multipliers and witnesses are rounded to nearby
     rationals and, when needed, projected exactly onto the constraints they must satisfy.  A valid
     answer is a proof for the pairs as stored.  A structural failure (a step's exact combination is
@@ -745,7 +746,7 @@ def _verify_float_not_identified(Y, Z, cert):
         return _unsure(cert.verdict, False, checks,
                        f"{nrows} non-trivial pairs on a face with {Uu} unknowns: floating point can prove two exact "
                        "solutions only when the pairs are fewer than the unknowns minus one and independent "
-                       "(the exact check, p <= 12, has no such limit)")
+                       "(the exact check, p <= 12, or p <= 20 for integer pairs, has no such limit)")
     if nrows:
         Mf = _R.fro(Mr)
         G = Mr @ Mr.T
