@@ -494,3 +494,19 @@ def test_a_clearly_positive_definite_solution_skips_the_combination_search(monke
     sol = fl.solve(fb, "exact")
     assert sol.decided and not sol.identified and sol.info["pd_certificate_lambda_min"] > 1e-6
     assert fl.verify(fb, sol).valid
+
+
+def test_a_contradiction_after_an_inexact_step_is_refined_from_the_least_squares_candidate():
+    # p = 20 exact pairs: after an inexact combination step the reduction removed every direction
+    # (Gaussian, rank 10) or left a single wrong ray (3-sparse, rank 2), with no usable candidate answer
+    # to refine the step from; both were undecided. The least-squares solution on the face just after the
+    # inexact step is now tried as well, and both are identified with certificates verify proves exactly.
+    for ensemble, r, seed, n, kw in (("gaussian", 10, 3, 195, {}),
+                                     ("sparse-sampled", 2, 2, 86, {"s": 3, "sampler": "exact"})):
+        target = fl.experiments._phase_target(20, r, seed, True)
+        fb = fl.teach(target, ensemble, n=209, seed=seed, exact=True, **kw)[:n]
+        sol = fl.solve(fb, "exact")
+        assert sol.identified and sol.info.get("refined_step") is True, (ensemble, sol.info.get("contradiction"))
+        assert fl.relative_error(sol.phi, target) < 1e-10
+        v = fl.verify(fb, sol)
+        assert v.valid and v.exact
