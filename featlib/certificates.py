@@ -350,8 +350,8 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
     full-rank target (the generator is then positive definite and survives rounding), steps made of
     one-sided pairs such as Theorem 1's ``(0, v)``.  Measured on exact teacher output (30 integer
     targets for each p in {4, 7, 10, 12} and five ranks, 2,850 sets): valid in exact arithmetic for
-    every eigen, compact, sparse and Gaussian set and 568 of 570 sparse-sampled sets (one undecided by
-    the solver, one checked only in floating point).  Floating-point output of *any* teacher on a
+    every eigen, compact, sparse and Gaussian set and 569 of 570 sparse-sampled sets (one checked only
+    in floating point).  Floating-point output of *any* teacher on a
     rank-deficient target is, as stored, generically not exactly consistent: rounding the square roots
     ``sqrt(c)`` and the eigenvectors leaves only Phi = 0 (or a different face) as an exact solution, so
     the exact statement about those numbers is not the one a user asks, and no rationalisation of

@@ -44,8 +44,8 @@ r(r+1)/2 - 1 on the face; "gaussian" rounds N(0, I) samples to multiples of 1/:d
 scaled to integers): sampled sets identify or not, as in floating point, and the certificate says
 which.  Measured (30 integer targets for each p in {4, 7, 10, 12} and rank in {1, 2, p/2, p - 1, p}):
 ``verify(fb, solve(fb, "exact"))`` was valid in exact arithmetic for all 570 eigen, compact, sparse
-and Gaussian sets and 568 of 570 sparse-sampled sets (the exact solver left one undecided, and one
-certificate could only be checked in floating point).
+and Gaussian sets and 569 of 570 sparse-sampled sets (one certificate could only be checked in floating
+point).
 """
 
 from __future__ import annotations
