@@ -286,8 +286,10 @@ def integer_vectors_near(K, weight=2.0**40, max_entry=2**10):
     denominators of its reduced row echelon form."""
     K = np.asarray(K, dtype=float)
     f, k = K.shape
-    if k == 0 or k == f:
-        return identity(f)[:, :k] if k == f else np.zeros((f, 0), dtype=object)
+    if k == f:
+        return identity(f)
+    if k == 0:
+        return zeros((f, 0))
     U, _, _ = np.linalg.svd(K, full_matrices=True)
     Q = U[:, k:]  # complement
     tail = np.round(weight * Q).astype(object)

@@ -815,8 +815,9 @@ def _exact_sparse(agent, reference, storage):
     rows, rank = _independent_line_pairs(A, acts, p * (p + 1) // 2 - 1, ref)
     if rank < p * (p + 1) // 2 - 1:  # pragma: no cover - Theorem 2's activations span Sym(R^p)
         raise AssertionError("the exact sparse pairs do not identify the target")
-    meta = {"teacher": "sparse", "reference": int(np.flatnonzero(ref)[0]) if sum(1 for x in ref if x) == 1 else
-            ref.astype(np.float64), "pairs": [(int(i), int(j)) for i, j in zip(iu, ju)]}
+    by_index = reference is None or (isinstance(reference, numbers.Integral) and not isinstance(reference, bool))
+    meta = {"teacher": "sparse", "reference": int(np.flatnonzero(ref)[0]) if by_index else ref.astype(np.float64),
+            "pairs": [(int(i), int(j)) for i, j in zip(iu, ju)]}
     return _exact_pairs(A, rows, "sparse", meta, sparse=(storage == "sparse"))
 
 
