@@ -37,7 +37,6 @@ cannot produce a wrong answer.
 from __future__ import annotations
 
 import dataclasses
-
 import numbers
 import time
 import warnings
@@ -292,11 +291,11 @@ class _Contradiction(Exception):
     :func:`_solve_dense` decides what that means (a Farkas certificate, a refined step, or undecided)."""
 
     def __init__(self, message, kind, *, F, steps, faces, face_tol, first_inexact, phi0=None, target=None,
-                 phi_alt=None):
+                 after=None):
         super().__init__(message)
         self.message, self.kind, self.F, self.steps, self.faces = message, kind, F, steps, faces
         self.face_tol, self.first_inexact, self.phi0, self.target = face_tol, first_inexact, phi0, target
-        self.phi_alt = phi_alt  # a second candidate answer for the refinement (least squares after the inexact step)
+        self.after = after  # the face just after the first inexact step (a second candidate answer lives there)
 
 
 def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
@@ -342,11 +341,13 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
     except _Contradiction as c:
         if c.face_tol > 1e-12:
             info["refined_step"] = False
-            refined = None
-            for candidate in (c.phi0, c.phi_alt):
-                refined = _refine_step(feedback, Y, Z, c.steps, c.faces, c.first_inexact, candidate)
-                if refined is not None:
-                    break
+            refined = _refine_step(feedback, Y, Z, c.steps, c.faces, c.first_inexact, c.phi0)
+            if refined is None:
+                # a second candidate: the least-squares solution on the face just after the inexact step
+                # (where the contradiction arose there may be no candidate, e.g. every direction removed, or
+                # only a wrong one, e.g. a single ray left when the target has rank 2)
+                refined = _refine_step(feedback, Y, Z, c.steps, c.faces, c.first_inexact,
+                                       _candidate_on_face(Y, Z, scale, c.after))
             if refined is not None:
                 info["refined_step"] = True
                 steps, faces, F, tol = refined
@@ -495,15 +496,11 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
     thin = False
 
     def contradiction(message, kind, *, phi0=None, target=None):
-        alt = None
+        after = None
         if first_inexact is not None:
-            # a second candidate answer for the step's refinement: the least-squares solution on the face just
-            # after the inexact step (where the contradiction arose there may be none, e.g. every direction
-            # removed, or only a wrong one, e.g. a single ray left when the target has rank 2)
             after = faces[first_inexact + 1] if first_inexact + 1 < len(faces) else F
-            alt = _candidate_on_face(Y, Z, scale, after)
         return _Contradiction(message, kind, F=F, steps=tuple(steps), faces=tuple(faces), face_tol=face_tol,
-                              first_inexact=first_inexact, phi0=phi0, target=target, phi_alt=alt)
+                              first_inexact=first_inexact, phi0=phi0, target=target, after=after)
 
     for _ in range(MAX_ROUNDS):
         q = F.shape[1]
