@@ -670,7 +670,7 @@ class _RankTracker:
         return True
 
 
-def _exact_pairs(A, rows, what, meta, sparse=False, basis_hint=None):
+def _exact_pairs(A, rows, what, meta, sparse=False):
     """Check every pair exactly, convert to floats (exact below 2^53) and wrap them."""
     Y = np.array([y for y, _ in rows], dtype=object).reshape(len(rows), A.shape[0])
     Z = np.array([z for _, z in rows], dtype=object).reshape(len(rows), A.shape[0])
@@ -691,8 +691,9 @@ def _exact_pairs(A, rows, what, meta, sparse=False, basis_hint=None):
     return fb
 
 
-def _integer_reference(agent, A, reference, rng, draw):
-    """An integer reference vector outside the null space: drawn by ``draw`` (default) or given."""
+def _integer_reference(agent, A, reference, draw=None):
+    """An integer reference vector outside the null space: drawn by ``draw`` when ``reference`` is None, else
+    the coordinate index or integer vector given."""
     p = agent.p
     if reference is None:
         for _ in range(100):
@@ -800,8 +801,7 @@ def _exact_compact(agent, rank):
 def _exact_sparse(agent, reference, storage):
     A, _ = _integer_target(agent, "sparse")
     p = agent.p
-    ref = _integer_reference(agent, A, int(np.argmax(agent.diagonal())) if reference is None else reference,
-                             None, None)
+    ref = _integer_reference(agent, A, int(np.argmax(agent.diagonal())) if reference is None else reference)
     iu, ju = np.triu_indices(p)
     acts = []
     for i, j in zip(iu, ju):
@@ -828,7 +828,7 @@ def _exact_gaussian(agent, n, rng, reference):
     def draw():
         return _ints(np.round(EXACT_GRID * rng.standard_normal(p)))
 
-    ref = _integer_reference(agent, A, reference, rng, draw)
+    ref = _integer_reference(agent, A, reference, draw)
     rows = [_line_pair(A, draw(), ref) for _ in range(n)]
     meta = {"teacher": "gaussian", "reference": ref.astype(np.float64), "grid": EXACT_GRID}
     return _exact_pairs(A, rows, "gaussian", meta)
@@ -838,7 +838,7 @@ def _exact_sparse_sampled(agent, X, ref_meta, reference, storage, meta):
     A, _ = _integer_target(agent, "sparse-sampled")
     p = agent.p
     ref = _integer_reference(agent, A, ref_meta if reference is None or isinstance(reference, numbers.Integral)
-                             else reference, None, None)
+                             else reference)
     X = sp.csr_matrix(X)
     X.data = np.ceil(EXACT_LEVELS * X.data)  # U(0, 1] -> {1, ..., EXACT_LEVELS}
     rows = []
