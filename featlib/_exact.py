@@ -19,8 +19,8 @@ import flint
 import numpy as np
 
 __all__ = ["q", "rationalize", "rref", "rank", "null_space", "solve", "psd_rank", "identity", "zeros", "matmul",
-           "full_column_rank_mod_prime", "to_float", "height_bits",
-           "integer_range_null", "reduced_lattice_basis", "solve_matrix",
+           "full_column_rank_mod_prime", "integer_rank_mod_prime", "to_float", "height_bits",
+           "integer_null_basis", "reduced_lattice_basis", "solve_matrix",
            "integer_vectors_near"]
 
 ZERO = flint.fmpq(0)
@@ -168,6 +168,15 @@ def psd_rank(S):
 PRIME = 2**61 - 1
 
 
+def integer_rank_mod_prime(rows) -> int:
+    """The rank modulo :data:`PRIME` of a list of integer rows (at most the rank over the rationals, so a
+    full rank here proves it there)."""
+    if not rows:
+        return 0
+    entries = [int(x) % PRIME for row in rows for x in row]
+    return int(flint.nmod_mat(len(rows), len(rows[0]), entries, PRIME).rank())
+
+
 def full_column_rank_mod_prime(M, ncols) -> bool:
     """True when the exact matrix M (rows) has rank ``ncols`` modulo a large prime, which proves full
     column rank over the rationals (a minor non-zero mod p is non-zero).  Each row is first multiplied
@@ -211,23 +220,12 @@ def _fmpz_mat(A):
     return flint.fmpz_mat(A.shape[0], A.shape[1], [int(x) for x in A.reshape(-1)])
 
 
-def integer_range_null(A):
-    """For an integer matrix A (p x p, object array of ints): ``(B, N)`` integer arrays whose columns are
-    a basis of the column space (columns of A itself, at the pivot columns) and of the null space
-    (primitive integer vectors, LLL-reduced), exactly."""
+def integer_null_basis(A):
+    """For an integer matrix A (object array of ints, p columns): an integer array whose columns are a basis
+    of its null space (primitive integer vectors, LLL-reduced), exactly."""
     A = np.asarray(A, dtype=object)
     p = A.shape[1]
-    M = _fmpz_mat(A)
-    R, _den, _rank = M.rref()
-    rows = np.array([int(x) for x in R.entries()], dtype=object).reshape(A.shape)
-    pivots = []
-    for row in rows:
-        nz = [j for j in range(p) if row[j] != 0]
-        if not nz:
-            break
-        pivots.append(nz[0])
-    B = A[:, pivots]
-    X, nullity = M.nullspace()
+    X, nullity = _fmpz_mat(A).nullspace()
     Nm = np.array([int(x) for x in X.entries()], dtype=object).reshape(p, p)[:, :int(nullity)]
     if Nm.shape[1]:
         # LLL-reduce the basis (as rows): short, nearly orthogonal integer vectors
@@ -237,7 +235,7 @@ def integer_range_null(A):
         g = math.gcd(*[int(x) for x in Nm[:, k]])
         if g > 1:
             Nm[:, k] = [int(x) // g for x in Nm[:, k]]
-    return B, Nm
+    return Nm
 
 
 def reduced_lattice_basis(N, p):

@@ -614,19 +614,16 @@ def _independent_line_pairs(A, activations, target_rank, ref, attempts=20):
     all lam have rank 27: one pair per activation is a choice of one vector from each activation's
     subspace, and a generic (random) choice attains the largest rank, a greedy one need not."""
     rng = np.random.default_rng(0)
-    n = A.shape[0] * (A.shape[0] + 1) // 2
     best = None
     for attempt in range(attempts):
-        tracker = _RankTracker(n)
         rows = []
         for u in activations:
             lams = (1, 2) if attempt == 0 else tuple(int(x) for x in rng.integers(1, 65, size=3))
-            pair = _line_pair(A, u, ref, lams=lams) or _line_pair(A, u, ref)
-            tracker.add(_svec_pair(*pair))
-            rows.append(pair)
-        if best is None or tracker.rank > best[1]:
-            best = (rows, tracker.rank)
-        if tracker.rank >= target_rank:
+            rows.append(_line_pair(A, u, ref, lams=lams) or _line_pair(A, u, ref))
+        rank = _exact.integer_rank_mod_prime([_svec_pair(*pair) for pair in rows])
+        if best is None or rank > best[1]:
+            best = (rows, rank)
+        if rank >= target_rank:
             break
     return best
 
@@ -636,38 +633,6 @@ def _svec_pair(y, z):
     factor 2 on the off-diagonal entries, which does not change ranks)."""
     iu, ju = np.triu_indices(len(y))
     return [int(y[i]) * int(y[j]) - int(z[i]) * int(z[j]) for i, j in zip(iu, ju)]
-
-
-class _RankTracker:
-    """Integer rows kept in reduced echelon form over GF(32749), to tell whether a new row raises the rank
-    (a rank over a prime field is at most the rank over the rationals, so "raised" is a proof of
-    independence; "not raised" may, rarely, be wrong, which only costs another try)."""
-
-    PRIME = 32749  # products of two residues and sums of 2^11 of them stay below 2^63
-
-    def __init__(self, n):
-        self.E = np.zeros((0, n), dtype=np.int64)
-        self.pivots = []
-
-    @property
-    def rank(self):
-        return len(self.pivots)
-
-    def add(self, row) -> bool:
-        P = self.PRIME
-        v = np.array([int(x) % P for x in row], dtype=np.int64)
-        if self.pivots:
-            v = (v - (v[self.pivots] @ self.E) % P) % P
-        nz = np.flatnonzero(v)
-        if nz.size == 0:
-            return False
-        j = int(nz[0])
-        v = v * pow(int(v[j]), P - 2, P) % P
-        if self.pivots:
-            self.E = (self.E - np.outer(self.E[:, j], v) % P) % P
-        self.E = np.vstack([self.E, v])
-        self.pivots.append(j)
-        return True
 
 
 def _exact_pairs(A, rows, what, meta, sparse=False):
@@ -724,7 +689,7 @@ def _exact_eigen(agent, rank):
     A, r = _integer_target(agent, "eigen")
     _exact_rank("eigen", rank, r)
     p = agent.p
-    _, N = _exact.integer_range_null(A)
+    N = _exact.integer_null_basis(A)
     # a reduced integer basis of range(Phi*): short, nearly orthogonal vectors (Phi*'s own columns made
     # the pairs' entries ~4e7 and a p = 12 set undecidable in floating point)
     B = _exact.reduced_lattice_basis(N, p)
@@ -765,7 +730,7 @@ def _exact_compact(agent, rank):
     Lq = np.array([[int(x) for x in row] for row in L], dtype=object)
     if _exact.rank(Lq) != r or any(int(a) != int(b) for a, b in zip(Lq.T.dot(Lq).ravel(), A.ravel())):
         raise _checks.ArgumentError("the factor D must have full row rank and D^T D must be Phi* exactly.")  # pragma: no cover
-    _, N = _exact.integer_range_null(A)
+    N = _exact.integer_null_basis(A)
     # T = [D; K]: invertible, rows spanning the range and the null space.  K's rows are a reduced integer
     # basis of null(D) divided by (the floor of) their norms, so that T is about as well conditioned as D:
     # integer null vectors are long (cofactors of D), and an unscaled one made the pairs' conditioning

@@ -326,7 +326,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
         if sol.identified and state[2] is not None:
             # an inexact combination step: refine it on the polished answer, so that the certificate's
             # combination vanishes on the answer's range to rounding (what verify needs), and rerun
-            refined = _refine_step(feedback, Y, Z, state[0], state[1], state[2], sol.phi)
+            refined = _refine_step(feedback, Y, Z, scale, state[0], state[1], state[2], sol.phi)
             if refined is not None:
                 steps2, faces2, F2, tol = refined
                 try:
@@ -341,12 +341,12 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
     except _Contradiction as c:
         if c.face_tol > 1e-12:
             info["refined_step"] = False
-            refined = _refine_step(feedback, Y, Z, c.steps, c.faces, c.first_inexact, c.phi0)
+            refined = _refine_step(feedback, Y, Z, scale, c.steps, c.faces, c.first_inexact, c.phi0)
             if refined is None:
                 # a second candidate: the least-squares solution on the face just after the inexact step
                 # (where the contradiction arose there may be no candidate, e.g. every direction removed, or
                 # only a wrong one, e.g. a single ray left when the target has rank 2)
-                refined = _refine_step(feedback, Y, Z, c.steps, c.faces, c.first_inexact,
+                refined = _refine_step(feedback, Y, Z, scale, c.steps, c.faces, c.first_inexact,
                                        _candidate_on_face(Y, Z, scale, c.after))
             if refined is not None:
                 info["refined_step"] = True
@@ -398,7 +398,7 @@ def _farkas_certificate(Y, Z, c):
     return Certificate(verdict="inconsistent", steps=tuple(steps), face_dim=0, reduced_rank=0, unknowns=0)
 
 
-def _refine_step(feedback, Y, Z, steps, faces, first_inexact, phi0):
+def _refine_step(feedback, Y, Z, scale, steps, faces, first_inexact, phi0):
     """Refine the first inexact combination step (``steps[first_inexact]``, taken on the face
     ``faces[first_inexact]``): polish the candidate answer ``phi0`` by Gauss-Newton on all pairs,
     take its range as the step's kernel, project the multipliers onto those whose combination
@@ -424,7 +424,7 @@ def _refine_step(feedback, Y, Z, steps, faces, first_inexact, phi0):
     S = reduce._combination(Yr, Zr, np.arange(len(alpha)), alpha)
     # rounding judged from the pairs' full norms (their projections carry the whole vectors' rounding)
     out = reduce._kernel_of_psd(S, psd_rtol=1e-12,
-                                floor=reduce.rounding_scale(Y[step.indices], Z[step.indices], alpha))
+                                floor=reduce.combination_rounding(alpha, scale[step.indices], Y.shape[1]))
     if out is None or out[0] != step.rank:
         return None
     k = out[0]
@@ -437,7 +437,6 @@ def _refine_step(feedback, Y, Z, steps, faces, first_inexact, phi0):
     if not tol <= 1e-9:
         return None
     new = FaceStep(indices=step.indices, values=alpha, rank=k, kind="combination")
-    scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
     if not _material(Y @ Ft, Z @ Ft, new, scale, Y.shape[1]):
         return None
     steps = list(steps[:t]) + [new]
@@ -459,8 +458,7 @@ def _material(Yr, Zr, step, scale, p):
     k = int(step.rank)
     if not 0 < k <= w.size:
         return False
-    bound = 4.0 * (p + 2) * np.finfo(float).eps * float(np.abs(alpha) @ scale[idx])
-    return bool(w[w.size - k] >= MATERIAL_FACTOR * bound)
+    return bool(w[w.size - k] >= MATERIAL_FACTOR * reduce.combination_rounding(alpha, scale[idx], p))
 
 
 def _on_rows(out, rows):

@@ -162,12 +162,11 @@ def _kernel_of_psd(S, *, psd_rtol=1e-9, floor=0.0):
     return k, V[:, small]
 
 
-def rounding_scale(Yr, Zr, alpha):
+def combination_rounding(alpha, sizes, dim):
     """A bound on the rounding error of forming sum_k alpha_k (y_k y_k^T - z_k z_k^T) in floating point
-    (spectral norm): 4 (q + 2) eps sum_k |alpha_k| (|y_k|^2 + |z_k|^2)."""
-    q = Yr.shape[1]
-    mass = np.abs(alpha) @ (np.einsum("ij,ij->i", Yr, Yr) + np.einsum("ij,ij->i", Zr, Zr))
-    return 4.0 * (q + 2) * np.finfo(float).eps * float(mass)
+    (spectral norm), from the pairs' squared norms ``sizes`` (|y_k|^2 + |z_k|^2) in dimension ``dim``:
+    ``4 (dim + 2) eps sum_k |alpha_k| sizes_k``."""
+    return 4.0 * (dim + 2) * np.finfo(float).eps * float(np.abs(alpha) @ sizes)
 
 
 def _kernel_accuracy(S, k):
