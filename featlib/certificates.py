@@ -944,12 +944,12 @@ def _numeric_kernel(Yg, Zg, alpha, rank, how="rref"):
 
 #: largest (pairs x face dimension x kernel dimension) x (bit height of the largest entry) for which a
 #: step's multipliers are snapped to exact ones by rational elimination.  The cost grows with both: a
-#: p = 12 step over 198 sampled float pairs (14,256 entries of ~60 bits) took over 10 minutes on Python
-#: Fractions and 18.6 s on FLINT; integer pairs at p = 12 (5,400 entries of 16 bits) take 0.4 s.
+#: p = 12 step over 198 sampled float pairs (14,256 entries of 56 bits: 798,336) took over 10 minutes on
+#: Python Fractions and 18.6 s on FLINT; integer pairs at p = 12 (5,400 entries of 16 bits) take 0.4 s.
 SNAP_MAX_WORK = 300_000
 #: the same bound when every stored number is an integer (exact teacher output): elimination on small
-#: integers does not blow up the way it does on floats' 53-bit numerators (p = 20, rank 6: 1.6 million,
-#: 2.4 s for the whole verify, measured)
+#: integers does not blow up the way it does on floats' 53-bit numerators (p = 20, rank 6: 16,800 entries
+#: of 22 bits, 369,600, and 2.4 s for the whole verify, measured)
 SNAP_MAX_WORK_INTEGER = 5_000_000
 
 

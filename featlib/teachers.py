@@ -733,8 +733,8 @@ def _exact_compact(agent, rank):
     N = _exact.integer_null_basis(A)
     # T = [D; K]: invertible, rows spanning the range and the null space.  K's rows are a reduced integer
     # basis of null(D) divided by (the floor of) their norms, so that T is about as well conditioned as D:
-    # integer null vectors are long (cofactors of D), and an unscaled one made the pairs' conditioning
-    # ~1e18 at p = 10, r = 9 (the floating-point solver then could not decide them)
+    # integer null vectors are long (cofactors of D, entries ~1e5 at p = 10, r = 9), and unscaled ones gave
+    # pairs with entries up to 4e12 that the floating-point solver wrongly called "not identified"
     Kq = _exact.zeros((N.shape[1], p))
     for k in range(N.shape[1]):
         c = max(1, math.isqrt(int(sum(int(x) ** 2 for x in N[:, k]))))
