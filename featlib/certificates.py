@@ -417,7 +417,7 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
         raise CertificateError(
             f"verify re-checks by dense linear algebra up to p = {FLOAT_MAX_P}; this feedback has p = {p}. "
             "Verify a subproblem, or rely on the solver's own checks (Solution.info).")
-    integer = P <= EXACT_MAX_UNKNOWNS_INTEGER and fb.has_integer_entries()
+    integer = P <= EXACT_MAX_UNKNOWNS_INTEGER and (fb.has_integer_entries() or fb.has_integer_pairs_up_to_scale())
     exact_limit = EXACT_MAX_UNKNOWNS_INTEGER if integer else EXACT_MAX_UNKNOWNS
     if exact is True and P > exact_limit:
         raise CertificateError(

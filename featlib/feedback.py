@@ -586,6 +586,34 @@ class PairFeedback:
                 return False
         return True
 
+    def has_integer_pairs_up_to_scale(self, bits: int = 32) -> bool:
+        """Whether every pair is a power of two times a pair of integer vectors with entries below
+        ``2**bits``: integer pairs, and integer pairs rescaled by powers of two as ``solve`` rescales
+        them (a pair and its multiple are the same constraint).  :func:`featlib.verify` then checks
+        exactly at larger p, as for :meth:`has_integer_entries`.  Every finite float is an integer times
+        a power of two; what this bounds is the bits a pair spans, from its smallest entry's lowest set
+        bit to its largest entry's top bit (generic floats span 53 bits or more)."""
+        lows, highs = np.full(self.n, np.inf), np.full(self.n, -np.inf)
+        for M in (self.y, self.z):
+            if _is_sparse(M):
+                C = sp.coo_matrix(M)
+                rows, data = C.row, C.data
+            else:
+                data = np.asarray(M, dtype=float)
+                rows = np.repeat(np.arange(data.shape[0]), data.shape[1])
+                data = data.ravel()
+            if not np.all(np.isfinite(data)):
+                return False
+            keep = data != 0
+            rows, data = rows[keep], data[keep]
+            mant, expo = np.frexp(data)  # data = mant * 2**expo, 0.5 <= |mant| < 1
+            ints = np.abs(mant * 2.0 ** 53).astype(np.int64)  # exact: 53 significant bits
+            lowest = np.frexp((ints & -ints).astype(float))[1] - 1  # exponent of the lowest set bit
+            np.minimum.at(lows, rows, expo - 53 + lowest)
+            np.maximum.at(highs, rows, expo)
+        span = highs - lows
+        return bool(np.all((span <= bits) | ~np.isfinite(span)))
+
     def __repr__(self) -> str:
         extra = f", b={self._basis.shape[1]}" if self._basis is not None else ""
         who = f", teacher={self.meta['teacher']!r}" if "teacher" in self.meta else ""

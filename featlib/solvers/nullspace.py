@@ -41,19 +41,73 @@ def constraint_rows(Yr, Zr, scale=None, drop_rtol=1e-12, *, return_index=False):
 
 
 def dense_null_space(M, rtol):
-    """(basis of the numerical null space (columns), singular values) of a dense matrix whose rows
-    are unit-normalised (as :func:`constraint_rows` returns them).
+    """(basis of the numerical null space (orthonormal columns), singular values or None) of a dense
+    matrix whose rows are unit-normalised (as :func:`constraint_rows` returns them).
 
-    The rank counts singular values above ``rtol`` times the largest.
+    The rank counts singular values above ``rtol`` times the largest.  It is decided first from a QR
+    factorisation (plain, then column-pivoted), whose bounds settle it without the spectrum
+    (:func:`_null_space_from_qr`); the singular values are then not computed and None is returned in
+    their place.  Where the bounds leave the rank open, a full SVD decides (and its values are
+    returned).  At p = 40 (820 unknowns, 819 Gaussian pairs) the plain QR takes 0.03 s, the SVD 0.25 s.
     """
     n, P = M.shape
     if n == 0:
         return np.eye(P), np.zeros(0)
-    if M.shape[0] > P:
-        M = sla.qr(M, mode="r", overwrite_a=False, check_finite=False)[0][:P]
+    # a plain QR first (it reveals the rank whenever M has full row rank, e.g. one pair fewer than
+    # unknowns), then a column-pivoted one; each is used only when its bounds prove the rank
+    R = sla.qr(M, mode="r", overwrite_a=False, check_finite=False)[0][:P]
+    M = R if n > P else M  # same singular values and null space
+    fast = _null_space_from_qr(R, np.arange(P), rtol)
+    if fast is None:
+        R, piv = sla.qr(M, mode="r", pivoting=True, check_finite=False)
+        fast = _null_space_from_qr(R, piv, rtol)
+    if fast is not None:
+        return fast, None
     _, s, Vt = np.linalg.svd(M, full_matrices=True)
     rank = int(np.count_nonzero(s > rtol * s[0]))
     return Vt[rank:].T, s
+
+
+def _null_space_from_qr(R, piv, rtol):
+    """The null space of ``M`` from a QR factorisation ``M[:, piv] = Q R`` when its bounds prove the rank
+    rule of :func:`dense_null_space` (``sigma_i > rtol sigma_1``), else None.
+
+    With r the length of the leading run of diagonal entries above ``rtol c`` (``c``: the largest
+    column norm of R, which is M's, and ``c <= sigma_1 <= ||R||_F``) and ``R = [R11 R12; 0 R22]``: the
+    first r columns of ``M[:, piv]`` have the singular values of R11, so by interlacing
+    ``sigma_r(M) >= sigma_min(R11) >= 1 / ||R11^-1||_F``; and ``M[:, piv] - Q [R11 R12; 0 0]`` has norm
+    ``||R22||_2``, so by Weyl ``sigma_(r+1)(M) <= ||R22||_F``.  The rank is r when
+    ``1 / ||R11^-1||_F > rtol ||R||_F`` and ``||R22||_F <= rtol c``, each with a margin of
+    ``16 P eps ||R||_F`` for the rounding of the factorisation.  The null space is then
+    ``[-R11^-1 R12; I]`` (rows permuted back), orthonormalised."""
+    P = R.shape[1]
+    R = R[: min(R.shape[0], P)]
+    c = float(np.sqrt(np.max(np.einsum("ij,ij->j", R, R), initial=0.0)))
+    if not c > 0:
+        return None
+    d = np.abs(np.diag(R))
+    total = float(np.linalg.norm(R))
+    slack = 16.0 * P * np.finfo(float).eps * total
+    small = np.flatnonzero(d <= rtol * c)
+    r = int(small[0]) if small.size else d.size
+    rest = float(np.linalg.norm(R[r:, r:])) if r < R.shape[0] else 0.0
+    if not rest + slack <= rtol * c:
+        return None
+    R11 = np.triu(R[:r, :r])
+    if r:
+        inv, info = sla.lapack.dtrtri(R11, lower=0)
+        if info != 0 or not np.all(np.isfinite(inv)):
+            return None
+        if not 1.0 / np.linalg.norm(inv) - slack > rtol * total:
+            return None
+    k = P - r
+    if k == 0:
+        return np.zeros((P, 0))
+    N = np.zeros((P, k))
+    N[piv[r:], np.arange(k)] = 1.0
+    if r:
+        N[piv[:r]] = -sla.solve_triangular(R11, R[:r, r:], check_finite=False)
+    return np.linalg.qr(N)[0]
 
 
 def peel(M, dim, b=None):

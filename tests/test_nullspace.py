@@ -1,0 +1,102 @@
+"""The exact solver's dense null space: the QR route must decide exactly what the SVD rule decides."""
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+
+import featlib as fl
+from featlib.solvers import nullspace
+from featlib.solvers import exact as ex
+
+
+def _svd_null_space(M, rtol):
+    _, s, Vt = np.linalg.svd(M, full_matrices=True)
+    return Vt[int(np.count_nonzero(s > rtol * s[0])):].T
+
+
+def _unit_rows(M):
+    return M / np.linalg.norm(M, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("n,P,rank", [(20, 21, 20), (60, 21, 15), (30, 36, 30), (30, 36, 22), (100, 55, 54),
+                                      (10, 10, 10), (5, 15, 3)])
+def test_qr_route_gives_the_svd_null_space(n, P, rank):
+    rng = np.random.default_rng(n * P + rank)
+    M = _unit_rows(rng.standard_normal((n, rank)) @ rng.standard_normal((rank, P)))
+    L, s = nullspace.dense_null_space(M, 1e-9)
+    ref = _svd_null_space(M, 1e-9)
+    assert L.shape == ref.shape == (P, P - rank)
+    if L.shape[1]:
+        assert np.allclose(L.T @ L, np.eye(L.shape[1]), atol=1e-12)
+        # the same subspace: the projectors agree
+        assert np.linalg.norm(L @ L.T - ref @ ref.T) < 1e-8
+        assert np.linalg.norm(M @ L) < 1e-10
+
+
+def test_qr_route_is_taken_and_returns_no_spectrum():
+    rng = np.random.default_rng(0)
+    M = _unit_rows(rng.standard_normal((819, 820)))
+    L, s = nullspace.dense_null_space(M, 1e-9)
+    assert s is None and L.shape == (820, 1)
+    assert np.linalg.norm(M @ L) < 1e-12
+
+
+def test_a_rank_near_the_threshold_falls_back_to_the_svd():
+    # singular values straddling rtol closely: the QR bounds cannot settle the rank, the SVD does
+    rng = np.random.default_rng(1)
+    U = np.linalg.qr(rng.standard_normal((30, 30)))[0]
+    V = np.linalg.qr(rng.standard_normal((30, 30)))[0]
+    sv = np.r_[np.ones(25), 3e-9, 2e-9, 0.5e-9, 1e-12, 1e-13]
+    M = (U * sv) @ V.T
+    assert nullspace._null_space_from_qr(sla.qr(M, mode="r")[0], np.arange(30), 1e-9) is None
+    L, s = nullspace.dense_null_space(M, 1e-9)
+    assert s is not None and L.shape[1] == 3
+
+
+def test_qr_bounds_are_sound_on_a_wide_spread_of_spectra():
+    # whatever the QR route decides must be the SVD rule's rank (it may only decline)
+    rng = np.random.default_rng(2)
+    for trial in range(200):
+        P = int(rng.integers(3, 30))
+        n = int(rng.integers(1, 2 * P))
+        k = min(n, P)
+        sv = 10.0 ** rng.uniform(-14, 0, size=k)
+        U = np.linalg.qr(rng.standard_normal((n, n)))[0][:, :k]
+        V = np.linalg.qr(rng.standard_normal((P, P)))[0][:, :k]
+        M = (U * sv) @ V.T
+        for R, piv in ((sla.qr(M, mode="r")[0], np.arange(P)), sla.qr(M, mode="r", pivoting=True)):
+            out = nullspace._null_space_from_qr(R, piv, 1e-6)
+            if out is not None:
+                s = np.linalg.svd(M, compute_uv=False)
+                assert out.shape[1] == P - int(np.count_nonzero(s > 1e-6 * s[0])), trial
+
+
+def test_integer_pairs_up_to_scale():
+    fb = fl.PairFeedback(np.array([[0.5, 0.25, 3.0], [6.0, 0.0, 2.0]]), np.array([[1.0, 0.0, 0.125], [4.0, 0.0, 0.0]]))
+    assert fb.has_integer_pairs_up_to_scale() and not fb.has_integer_entries()
+    assert not fl.PairFeedback(np.array([[0.1, 0.0]]), np.array([[0.0, 0.1]])).has_integer_pairs_up_to_scale()
+    assert not fl.PairFeedback(np.array([[1.0, 2.0 ** -40]]), np.array([[1.0, 0.0]])).has_integer_pairs_up_to_scale()
+    assert fl.PairFeedback(np.array([[1.0, 2.0 ** -40]]), np.array([[1.0, 0.0]])).has_integer_pairs_up_to_scale(bits=41)
+    # integer pairs as solve rescales them (each pair divided by a power of two) stay exactly checkable
+    target = fl.datasets.integer_factor(8, 3, seed=0)
+    ifb = fl.teach(fl.Factored(target), "gaussian", n=20, seed=0, exact=True)
+    assert ifb._normalized()[0].has_integer_pairs_up_to_scale()
+
+
+def test_an_unproved_not_identified_on_a_rough_face_is_undecided(monkeypatch):
+    # a "not identified" verdict on a face accurate only to 0.05: verify cannot prove it and no refined
+    # step exists, so the answer is undecided, not "not identified"
+    import dataclasses
+
+    phi = fl.datasets.random_feature_matrix(6, 2, seed=363126)
+    fb = fl.teach(phi, "sparse-sampled", n=15, seed=126, s=3, sampler="exact")
+    sol = fl.solve(fb, "exact")
+    assert sol.decided and not sol.identified and sol.info["face_tol"] > 1e-12
+    monkeypatch.setattr(ex, "_refine_step", lambda *a, **k: None)
+    rough = dataclasses.replace(sol, info={**sol.info, "face_tol": 0.05})
+    Y, Z = fb.dense_y(), fb.dense_z()
+    steps = sol.certificate.steps
+    out = ex._inexact_not_identified(fb, Y, Z, None, rough, (steps, (np.eye(6),) * len(steps), 0), dict(rough.info), {})
+    assert not out.decided and out.certificate is None and "inexact" in out.info["undecided_reason"]
+    kept = ex._inexact_not_identified(fb, Y, Z, None, sol, (steps, (np.eye(6),) * len(steps), 0), dict(sol.info), {})
+    assert kept.decided and kept.info["not_identified_proved"] is False
