@@ -33,7 +33,8 @@ from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
 from .experiments import below_dof_curve, isotropic_control, phase_thresholds, phase_transition
 from .active import learn as active_learn
 from .oracle import ComparisonOracle
-from .factored import Factored, pcc as f_pcc, relative_error as f_rel
+from .factored import Factored
+from .factors import compare as f_compare
 from .feedback import Agent
 from .noise import Flip
 from .solvers.sdp import _svec_from_vecF
@@ -280,7 +281,7 @@ def sae_scale(ps=(4096, 16384, 32768, 65536), d=512, *, seed=0, dictionary=None,
         t_solve = time.perf_counter() - t
         t = time.perf_counter()
         truth, learned = Factored(D), sol.as_factored()
-        value, err = f_pcc(learned, truth), f_rel(learned, truth)
+        value, err = f_compare(learned, truth)
         t_pcc = time.perf_counter() - t
         row = dict(p=D.shape[1], d=D.shape[0], pairs=len(fb), solve_s=t_solve, pcc_s=t_pcc, pcc=value,
                    rel_err=err, peak_gb=peak_rss_gb(), identified=sol.identified, rank=fb.meta["rank"])
@@ -315,7 +316,7 @@ def sae_scale_sampled(p=16384, d=512, pairs=8_000_000, *, seconds=600.0, batch_s
     per_epoch = per_batch * stream.n_batches
     n_epochs = max(1, int(seconds / per_epoch))
     sol = solve(stream, "gd", epochs=n_epochs, progress=progress, **opts)
-    value, err = f_pcc(sol.as_factored(), truth), f_rel(sol.as_factored(), truth)
+    value, err = f_compare(sol.as_factored(), truth)
     row = dict(p=p, d=d, rank=k, pairs=n, n_over_dof=n / dof, batch_size=batch_size, epochs=sol.info["epochs_run"],
                gd_s=sol.seconds, epoch_s=float(np.median(sol.info["epoch_seconds"])), peak_gb=peak_rss_gb(),
                pcc=value, rel_err=err, device=sol.info["device"], dtype=sol.info["dtype"],
@@ -640,11 +641,28 @@ def verify_exact(ps=(4, 7, 10, 12, 20), *, teachers=("eigen", "compact", "sparse
     return rows
 
 
+#: the phase benchmark's pair ensembles beyond "gaussian": (teacher, options of the "sparse-sampled" teacher)
+PHASE_SPARSE_ENSEMBLES = {
+    "sparse-sampled": {"s": 3, "mu": None, "sampler": "exact"},  # exactly 3 non-zeros (the paper's Section 6)
+    "sparse-s2": {"s": 2, "mu": None, "sampler": "exact"},  # exactly 2 non-zeros
+    "sparse-mu": {"s": None, "mu": "1-2/p", "sampler": "bernoulli"},  # Assumption 1: each coordinate w.p. 2/p
+}
+
+
+def _phase_sparse_options(ensemble, p):
+    opts = dict(PHASE_SPARSE_ENSEMBLES[ensemble])
+    if opts["mu"] == "1-2/p":
+        opts["mu"] = 1 - 2 / p
+    return opts
+
+
 def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "isotropic", "rank-aware"), seeds=10,
                       ranks=None, search=None, exact=False, out=print, progress=False):
     """The measured 50 % point of certified identification against the conic prediction, for every rank.
 
-    Ensembles: "gaussian" and "sparse-sampled" pairs (exact solver, certified successes),
+    Ensembles: "gaussian" and "sparse-sampled" pairs (exact solver, certified successes; the sparse ones
+    with exactly 3 non-zeros, "sparse-s2" with exactly 2, "sparse-mu" with each coordinate non-zero
+    with probability 2/p, Assumption 1's model, :data:`PHASE_SPARSE_ENSEMBLES`),
     "isotropic" (the rotation-invariant control, :func:`featlib.experiments.isotropic_control`:
     dual certificates checked in floating point) and "rank-aware" (Gaussian pairs learned by svp told
     the rank: measured, no certificate).  n runs from the degrees of freedom (3 below for
@@ -662,8 +680,11 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
     transition's width).  ``exact=True``: integer targets and the teachers' exact output, every success
     proved by verify in rational arithmetic (p <= 20; the pair ensembles only)."""
     rows = []
+    known = ("gaussian", "isotropic", "rank-aware") + tuple(PHASE_SPARSE_ENSEMBLES)
+    for e in ensembles:
+        _checks.check_method(e, known, "ensemble")
     if exact:
-        ensembles = tuple(e for e in ensembles if e in ("gaussian", "sparse-sampled"))
+        ensembles = tuple(e for e in ensembles if e not in ("isotropic", "rank-aware"))
     out(f"{'p':>4} {'ensemble':<15} {'r':>3} {'dof':>6} {'predicted':>9} {'n50':>7} {'n50-pred':>8} "
         f"{'undecided':>9} {'uncertified':>11} {'runs':>6} {'seconds':>8}")
     for p in ps:
@@ -674,8 +695,11 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
             for r in _progress(ranks or range(1, p + 1), progress, f"p={p} {ensemble}"):
                 pred = convex_phase_transition(p, r)
                 t = time.perf_counter()
+                teacher, opts = ensemble, {}
+                if ensemble in PHASE_SPARSE_ENSEMBLES:
+                    teacher, opts = "sparse-sampled", _phase_sparse_options(ensemble, p)
                 if how == "bisect":
-                    res = phase_thresholds(p, r, range(seeds), ensemble=ensemble, exact=exact)
+                    res = phase_thresholds(p, r, range(seeds), ensemble=teacher, exact=exact, **opts)
                     und, unc, runs = res["undecided"], res["uncertified"], res["probes"]
                 else:
                     top = min(pred["full_rank"], int(np.ceil(pred["n_star"] + 3 * np.sqrt(p))))  # past the window
@@ -685,7 +709,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
                     elif ensemble == "rank-aware":
                         res = phase_transition(p, r, ns, range(seeds), learner="svp")
                     else:
-                        res = phase_transition(p, r, ns, range(seeds), ensemble=ensemble, exact=exact)
+                        res = phase_transition(p, r, ns, range(seeds), ensemble=teacher, exact=exact, **opts)
                     f = res["fraction"]
                     und = int(round(float(f.get("undecided", np.zeros(1)).sum()) * seeds))
                     unc = int(round(float(f.get("identified, not certified", np.zeros(1)).sum()) * seeds))

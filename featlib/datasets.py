@@ -93,7 +93,7 @@ def random_dictionary(d: int, p: int, *, seed=None, unit_norm: bool = True) -> n
     rng = _checks.as_generator(seed)
     D = rng.standard_normal((d, p))
     if unit_norm:
-        D /= np.linalg.norm(D, axis=0, keepdims=True)
+        D /= np.sqrt(np.einsum("ij,ij->j", D, D))  # no d x p temporary (numpy.linalg.norm squares a copy)
     return D
 
 

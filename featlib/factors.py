@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["Factored", "pcc", "relative_error"]
+__all__ = ["Factored", "pcc", "relative_error", "compare"]
 
 
 class Factored:
@@ -82,6 +82,15 @@ class Factored:
         return f"Factored(d={self._L.shape[0]}, p={self.p})"
 
 
+def _max_abs(a):
+    """The largest |entry| without an |a| temporary (a p x d one is 4 GiB at p = 2^20, d = 512)."""
+    return max(float(a.max()), -float(a.min()))
+
+
+#: rows per block of the factored metrics' QR (:func:`pcc`, :func:`relative_error`)
+QR_ROW_BLOCK = 8192
+
+
 def _factor_of(x, name):
     """(F, None) with x = F F^T for a Factored, or (None, dense) for a matrix."""
     if isinstance(x, Factored):
@@ -111,11 +120,24 @@ def _small(a, b):
         other = F @ F.T
         return (dense, other, np.ones(p), p) if Da is not None else (other, dense, np.ones(p), p)
     # each factor divided by its largest entry (the metrics are scale-invariant)
-    sa, sb = float(np.max(np.abs(Fa))), float(np.max(np.abs(Fb)))
-    H = np.concatenate([Fa / sa, Fb / sb, np.ones((p, 1)) / np.sqrt(p)], axis=1)
-    _checks.check_allocation(8 * H.size * 3, f"the QR factorisation of a {H.shape[0]} x {H.shape[1]} matrix")
-    R = np.linalg.qr(H, mode="r")
+    sa, sb = _max_abs(Fa), _max_abs(Fb)
     k = Fa.shape[1]
+    width = k + Fb.shape[1] + 1
+    # R of the QR of H = [Fa / sa, Fb / sb, 1 / sqrt(p)], row block by row block (R of [R_so_far; block]):
+    # the same R up to the signs of its rows, which the products R_a R_a^T etc. do not see; memory
+    # O(rows x width) instead of 3 copies of the p x width H (26 GB at p = 2^20, d = 512)
+    rows = max(width, QR_ROW_BLOCK)
+    _checks.check_allocation(8 * (rows + width) * width * 3, f"the QR factorisation of a {p} x {width} matrix")
+    R = np.zeros((0, width))
+    for start in range(0, p, rows):
+        stop = min(p, start + rows)
+        block = np.empty((stop - start, width))
+        block[:, :k] = Fa[start:stop]
+        block[:, :k] /= sa
+        block[:, k:-1] = Fb[start:stop]
+        block[:, k:-1] /= sb
+        block[:, -1] = 1.0 / np.sqrt(p)
+        R = np.linalg.qr(np.concatenate([R, block]), mode="r")
     Ra, Rb, q = R[:, :k], R[:, k:-1], R[:, -1] * np.sqrt(p)
     return Ra @ Ra.T, Rb @ Rb.T, q, p
 
@@ -123,7 +145,17 @@ def _small(a, b):
 def pcc(a, b) -> float:
     """Pearson correlation of all p^2 entries of ``a`` and ``b`` (matrices or :class:`Factored`),
     exactly, without forming p x p matrices when both are factored."""
+    return _pcc_small(*_small(a, b))
+
+
+def compare(a, b) -> tuple:
+    """``(pcc(a, b), relative_error(a, b))`` from one factorisation of the stacked factors (each
+    function alone makes one: at p = 2^20, d = 512, about 100 s apiece on 2 cores)."""
     A, B, q, p = _small(a, b)
+    return _pcc_small(A, B, q, p), dense_relative_error(A, B)
+
+
+def _pcc_small(A, B, q, p):
     n = float(p) * float(p)
     qq = np.outer(q, q)
     Ac = A - (q @ A @ q) / n * qq  # the centred matrices, in the small coordinates

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 
 from . import _checks
@@ -24,6 +25,13 @@ __all__ = ["Agent", "PairFeedback"]
 
 # ============================================================================================
 # Agent
+
+
+def _in_place_right_solve(V, Ru, rows=65536):
+    """``V <- V Ru^-1`` for an upper triangular ``Ru``, row block by row block (no copy of V)."""
+    for start in range(0, V.shape[0], rows):
+        block = V[start:start + rows]
+        block[...] = sla.solve_triangular(Ru, block.T, trans="T", lower=False, check_finite=False).T
 
 
 class Agent:
@@ -157,9 +165,17 @@ class Agent:
         r = int(np.count_nonzero(w > rtol * w[0])) if w[0] > 0 else 0
         w, V = w[:r].copy(), V[:, :r]
         if self._factor is not None and r:
-            V = (self._factor.L.T @ V) / np.sqrt(w)
-            Q, Rq = np.linalg.qr(V)
-            V = Q * np.where(np.diag(Rq) < 0, -1.0, 1.0)
+            U = V
+            V = np.empty((p, r))
+            np.matmul(self._factor.L.T, U, out=V)
+            V /= np.sqrt(w)
+            # re-orthonormalised in place by two rounds of Cholesky QR (V is orthonormal up to rounding, so
+            # one round already is, and the second removes what the first's rounding left): the positive
+            # diagonal of the Cholesky factor keeps each column's sign, and no second p x r array exists
+            # (a LAPACK QR needs two more: at p = 2^20, r = 512, 4 GiB each)
+            for _ in range(2):
+                C = np.linalg.cholesky(V.T @ V)  # lower triangular, V^T V = C C^T
+                _in_place_right_solve(V, C.T)
         return w, np.ascontiguousarray(V), r, float(rtol)
 
     def row_quadratics(self, X) -> np.ndarray:

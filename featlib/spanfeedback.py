@@ -47,6 +47,14 @@ __all__ = ["SpanFeedback", "EXPAND_MAX_BYTES"]
 EXPAND_MAX_BYTES = 2**30
 
 
+#: frames whose largest |entry| lies in this range are used as they are; others are divided by a power
+#: of two (:attr:`SpanFeedback.scaled_frame`)
+FRAME_SAFE = (2.0 ** -200, 2.0 ** 200)
+
+#: rows per block where p x k products are formed block by block
+ROW_BLOCK = 16384
+
+
 class SpanFeedback(PairFeedback):
     """Stored pairs in a frame ``W`` plus the pairs ``(0, v)`` for an orthonormal basis v of
     ``span(W)^⊥`` (see the module docstring).
@@ -67,10 +75,11 @@ class SpanFeedback(PairFeedback):
         W = _checks.finite_array(frame, "frame")
         if W.ndim != 2 or W.shape[1] == 0 or W.shape[1] > W.shape[0]:
             raise _checks.ShapeError(f"frame must have shape (p, k) with 1 <= k <= p; got {W.shape}.")
-        top = float(np.max(np.abs(W)))
-        # the frame divided by a power of two (exact): every internal product stays far from overflow and
-        # underflow, and the answers are up to scale anyway
-        Ws = W / np.ldexp(1.0, np.frexp(top)[1]) if top > 0 else W
+        top = max(float(W.max()), -float(W.min()))  # no p x k temporary (np.abs would be one)
+        # a frame with entries beyond 2^+-200 is divided by a power of two (exact): every internal product
+        # then stays far from overflow and underflow (k 2^400 < 2^1023), and the answers are up to scale
+        # anyway.  Within that range W itself is used: a copy would cost 4 GiB at p = 2^20, k = 512
+        Ws = W / np.ldexp(1.0, np.frexp(top)[1]) if top > 0 and not FRAME_SAFE[0] <= top <= FRAME_SAFE[1] else W
         G = Ws.T @ Ws  # O(p k^2), one matrix product
         G = (G + G.T) / 2
         g = np.linalg.eigvalsh(G)  # squared singular values of W
@@ -152,13 +161,14 @@ class SpanFeedback(PairFeedback):
 
     @property
     def scaled_frame(self) -> np.ndarray:
-        """``W_s = W / 2^e`` (read-only), the frame divided by the power of two that puts its largest
-        entry in [1/2, 1): exact, and what every internal product uses."""
+        """``W_s = W / 2^e`` (read-only): the frame itself when its largest |entry| lies in
+        :data:`FRAME_SAFE` (e = 0), else divided by the power of two that puts that entry in [1/2, 1);
+        exact, and what every internal product uses."""
         return self._Ws
 
     def frame_gram(self) -> np.ndarray:
         """``G = W_s^T W_s`` (k x k, read-only) for the frame scaled by a power of two, ``W_s = W / 2^e``
-        with its largest entry in [1/2, 1)."""
+        (:attr:`scaled_frame`)."""
         return self._G
 
     def lift(self, S) -> np.ndarray:
@@ -180,8 +190,12 @@ class SpanFeedback(PairFeedback):
         F = np.asarray(factor, dtype=float)
         if F.ndim != 2 or F.shape[0] != self.p:
             raise _checks.ShapeError(f"factor must have shape ({self.p}, m); got {F.shape}.")
-        E = F - self._Ws @ np.linalg.solve(self._G, self._Ws.T @ F)  # (I - P) F, P the projector onto span(W)
-        return float(np.sum(E * E))
+        C = np.linalg.solve(self._G, self._Ws.T @ F)
+        total = 0.0
+        for start in range(0, F.shape[0], ROW_BLOCK):  # (I - P) F block by block, P the projector onto span(W)
+            E = F[start:start + ROW_BLOCK] - self._Ws[start:start + ROW_BLOCK] @ C
+            total += float(np.einsum("ij,ij->", E, E))
+        return total
 
     def __repr__(self) -> str:
         who = f", teacher={self.meta['teacher']!r}" if "teacher" in self.meta else ""
@@ -289,7 +303,8 @@ class SpanFeedback(PairFeedback):
         F = np.asarray(factor, dtype=float)
         if F.ndim != 2 or F.shape[0] != self.p:
             raise _checks.ShapeError(f"factor must have shape ({self.p}, k); got {F.shape}.")
-        top = float(np.linalg.norm(F, 2)) ** 2 if norm is None else float(norm)
+        # ||F F^T||_2 from the small Gram matrix (numpy.linalg.norm(F, 2) is an SVD of F: two p x k copies)
+        top = float(np.linalg.eigvalsh(F.T @ F)[-1]) if norm is None and F.size else (0.0 if norm is None else float(norm))
         # in R^k: y^T F F^T y = ||(W^T F)^T R a||^2 and ||y||^2 = ||C^T R a||^2 with W^T W = C C^T (with
         # the scaled frame both carry the same factor 4^-e, which cancels in the ratio)
         red = self.reduced()

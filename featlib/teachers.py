@@ -313,6 +313,10 @@ def _eigen_span(agent: Agent, n, rank, rtol):
 # the compact construction (proved here; beats Theorem 1's count for 3 <= r <= p - 2)
 
 
+#: the compact teacher on a factored target writes a p x p basis: refused above this p (512 MiB)
+COMPACT_FACTORED_MAX_P = 8192
+
+
 def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis", exact=False):
     del seed  # deterministic
 
@@ -322,6 +326,12 @@ def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis", ex
         _fixed_count("compact", n, len(out))
         return out
     storage = _storage("compact", storage, ("basis", "dense"))
+    if agent.factor is not None and p > COMPACT_FACTORED_MAX_P:
+        raise _checks.ResourceError(
+            f"the compact pairs of a factored target with p = {p} need an explicit p x p basis (each cycle pair "
+            f"uses its own null-space vector), {8 * p * p / 2**30:.1f} GiB; they are refused above p = "
+            f"{COMPACT_FACTORED_MAX_P}. For recovery at this size use teach(Factored(D), 'eigen'), which keeps the "
+            f"null-space pairs as a span (SpanFeedback) and solves in factored form.")
     w, V, r, numerical, rtol = _spectrum(agent, rank, rtol)
     Yc, Zc, hint = compact_canonical(p, r, sparse=True)
     _fixed_count("compact", n, Yc.shape[0])

@@ -14,14 +14,15 @@ HAVE_CUDA = HAVE_TORCH and __import__("torch").cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device")
 
 
-def run_under_address_limit(code: str, gib: int, timeout: int = 600) -> str:
+def run_under_address_limit(code: str, gib: float, timeout: int = 600) -> str:
     """Run ``code`` in a fresh Python with its address space capped at ``gib`` GiB (RLIMIT_AS) and two
     BLAS threads; assert it exits cleanly and return its stdout.  Memory-ceiling tests use it: a p x p
     array that the code must never form would exceed the cap and fail the run."""
     import subprocess
     import sys
 
-    limit = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({gib} * 2**30, {gib} * 2**30))\n"
+    cap = int(gib * 2**30)
+    limit = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))\n"
     env = {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin"}
     run = subprocess.run([sys.executable, "-c", limit + code], capture_output=True, text=True, env=env,
                          timeout=timeout)

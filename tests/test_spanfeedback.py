@@ -200,3 +200,60 @@ def test_the_sparse_exact_path_reads_activations_not_coefficients():
         sol = solve_exact(fb, sparse=True)
         learned = sol.phi if sol.factor is None else sol.as_factored()
         assert sol.identified and fl.relative_error(learned, phi) < 1e-10
+
+
+def test_factored_route_holds_about_three_p_by_d_arrays():
+    """The p = 2^20 stretch's memory budget at a size CI can run: teach + solve + exact PCC at p = 2^19,
+    d = 64 under a 2.5 GiB address-space limit.  D, the frame and the answer's factor are 256 MiB each;
+    before the blocked metrics, the in-place re-orthonormalisation and the uncopied frame this took
+    about ten such arrays (the PCC alone formed three copies of p x (2d + 1)) and failed the limit."""
+    out = run_under_address_limit(
+        "import featlib as fl\n"
+        "D = fl.datasets.random_dictionary(64, 2**19, seed=1)\n"
+        "fb = fl.teach(fl.Factored(D), 'eigen')\n"
+        "sol = fl.solve(fb, 'exact')\n"
+        "assert sol.identified and sol.factor.shape == (2**19, 64)\n"
+        "print(fl.pcc(sol.as_factored(), fl.Factored(D)))\n", gib=2.5)
+    assert float(out.split()[0]) > 0.99999
+
+
+def test_blocked_products_match_the_whole_ones(monkeypatch):
+    from featlib import factors
+    from featlib import spanfeedback
+
+    rng = np.random.default_rng(3)
+    D = rng.standard_normal((4, 23))
+    fb = fl.teach(fl.Factored(D), "eigen")
+    assert np.shares_memory(fb.scaled_frame, fb.frame)  # a frame of ordinary scale is not copied
+    F = rng.standard_normal((23, 3))
+    whole = fb.span_mass(F)
+    P = fb.frame @ np.linalg.solve(fb.frame.T @ fb.frame, fb.frame.T)
+    assert abs(whole - np.linalg.norm(F - P @ F) ** 2) < 1e-12 * np.linalg.norm(F) ** 2
+    monkeypatch.setattr(spanfeedback, "ROW_BLOCK", 5)
+    assert abs(fb.span_mass(F) - whole) < 1e-12 * whole
+    A, B = fl.Factored(D), fl.Factored(rng.standard_normal((3, 23)))
+    dense_pcc, dense_err = fl.pcc(A.dense(), B.dense()), fl.relative_error(A.dense(), B.dense())
+    for block in (1, 4, 7, 10_000):
+        monkeypatch.setattr(factors, "QR_ROW_BLOCK", block)
+        assert abs(factors.pcc(A, B) - dense_pcc) < 1e-13
+        assert abs(factors.relative_error(A, B) - dense_err) < 1e-13
+
+
+def test_factored_eigenvectors_are_orthonormal_with_their_signs():
+    from featlib.feedback import Agent
+
+    D = np.random.default_rng(4).standard_normal((6, 40)) * np.logspace(0, -5, 6)[:, None]
+    w, V, r, _ = Agent(fl.Factored(D)).top_eigh()
+    wd, Vd = np.linalg.eigh(D.T @ D)
+    Vd = Vd[:, ::-1][:, :r]
+    assert r == 6 and np.abs(V.T @ V - np.eye(r)).max() < 1e-14
+    assert np.allclose(w, wd[::-1][:r], rtol=1e-10)
+    # the same eigenvectors, each with the sign of L^T u_i (a positive Cholesky diagonal keeps it)
+    assert np.abs(np.abs(np.sum(V * Vd, axis=0)) - 1).max() < 1e-8
+
+
+def test_compact_pairs_of_a_large_factored_target_are_refused_with_the_way_out():
+    D = np.zeros((2, 8193))
+    D[0, 0] = D[1, 1] = 1.0
+    with pytest.raises(fl.ResourceError, match="'eigen'"):
+        fl.teach(fl.Factored(D), "compact")

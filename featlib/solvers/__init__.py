@@ -141,7 +141,7 @@ def _solve_span(feedback, method, options):
     if not scale > 0:
         raise _checks.FeatlibError("the reduced solution lifted to zero; this should not happen (a PSD S with unit "
                                    "trace and a frame of full column rank): please report it.")
-    F = F / scale  # unit trace: trace(F F^T) = ||F||_F^2
+    F /= scale  # unit trace: trace(F F^T) = ||F||_F^2 (in place: F is p x rank)
     residual = float(np.max(feedback.relative_residuals(None, factor=F))) if len(feedback) else 0.0
     info = dict(sol.info)
     info.update(route="span", frame_dim=feedback.frame.shape[1], span_pairs=feedback.n_span,
