@@ -191,7 +191,8 @@ def _benchmark(args) -> int:
                                 progress=args.progress)
     elif args.which == "phase":
         benchmarks.phase_transitions(args.p or (10,), seeds=args.repeat or 10, progress=args.progress,
-                                     exact=args.exact, ranks=args.ranks)
+                                     exact=args.exact, ranks=args.ranks,
+                                     **({"ensembles": tuple(args.ensembles)} if args.ensembles else {}))
     elif args.which == "below-dof":
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         gd = {"epochs": (args.epochs or [300])[0]}
@@ -293,6 +294,11 @@ def main(argv=None) -> int:
                        help="'phase': integer targets and exact teacher output, successes proved in rational "
                             "arithmetic (p <= 20; Gaussian and sparse-sampled pairs)")
     bench.add_argument("--ranks", type=int, nargs="+", default=None, help="'phase': ranks to run (default 1..p)")
+    bench.add_argument("--ensembles", nargs="+", default=None,
+                       choices=["gaussian", "sparse-sampled", "sparse-s2", "sparse-mu", "isotropic", "rank-aware"],
+                       help="'phase': pair ensembles (default gaussian sparse-sampled isotropic rank-aware; "
+                            "sparse-sampled has exactly 3 non-zeros, sparse-s2 exactly 2, sparse-mu each "
+                            "coordinate with probability 2/p)")
     bench.add_argument("--repeat", type=int, default=None,
                        help="runs per measurement, the median is shown ('exact-vs-sdp': 3, 'scale': 1); "
                             "'phase': seeds per point (10); 'verify': integer targets per rank (3)")

@@ -370,3 +370,22 @@ def test_exact_phase_experiments_prove_every_success_in_rational_arithmetic():
     rows = fl.benchmarks.phase_transitions((3,), ensembles=("gaussian", "isotropic"), seeds=2, exact=True,
                                            out=lines.append)
     assert [r["ensemble"] for r in rows] == ["gaussian"] * 3 and all(r["exact"] for r in rows)
+
+
+def test_phase_benchmark_runs_the_other_sparse_ensembles():
+    lines = []
+    rows = fl.benchmarks.phase_transitions((4,), ensembles=("sparse-s2", "sparse-mu"), seeds=2, ranks=(1, 4),
+                                           out=lines.append)
+    assert [(r["ensemble"], r["r"]) for r in rows] == [("sparse-s2", 1), ("sparse-s2", 4), ("sparse-mu", 1),
+                                                         ("sparse-mu", 4)]
+    assert all(r["undecided"] == 0 for r in rows)
+    # never below the counting bound; a rank-1 target is identified within the grid by both
+    assert all(r["n50"] is None or r["n50"] >= r["dof"] for r in rows)
+    assert rows[0]["n50"] is not None and rows[2]["n50"] is not None
+    with pytest.raises(fl.UnknownMethodError, match="ensemble"):
+        fl.benchmarks.phase_transitions((3,), ensembles=("sparse-s4",), seeds=1, out=lines.append)
+    # exactly 2 non-zeros per activation: the teacher drew what the ensemble names
+    opts = fl.benchmarks._phase_sparse_options("sparse-s2", 6)
+    fb = fl.teach(fl.datasets.random_feature_matrix(6, 2, seed=0), "sparse-sampled", n=30, seed=0, **opts)
+    assert set(np.diff(fb.y.indptr).tolist()) == {2}
+    assert fl.benchmarks._phase_sparse_options("sparse-mu", 10)["mu"] == pytest.approx(0.8)
