@@ -664,8 +664,8 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
     with exactly 3 non-zeros, "sparse-s2" with exactly 2, "sparse-mu" with each coordinate non-zero
     with probability 2/p, Assumption 1's model, :data:`PHASE_SPARSE_ENSEMBLES`),
     "isotropic" (the rotation-invariant control, :func:`featlib.experiments.isotropic_control`:
-    dual certificates checked in floating point) and "rank-aware" (Gaussian pairs learned by svp told
-    the rank: measured, no certificate).  n runs from the degrees of freedom (3 below for
+    dual certificates checked in floating point), "rank-aware" and "rank-aware-gd" (Gaussian pairs
+    learned by svp, or by gradient descent on a rank-r factor, told the rank: measured, no certificate).  n runs from the degrees of freedom (3 below for
     "rank-aware") to 3 sqrt(p) past the prediction.  ``search``: "grid" (every n, the fraction
     curve; the default up to p = 10) or "bisect" (each seed's threshold by bisection,
     :func:`featlib.experiments.phase_thresholds`, n50 = their median; the default above p = 10, where
@@ -680,7 +680,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
     transition's width).  ``exact=True``: integer targets and the teachers' exact output, every success
     proved by verify in rational arithmetic (p <= 20; the pair ensembles only)."""
     rows = []
-    known = ("gaussian", "isotropic", "rank-aware") + tuple(PHASE_SPARSE_ENSEMBLES)
+    known = ("gaussian", "isotropic", "rank-aware", "rank-aware-gd") + tuple(PHASE_SPARSE_ENSEMBLES)
     for e in ensembles:
         _checks.check_method(e, known, "ensemble")
     if exact:
@@ -690,7 +690,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
     for p in ps:
         how = search or ("grid" if p <= 10 else "bisect")
         for ensemble in ensembles:
-            if how == "bisect" and ensemble == "rank-aware":
+            if how == "bisect" and ensemble.startswith("rank-aware"):
                 continue  # no monotone threshold to bisect
             for r in _progress(ranks or range(1, p + 1), progress, f"p={p} {ensemble}"):
                 pred = convex_phase_transition(p, r)
@@ -703,11 +703,11 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
                     und, unc, runs = res["undecided"], res["uncertified"], res["probes"]
                 else:
                     top = min(pred["full_rank"], int(np.ceil(pred["n_star"] + 3 * np.sqrt(p))))  # past the window
-                    ns = np.arange(max(1, pred["dof"] - (3 if ensemble == "rank-aware" else 0)), top + 1)
+                    ns = np.arange(max(1, pred["dof"] - (3 if ensemble.startswith("rank-aware") else 0)), top + 1)
                     if ensemble == "isotropic":
                         res = isotropic_control(p, r, ns, range(seeds))
-                    elif ensemble == "rank-aware":
-                        res = phase_transition(p, r, ns, range(seeds), learner="svp")
+                    elif ensemble.startswith("rank-aware"):
+                        res = phase_transition(p, r, ns, range(seeds), learner="gd" if ensemble.endswith("gd") else "svp")
                     else:
                         res = phase_transition(p, r, ns, range(seeds), ensemble=teacher, exact=exact, **opts)
                     f = res["fraction"]

@@ -295,10 +295,11 @@ def main(argv=None) -> int:
                             "arithmetic (p <= 20; Gaussian and sparse-sampled pairs)")
     bench.add_argument("--ranks", type=int, nargs="+", default=None, help="'phase': ranks to run (default 1..p)")
     bench.add_argument("--ensembles", nargs="+", default=None,
-                       choices=["gaussian", "sparse-sampled", "sparse-s2", "sparse-mu", "isotropic", "rank-aware"],
+                       choices=["gaussian", "sparse-sampled", "sparse-s2", "sparse-mu", "isotropic", "rank-aware",
+                                "rank-aware-gd"],
                        help="'phase': pair ensembles (default gaussian sparse-sampled isotropic rank-aware; "
                             "sparse-sampled has exactly 3 non-zeros, sparse-s2 exactly 2, sparse-mu each "
-                            "coordinate with probability 2/p)")
+                            "coordinate with probability 2/p; rank-aware: svp told the rank, rank-aware-gd: gradient descent told it)")
     bench.add_argument("--repeat", type=int, default=None,
                        help="runs per measurement, the median is shown ('exact-vs-sdp': 3, 'scale': 1); "
                             "'phase': seeds per point (10); 'verify': integer targets per rank (3)")

@@ -541,10 +541,12 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
     activations, rounded Gaussian or sparse values); "identified" then needs verify's *exact* proof
     (rational arithmetic, p <= 20), and ``verify_all`` re-checks "not identified" exactly too.
 
-    ``learner="svp"``: a *rank-aware* learner instead (:func:`featlib.solvers.svp.solve_svp` told the
-    true rank r, no hold-out, 300 rounds); outcomes "recovered" (relative error <= 1e-6) and "not
-    recovered".  A measurement with no certificate: svp is a local method, and the pairs may
-    identify Phi* among rank-r matrices where it fails to find it.
+    ``learner="svp"`` or ``"gd"``: a *rank-aware* learner instead (:func:`featlib.solvers.svp.solve_svp`
+    told the true rank r, no hold-out, 300 rounds; or gradient descent, :func:`featlib.solvers.gd.solve_gd`,
+    on a p x r factor, 5000 full-batch Adam epochs at lr 1e-2 on the CPU with no early stop, seeded by the
+    seed); outcomes
+    "recovered" (relative error <= 1e-6) and "not recovered".  A measurement with no certificate: both
+    are local methods, and the pairs may identify Phi* among rank-r matrices where they fail to find it.
 
     Returns a dict: ``n``; ``fraction`` (outcome -> array over n, fractions of the seeds);
     ``success`` (the certified "identified" fraction); ``n50`` (where ``success`` first reaches 0.5,
@@ -562,14 +564,14 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
         raise _checks.ArgumentError(f"ns must be positive numbers of pairs; got {ns.tolist()}.")
     seeds = _seed_list(seeds)
     opts = {} if ensemble == "gaussian" else {"s": s, "mu": mu, "sampler": sampler}
-    learner = _checks.check_method(learner, ("exact", "svp"), "learner")
+    learner = _checks.check_method(learner, ("exact", "svp", "gd"), "learner")
     verify_all = _checks.check_bool(verify_all, "verify_all")
     exact = _checks.check_bool(exact, "exact")
     if exact:
         _check_exact_phase(p, learner)
         opts["exact"] = True
-    if learner == "svp":
-        return _rank_aware_phase(p, r, ns, seeds, ensemble, opts)
+    if learner != "exact":
+        return _rank_aware_phase(p, r, ns, seeds, ensemble, opts, learner)
     outcome = np.empty((ns.size, len(seeds)), dtype=object)
     verified = np.empty((ns.size, len(seeds)), dtype=object)
     for j, seed in enumerate(seeds):
@@ -636,13 +638,19 @@ def _isotropic_problem(p, r, seed, n_max):
 RANK_AWARE_OUTCOMES = ("recovered", "not recovered")
 
 
-def _rank_aware_phase(p, r, ns, seeds, ensemble, opts):
+def _rank_aware_phase(p, r, ns, seeds, ensemble, opts, learner="svp"):
     outcome = np.empty((ns.size, len(seeds)), dtype=object)
     for j, seed in enumerate(seeds):
         target = random_feature_matrix(p, r, seed=seed)
         for i, n in enumerate(ns):
             fb = teach(target, ensemble, n=int(n), seed=seed, **opts)
-            sol = solve(fb, "svp", rank=r, holdout=0.0, iterations=300, inner=500)
+            if learner == "svp":
+                sol = solve(fb, "svp", rank=r, holdout=0.0, iterations=300, inner=500)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "gd found a local answer": measured below anyway
+                    sol = solve(fb, "gd", rank=r, epochs=5000, lr=1e-2, device="cpu", seed=seed, tol=0.0,
+                                patience=5000)  # every epoch: the default stop at a loss of 1e-14 leaves ~3e-6
             outcome[i, j] = "recovered" if relative_error(sol.phi, target) <= 1e-6 else "not recovered"
     fraction = {o: (outcome == o).mean(axis=1) for o in RANK_AWARE_OUTCOMES}
     success = fraction["recovered"]
