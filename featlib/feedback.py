@@ -610,23 +610,32 @@ class PairFeedback:
         a power of two; what this bounds is the bits a pair spans, from its smallest entry's lowest set
         bit to its largest entry's top bit (generic floats span 53 bits or more)."""
         lows, highs = np.full(self.n, np.inf), np.full(self.n, -np.inf)
+
+        def bits_of(data):  # data = mant 2^expo, 0.5 <= |mant| < 1; the lowest set bit's exponent
+            mant, expo = np.frexp(data)
+            ints = np.abs(mant * 2.0 ** 53).astype(np.int64)  # exact: 53 significant bits
+            return expo - 53 + np.frexp((ints & -ints).astype(float))[1] - 1, expo
+
         for M in (self.y, self.z):
             if _is_sparse(M):
                 C = sp.coo_matrix(M)
-                rows, data = C.row, C.data
-            else:
-                data = np.asarray(M, dtype=float)
-                rows = np.repeat(np.arange(data.shape[0]), data.shape[1])
-                data = data.ravel()
-            if not np.all(np.isfinite(data)):
-                return False
-            keep = data != 0
-            rows, data = rows[keep], data[keep]
-            mant, expo = np.frexp(data)  # data = mant * 2**expo, 0.5 <= |mant| < 1
-            ints = np.abs(mant * 2.0 ** 53).astype(np.int64)  # exact: 53 significant bits
-            lowest = np.frexp((ints & -ints).astype(float))[1] - 1  # exponent of the lowest set bit
-            np.minimum.at(lows, rows, expo - 53 + lowest)
-            np.maximum.at(highs, rows, expo)
+                keep = C.data != 0
+                if not np.all(np.isfinite(C.data)):
+                    return False
+                low, high = bits_of(C.data[keep])
+                np.minimum.at(lows, C.row[keep], low)
+                np.maximum.at(highs, C.row[keep], high)
+                continue
+            M = np.asarray(M, dtype=float)
+            for start in range(0, M.shape[0], 65536):  # row blocks: a few temporaries of the block's size
+                D = M[start:start + 65536]
+                if not np.all(np.isfinite(D)):
+                    return False
+                nz = D != 0
+                low, high = bits_of(np.where(nz, D, 1.0))
+                rows = slice(start, start + D.shape[0])
+                lows[rows] = np.minimum(lows[rows], np.where(nz, low, np.inf).min(axis=1, initial=np.inf))
+                highs[rows] = np.maximum(highs[rows], np.where(nz, high, -np.inf).max(axis=1, initial=-np.inf))
         span = highs - lows
         return bool(np.all((span <= bits) | ~np.isfinite(span)))
 

@@ -81,6 +81,10 @@ def test_integer_pairs_up_to_scale():
     target = fl.datasets.integer_factor(8, 3, seed=0)
     ifb = fl.teach(fl.Factored(target), "gaussian", n=20, seed=0, exact=True)
     assert ifb._normalized()[0].has_integer_pairs_up_to_scale()
+    sfb = fl.teach(fl.Factored(target), "sparse-sampled", n=20, seed=0, exact=True, s=3, sampler="exact")
+    assert sfb.storage == "sparse" and sfb._normalized()[0].has_integer_pairs_up_to_scale()
+    flt = fl.teach(fl.Factored(target.astype(float) / 3), "sparse-sampled", n=20, seed=0, s=3, sampler="exact")
+    assert not flt.has_integer_pairs_up_to_scale()
 
 
 def test_an_unproved_not_identified_on_a_rough_face_is_undecided(monkeypatch):
