@@ -100,7 +100,7 @@ def test_an_unproved_not_identified_on_a_rough_face_is_undecided(monkeypatch):
     rough = dataclasses.replace(sol, info={**sol.info, "face_tol": 0.05})
     Y, Z = fb.dense_y(), fb.dense_z()
     steps = sol.certificate.steps
-    out = ex._inexact_not_identified(fb, Y, Z, None, rough, (steps, (np.eye(6),) * len(steps), 0), dict(rough.info), {})
+    out = ex._inexact_not_identified(fb, Y, Z, None, rough, (steps, (np.eye(6),) * len(steps), 0), {})
     assert not out.decided and out.certificate is None and "inexact" in out.info["undecided_reason"]
-    kept = ex._inexact_not_identified(fb, Y, Z, None, sol, (steps, (np.eye(6),) * len(steps), 0), dict(sol.info), {})
+    kept = ex._inexact_not_identified(fb, Y, Z, None, sol, (steps, (np.eye(6),) * len(steps), 0), {})
     assert kept.decided and kept.info["not_identified_proved"] is False

@@ -342,7 +342,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
                 except (_Contradiction, _checks.FeatlibError):
                     pass
         if sol.decided and not sol.identified and state[2] is not None:
-            return _inexact_not_identified(feedback, Y, Z, scale, sol, state, info, opts)
+            return _inexact_not_identified(feedback, Y, Z, scale, sol, state, opts)
         return sol
     except _Contradiction as c:
         if c.face_tol > 1e-12:
@@ -366,7 +366,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
         return _contradiction(feedback, Y, Z, c, info)
 
 
-def _inexact_not_identified(feedback, Y, Z, scale, sol, state, info, opts):
+def _inexact_not_identified(feedback, Y, Z, scale, sol, state, opts):
     """A "not identified" verdict reached on a face that an inexact combination step (accurate only to
     ``face_tol``) produced.  On such a face the linear system's rank is decided at ``face_tol``, and a
     wrong face can leave room for a second solution that the pairs exclude (3-sparse exact pairs at

@@ -78,7 +78,9 @@ def _null_space_from_qr(R, piv, rtol):
     ``sigma_r(M) >= sigma_min(R11) >= 1 / ||R11^-1||_F``; and ``M[:, piv] - Q [R11 R12; 0 0]`` has norm
     ``||R22||_2``, so by Weyl ``sigma_(r+1)(M) <= ||R22||_F``.  The rank is r when
     ``1 / ||R11^-1||_F > rtol ||R||_F`` and ``||R22||_F <= rtol c``, each with a margin of
-    ``16 P eps ||R||_F`` for the rounding of the factorisation.  The null space is then
+    ``16 P eps ||R||_F`` for the rounding of the factorisation (a numerical rank decision at ``rtol``,
+    like the SVD's, whose computed singular values carry rounding of the same order; ``rtol`` is at
+    least 1e-9 in the solvers, far above the margin).  The null space is then
     ``[-R11^-1 R12; I]`` (rows permuted back), orthonormalised."""
     P = R.shape[1]
     R = R[: min(R.shape[0], P)]
