@@ -83,7 +83,7 @@ class Factored:
 
 
 def _max_abs(a):
-    """The largest |entry| without an |a| temporary (a p x d one is 4 GiB at p = 2^20, d = 512)."""
+    """The largest absolute entry without an ``abs(a)`` temporary (a p x d one is 4 GiB at p = 2^20, d = 512)."""
     return max(float(a.max()), -float(a.min()))
 
 

@@ -47,7 +47,7 @@ __all__ = ["SpanFeedback", "EXPAND_MAX_BYTES"]
 EXPAND_MAX_BYTES = 2**30
 
 
-#: frames whose largest |entry| lies in this range are used as they are; others are divided by a power
+#: frames whose largest absolute entry lies in this range are used as they are; others are divided by a power
 #: of two (:attr:`SpanFeedback.scaled_frame`)
 FRAME_SAFE = (2.0 ** -200, 2.0 ** 200)
 
@@ -161,7 +161,7 @@ class SpanFeedback(PairFeedback):
 
     @property
     def scaled_frame(self) -> np.ndarray:
-        """``W_s = W / 2^e`` (read-only): the frame itself when its largest |entry| lies in
+        """``W_s = W / 2^e`` (read-only): the frame itself when its largest absolute entry lies in
         :data:`FRAME_SAFE` (e = 0), else divided by the power of two that puts that entry in [1/2, 1);
         exact, and what every internal product uses."""
         return self._Ws
