@@ -191,7 +191,7 @@ def _benchmark(args) -> int:
                                 progress=args.progress)
     elif args.which == "phase":
         benchmarks.phase_transitions(args.p or (10,), seeds=args.repeat or 10, progress=args.progress,
-                                     exact=args.exact, ranks=args.ranks,
+                                     exact=args.exact, ranks=args.ranks, search=args.search,
                                      **({"ensembles": tuple(args.ensembles)} if args.ensembles else {}))
     elif args.which == "below-dof":
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
@@ -294,6 +294,9 @@ def main(argv=None) -> int:
                        help="'phase': integer targets and exact teacher output, successes proved in rational "
                             "arithmetic (p <= 20; Gaussian and sparse-sampled pairs)")
     bench.add_argument("--ranks", type=int, nargs="+", default=None, help="'phase': ranks to run (default 1..p)")
+    bench.add_argument("--search", choices=["grid", "bisect"], default=None,
+                       help="'phase': every n (grid; the default up to p = 10) or each seed's threshold by "
+                            "bisection (the default above)")
     bench.add_argument("--ensembles", nargs="+", default=None,
                        choices=["gaussian", "sparse-sampled", "sparse-s2", "sparse-mu", "isotropic", "rank-aware",
                                 "rank-aware-gd"],

@@ -78,6 +78,10 @@ def test_benchmarks_print_tables(capsys):
     assert main(["benchmark", "phase", "--p", "3", "--repeat", "2", "--exact", "--ranks", "1"]) == 0
     out = capsys.readouterr().out
     assert "gaussian (float)" in out and out.count("gaussian ") >= 2
+    assert main(["benchmark", "phase", "--p", "4", "--repeat", "2", "--ranks", "1", "--search", "bisect",
+                 "--ensembles", "sparse-s2", "sparse-mu"]) == 0
+    out = capsys.readouterr().out
+    assert "sparse-s2" in out and "sparse-mu" in out and "gaussian" not in out
 
 
 def test_benchmark_wrapper_scripts_run():
