@@ -27,6 +27,11 @@ __all__ = ["Agent", "PairFeedback"]
 # Agent
 
 
+def _unnormalised_eigenvectors(L, U, w):
+    """``L^T U / sqrt(w)``: the eigenvectors of ``L^T L`` from those of ``L L^T``, unnormalised."""
+    return (L.T @ U) / np.sqrt(w)
+
+
 def _in_place_right_solve(V, Ru, rows=65536):
     """``V <- V Ru^-1`` for an upper triangular ``Ru``, row block by row block (no copy of V)."""
     for start in range(0, V.shape[0], rows):
@@ -173,9 +178,13 @@ class Agent:
             # one round already is, and the second removes what the first's rounding left): the positive
             # diagonal of the Cholesky factor keeps each column's sign, and no second p x r array exists
             # (a LAPACK QR needs two more: at p = 2^20, r = 512, 4 GiB each)
-            for _ in range(2):
-                C = np.linalg.cholesky(V.T @ V)  # lower triangular, V^T V = C C^T
-                _in_place_right_solve(V, C.T)
+            try:
+                for _ in range(2):
+                    C = np.linalg.cholesky(V.T @ V)  # lower triangular, V^T V = C C^T
+                    _in_place_right_solve(V, C.T)
+            except np.linalg.LinAlgError:  # V^T V not numerically PD (not met in 200 near-threshold spectra)
+                Q, Rq = np.linalg.qr(_unnormalised_eigenvectors(self._factor.L, U, w))
+                V = Q * np.where(np.diag(Rq) < 0, -1.0, 1.0)
         return w, np.ascontiguousarray(V), r, float(rtol)
 
     def row_quadratics(self, X) -> np.ndarray:

@@ -257,3 +257,17 @@ def test_compact_pairs_of_a_large_factored_target_are_refused_with_the_way_out()
     D[0, 0] = D[1, 1] = 1.0
     with pytest.raises(fl.ResourceError, match="'eigen'"):
         fl.teach(fl.Factored(D), "compact")
+
+
+def test_factored_eigenvectors_fall_back_to_a_qr(monkeypatch):
+    from featlib.feedback import Agent
+
+    D = np.random.default_rng(7).standard_normal((5, 30))
+    w0, V0, r0, _ = Agent(fl.Factored(D)).top_eigh()
+
+    def singular(a):
+        raise np.linalg.LinAlgError("not positive definite")
+
+    monkeypatch.setattr(np.linalg, "cholesky", singular)
+    w, V, r, _ = Agent(fl.Factored(D)).top_eigh()
+    assert r == r0 and np.allclose(w, w0) and np.abs(V - V0).max() < 1e-12
