@@ -64,11 +64,30 @@ def test_qr_bounds_are_sound_on_a_wide_spread_of_spectra():
         U = np.linalg.qr(rng.standard_normal((n, n)))[0][:, :k]
         V = np.linalg.qr(rng.standard_normal((P, P)))[0][:, :k]
         M = (U * sv) @ V.T
+        s = np.linalg.svd(M, compute_uv=False)
+        rank = int(np.count_nonzero(s > 1e-6 * s[0]))
         for R, piv in ((sla.qr(M, mode="r")[0], np.arange(P)), sla.qr(M, mode="r", pivoting=True)):
             out = nullspace._null_space_from_qr(R, piv, 1e-6)
             if out is not None:
-                s = np.linalg.svd(M, compute_uv=False)
-                assert out.shape[1] == P - int(np.count_nonzero(s > 1e-6 * s[0])), trial
+                assert out.shape[1] == P - rank, trial
+        if n < P and nullspace._null_space_if_full_row_rank(M, 1e-6) is not None:
+            assert rank == n, trial
+
+
+def test_the_qr_null_space_is_as_accurate_as_the_svds():
+    # an ill-conditioned row space (singular values 1 .. 1e-6): the basis from the complement of the
+    # QR's rows is as accurate as the SVD's
+    rng = np.random.default_rng(5)
+    for n, P in ((30, 40), (60, 40)):
+        k = min(n, P) - 2 if n > P else n
+        U = np.linalg.qr(rng.standard_normal((n, n)))[0][:, :k]
+        V = np.linalg.qr(rng.standard_normal((P, P)))[0][:, :k]
+        M = (U * np.logspace(0, -6, k)) @ V.T
+        L, _ = nullspace.dense_null_space(M, 1e-9)
+        ref = _svd_null_space(M, 1e-9)
+        assert L.shape == ref.shape == (P, P - k)
+        assert np.linalg.norm(L @ L.T - ref @ ref.T) < 1e-9
+        assert np.linalg.norm(M @ L) < 1e-14
 
 
 def test_integer_pairs_up_to_scale():
@@ -104,3 +123,16 @@ def test_an_unproved_not_identified_on_a_rough_face_is_undecided(monkeypatch):
     assert not out.decided and out.certificate is None and "inexact" in out.info["undecided_reason"]
     kept = ex._inexact_not_identified(fb, Y, Z, None, sol, (steps, (np.eye(6),) * len(steps), 0), {})
     assert kept.decided and kept.info["not_identified_proved"] is False
+
+
+def test_exact_pairs_that_a_less_accurate_null_space_left_undecided():
+    # with the explicit null basis [-R11^-1 R12; I] (3e-13 from the SVD's on this face, residual 2e-13)
+    # these exact Gaussian pairs at p = 20, rank 1 were undecided; the SVD and the Householder
+    # complement both identify them, and verify proves it in exact arithmetic
+    target = fl.experiments._phase_target(20, 1, 5, True)
+    full = fl.teach(target, "gaussian", n=209, seed=5, exact=True)
+    for n in (42, 45):
+        sol = fl.solve(full[:n], "exact")
+        assert sol.decided and sol.identified
+        v = fl.verify(full[:n], sol)
+        assert v.valid and v.exact
