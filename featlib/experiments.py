@@ -544,9 +544,9 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
     ``learner="svp"`` or ``"gd"``: a *rank-aware* learner instead (:func:`featlib.solvers.svp.solve_svp`
     told the true rank r, no hold-out, 300 rounds; or gradient descent, :func:`featlib.solvers.gd.solve_gd`,
     on a p x r factor, 5000 full-batch Adam epochs at lr 1e-2 on the CPU with no early stop, seeded by the
-    seed); outcomes
-    "recovered" (relative error <= 1e-6) and "not recovered".  A measurement with no certificate: both
-    are local methods, and the pairs may identify Phi* among rank-r matrices where they fail to find it.
+    seed); outcomes "recovered" (relative error <= 1e-6) and "not recovered".  A measurement with no
+    certificate: both are local methods, and the pairs may identify Phi* among rank-r matrices where they
+    fail to find it.
 
     Returns a dict: ``n``; ``fraction`` (outcome -> array over n, fractions of the seeds);
     ``success`` (the certified "identified" fraction); ``n50`` (where ``success`` first reaches 0.5,
