@@ -133,18 +133,24 @@ def test_span_feedback_refuses_bad_frames_and_large_expansions(monkeypatch):
         fl.teach(phi, "eigen", storage="span", n=4)  # the count is the theorem's, as for the other storages
 
 
+def _factored_route_under(d, p, gib, seed):
+    """teach(Factored(D), "eigen") then solve and the exact PCC in a fresh Python under an address-space
+    limit of ``gib`` GiB; returns the PCC."""
+    out = run_under_address_limit(
+        "import featlib as fl\n"
+        f"D = fl.datasets.random_dictionary({d}, {p}, seed={seed})\n"
+        "fb = fl.teach(fl.Factored(D), 'eigen')\n"
+        "sol = fl.solve(fb, 'exact')\n"
+        f"assert sol.identified and fb.storage == 'span' and sol.factor.shape == ({p}, {d})\n"
+        "print(fl.pcc(sol.as_factored(), fl.Factored(D)))\n", gib=gib)
+    return float(out.split()[0])
+
+
 def test_teach_and_solve_a_factored_sae_at_p_16384_under_a_6_gb_ceiling():
     """The issue's case: teach(Factored(D), "eigen") then solve, p = 16,384, d = 256, under an
     address-space limit of 6 GB (one p x p float64 array alone is 2 GiB, the explicit span pairs 4 GiB
     with their QR); PCC computed exactly in factored form."""
-    out = run_under_address_limit(
-        "import featlib as fl\n"
-        "D = fl.datasets.random_dictionary(256, 16384, seed=0)\n"
-        "fb = fl.teach(fl.Factored(D), 'eigen')\n"
-        "sol = fl.solve(fb, 'exact')\n"
-        "assert sol.identified and fb.storage == 'span' and sol.factor.shape == (16384, 256)\n"
-        "print(fl.pcc(sol.as_factored(), fl.Factored(D)))\n", gib=6)
-    assert float(out.split()[0]) > 0.99999
+    assert _factored_route_under(256, 16384, 6, 0) > 0.99999
 
 
 def test_sparse_coefficient_rows_and_identity_reduced_basis():
@@ -207,14 +213,7 @@ def test_factored_route_holds_about_three_p_by_d_arrays():
     d = 64 under a 2.5 GiB address-space limit.  D, the frame and the answer's factor are 256 MiB each;
     before the blocked metrics, the in-place re-orthonormalisation and the uncopied frame this took
     about ten such arrays (the PCC alone formed three copies of p x (2d + 1)) and failed the limit."""
-    out = run_under_address_limit(
-        "import featlib as fl\n"
-        "D = fl.datasets.random_dictionary(64, 2**19, seed=1)\n"
-        "fb = fl.teach(fl.Factored(D), 'eigen')\n"
-        "sol = fl.solve(fb, 'exact')\n"
-        "assert sol.identified and sol.factor.shape == (2**19, 64)\n"
-        "print(fl.pcc(sol.as_factored(), fl.Factored(D)))\n", gib=2.5)
-    assert float(out.split()[0]) > 0.99999
+    assert _factored_route_under(64, 2**19, 2.5, 1) > 0.99999
 
 
 def test_blocked_products_match_the_whole_ones(monkeypatch):
