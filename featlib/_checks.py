@@ -220,6 +220,12 @@ def require(module: str, extra: str, purpose: str = ""):
 # arrays and matrices
 
 
+def max_abs(a) -> float:
+    """The largest absolute entry of a non-empty array, without an ``abs(a)`` temporary (a p x d one is
+    4 GiB at p = 2^20, d = 512)."""
+    return max(float(a.max()), -float(a.min()))
+
+
 def finite_array(a, name: str) -> np.ndarray:
     """Convert to a float64 array and check every entry is finite (complex input is refused, not
     silently cast to its real part)."""

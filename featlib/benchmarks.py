@@ -641,19 +641,16 @@ def verify_exact(ps=(4, 7, 10, 12, 20), *, teachers=("eigen", "compact", "sparse
     return rows
 
 
-#: the phase benchmark's pair ensembles beyond "gaussian": (teacher, options of the "sparse-sampled" teacher)
+#: the phase benchmark's sparse pair ensembles: the "sparse-sampled" teacher's options for a given p
 PHASE_SPARSE_ENSEMBLES = {
-    "sparse-sampled": {"s": 3, "mu": None, "sampler": "exact"},  # exactly 3 non-zeros (the paper's Section 6)
-    "sparse-s2": {"s": 2, "mu": None, "sampler": "exact"},  # exactly 2 non-zeros
-    "sparse-mu": {"s": None, "mu": "1-2/p", "sampler": "bernoulli"},  # Assumption 1: each coordinate w.p. 2/p
+    "sparse-sampled": lambda p: {"s": 3, "mu": None, "sampler": "exact"},  # exactly 3 non-zeros (Section 6)
+    "sparse-s2": lambda p: {"s": 2, "mu": None, "sampler": "exact"},  # exactly 2 non-zeros
+    "sparse-mu": lambda p: {"s": None, "mu": 1 - 2 / p, "sampler": "bernoulli"},  # Assumption 1, rate 2/p
 }
 
 
 def _phase_sparse_options(ensemble, p):
-    opts = dict(PHASE_SPARSE_ENSEMBLES[ensemble])
-    if opts["mu"] == "1-2/p":
-        opts["mu"] = 1 - 2 / p
-    return opts
+    return PHASE_SPARSE_ENSEMBLES[ensemble](p)
 
 
 def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "isotropic", "rank-aware"), seeds=10,

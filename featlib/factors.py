@@ -82,11 +82,6 @@ class Factored:
         return f"Factored(d={self._L.shape[0]}, p={self.p})"
 
 
-def _max_abs(a):
-    """The largest absolute entry without an ``abs(a)`` temporary (a p x d one is 4 GiB at p = 2^20, d = 512)."""
-    return max(float(a.max()), -float(a.min()))
-
-
 #: rows per block of the factored metrics' QR (:func:`pcc`, :func:`relative_error`)
 QR_ROW_BLOCK = 8192
 
@@ -120,7 +115,7 @@ def _small(a, b):
         other = F @ F.T
         return (dense, other, np.ones(p), p) if Da is not None else (other, dense, np.ones(p), p)
     # each factor divided by its largest entry (the metrics are scale-invariant)
-    sa, sb = _max_abs(Fa), _max_abs(Fb)
+    sa, sb = _checks.max_abs(Fa), _checks.max_abs(Fb)
     k = Fa.shape[1]
     width = k + Fb.shape[1] + 1
     # R of the QR of H = [Fa / sa, Fb / sb, 1 / sqrt(p)], row block by row block (R of [R_so_far; block]):

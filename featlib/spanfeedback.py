@@ -75,7 +75,7 @@ class SpanFeedback(PairFeedback):
         W = _checks.finite_array(frame, "frame")
         if W.ndim != 2 or W.shape[1] == 0 or W.shape[1] > W.shape[0]:
             raise _checks.ShapeError(f"frame must have shape (p, k) with 1 <= k <= p; got {W.shape}.")
-        top = max(float(W.max()), -float(W.min()))  # no p x k temporary (np.abs would be one)
+        top = _checks.max_abs(W)
         # a frame with entries beyond 2^+-200 is divided by a power of two (exact): every internal product
         # then stays far from overflow and underflow (k 2^400 < 2^1023), and the answers are up to scale
         # anyway.  Within that range W itself is used: a copy would cost 4 GiB at p = 2^20, k = 512
@@ -304,7 +304,10 @@ class SpanFeedback(PairFeedback):
         if F.ndim != 2 or F.shape[0] != self.p:
             raise _checks.ShapeError(f"factor must have shape ({self.p}, k); got {F.shape}.")
         # ||F F^T||_2 from the small Gram matrix (numpy.linalg.norm(F, 2) is an SVD of F: two p x k copies)
-        top = float(np.linalg.eigvalsh(F.T @ F)[-1]) if norm is None and F.size else (0.0 if norm is None else float(norm))
+        if norm is not None:
+            top = float(norm)
+        else:
+            top = float(np.linalg.eigvalsh(F.T @ F)[-1]) if F.size else 0.0
         # in R^k: y^T F F^T y = ||(W^T F)^T R a||^2 and ||y||^2 = ||C^T R a||^2 with W^T W = C C^T (with
         # the scaled frame both carry the same factor 4^-e, which cancels in the ratio)
         red = self.reduced()

@@ -383,7 +383,7 @@ def _inexact_not_identified(feedback, Y, Z, scale, sol, state, opts):
     if check.valid:
         return dataclasses.replace(sol, info=info)
     steps, faces, first = state
-    after = faces[first + 1] if first + 1 < len(faces) else info.get("complement")
+    after = _face_after(faces, first, info.get("complement"))
     # a refined step whose face is known only to 1e-7 (a weak step: eigenvalue gap 8e-4 against a top
     # of 57 in the case above) is allowed here because whatever the rerun answers is then re-checked
     refined = _refine_step(feedback, Y, Z, scale, steps, faces, first, _candidate_on_face(Y, Z, scale, after),
@@ -516,6 +516,12 @@ def _on_rows(out, rows):
     return (dataclasses.replace(step, indices=np.asarray(rows)[np.asarray(step.indices, dtype=np.int64)]),) + tuple(out[1:])
 
 
+def _face_after(faces, first, current):
+    """The face just after step ``first`` (``faces[i]`` is the face step i was taken on; ``current`` is
+    the face after the last step)."""
+    return faces[first + 1] if first + 1 < len(faces) else current
+
+
 def _candidate_on_face(Y, Z, scale, G):
     """The PSD part of the least-squares solution of the pair equalities on the face G (its smallest right
     singular vector), lifted: a candidate answer for :func:`_refine_step`, or None."""
@@ -541,9 +547,7 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
     thin = False
 
     def contradiction(message, kind, *, phi0=None, target=None):
-        after = None
-        if first_inexact is not None:
-            after = faces[first_inexact + 1] if first_inexact + 1 < len(faces) else F
+        after = None if first_inexact is None else _face_after(faces, first_inexact, F)
         return _Contradiction(message, kind, F=F, steps=tuple(steps), faces=tuple(faces), face_tol=face_tol,
                               first_inexact=first_inexact, phi0=phi0, target=target, after=after)
 
