@@ -89,8 +89,10 @@ MATERIAL_FACTOR = 1e3
 #: cannot exist
 CLEAR_PD_MIN = 1e-6
 #: an unproved "not identified" verdict on a face from an inexact combination step is kept only when the
-#: face is accurate to this (:func:`_inexact_not_identified`); measured: 0.025 on a wrong verdict (p = 20),
-#: 6e-7 to 9.3e-4 on the sampled near-threshold cases of the tests (where verify is inconclusive)
+#: face is accurate to this (:func:`_inexact_not_identified`); measured: 0.025 on a wrong verdict (p = 20,
+#: reached with a less accurate null-space basis than the current one), 2.5e-2 to 9e-2 on 3 of 84 2-sparse
+#: solves at p = 10 (now undecided; whether they were wrong is not known), 6e-7 to 9.3e-4 on the sampled
+#: near-threshold cases of the tests (kept; verify is inconclusive on them)
 NOT_IDENTIFIED_MAX_FACE_TOL = 1e-2
 #: a single ray left by facial reduction is the answer when it satisfies every pair to this relative
 #: residual (rounding of the face and of the pairs), else the pairs are inconsistent
@@ -371,7 +373,8 @@ def _inexact_not_identified(feedback, Y, Z, scale, sol, state, opts):
     ``face_tol``) produced.  On such a face the linear system's rank is decided at ``face_tol``, and a
     wrong face can leave room for a second solution that the pairs exclude (3-sparse exact pairs at
     p = 20, rank 2: face_tol 0.025, "not identified" although verify proves the pairs identify the
-    target).  So: kept when :func:`featlib.verify` proves its certificate; else the step is refined from
+    target; seen with a less accurate null-space basis, before :func:`~featlib.solvers.nullspace.dense_null_space`
+    took the complement by Householder reflectors, which identifies that case directly).  So: kept when :func:`featlib.verify` proves its certificate; else the step is refined from
     the least-squares candidate on the face after it and the reduction rerun, whose answer is returned
     when it is identified (to 1e-9, or proved by verify) or "not identified" with a proved certificate;
     else the unproved verdict is kept only when ``face_tol <= NOT_IDENTIFIED_MAX_FACE_TOL``
