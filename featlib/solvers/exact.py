@@ -91,7 +91,7 @@ CLEAR_PD_MIN = 1e-6
 #: an unproved "not identified" verdict on a face from an inexact combination step is kept only when the
 #: face is accurate to this (:func:`_inexact_not_identified`); measured: 0.025 on a wrong verdict (p = 20,
 #: reached with a less accurate null-space basis than the current one), 2.5e-2 to 9e-2 on 3 of 84 2-sparse
-#: solves at p = 10 (now undecided; whether they were wrong is not known), 6e-7 to 9.3e-4 on the sampled
+#: solves at p = 10 (now undecided; whether they were wrong is not known), 3e-7 to 1.3e-3 on the sampled
 #: near-threshold cases of the tests (kept; verify is inconclusive on them)
 NOT_IDENTIFIED_MAX_FACE_TOL = 1e-2
 #: a single ray left by facial reduction is the answer when it satisfies every pair to this relative
