@@ -62,7 +62,7 @@ from ._checks import (
 )
 from .certificates import Certificate, CertificateError, Verification, verify
 from .feedback import Agent, PairFeedback
-from .spanfeedback import SpanFeedback
+from .spanfeedback import FrameFeedback, SpanFeedback
 from .metrics import equivalent, pcc, relative_error
 from .solvers import METHODS, Solution, solve
 from .teachers import TEACHERS, teach
@@ -85,6 +85,7 @@ __all__ = [
     "Agent",
     "PairFeedback",
     "SpanFeedback",
+    "FrameFeedback",
     "TripletFeedback",
     "sample_triplets",
     "Factored",

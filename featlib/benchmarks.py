@@ -263,10 +263,12 @@ def exact_at_scale(p=4096, d=512, *, teacher="sparse", seed=0, dictionary=None, 
     return [row]
 
 
-def sae_scale(ps=(4096, 16384, 32768, 65536), d=512, *, seed=0, dictionary=None, out=print):
-    """Theorem 1's eigen feedback at real SAE sizes through the ordinary API: ``teach(Factored(D),
-    "eigen")`` (a :class:`featlib.SpanFeedback`: the null-space pairs kept as a span) and
-    ``solve(fb, "exact")`` (the exact reduction, answer as a factor); Phi* = D^T D is never formed.  For each p, a random unit-norm d x p dictionary (or
+def sae_scale(ps=(4096, 16384, 32768, 65536), d=512, *, seed=0, dictionary=None, teacher="eigen", out=print):
+    """Theorem 1's eigen feedback (or, ``teacher="compact"``, the compact pairs) at real SAE sizes through the
+    ordinary API: ``teach(Factored(D), teacher)`` (a :class:`featlib.SpanFeedback`: the null-space pairs kept
+    as a span; for compact a :class:`featlib.FrameFeedback`: the null-space parts over an implicit
+    complement) and ``solve(fb, "exact")`` (the exact reduction, answer as a factor); Phi* = D^T D is never
+    formed.  For each p, a random unit-norm d x p dictionary (or
     ``dictionary``): teach + solve seconds, the exact PCC and relative error computed in factored
     form (through a QR of the p x (2d + 1) stacked factors) and its seconds, and the process's peak
     resident memory so far (``ru_maxrss``: it only grows, so rows are upper bounds in order)."""
@@ -276,7 +278,7 @@ def sae_scale(ps=(4096, 16384, 32768, 65536), d=512, *, seed=0, dictionary=None,
     for p in ((None,) if dictionary is not None else ps):
         D = _dictionary(dictionary, d, p, seed)
         t = time.perf_counter()
-        fb = teach(Factored(D), "eigen")
+        fb = teach(Factored(D), teacher)
         sol = solve(fb, "exact")
         t_solve = time.perf_counter() - t
         t = time.perf_counter()

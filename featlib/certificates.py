@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sp
 
 from . import _checks
 from . import _exact as _X
 from . import _rigorous as _R
 from .feedback import PairFeedback
-from .spanfeedback import SpanFeedback
+from .spanfeedback import FrameFeedback, SpanFeedback
 from .linalg import smat, svec, svec_outer
 
 __all__ = ["FaceStep", "Certificate", "Verification", "verify", "CertificateError", "EXACT_MAX_UNKNOWNS",
@@ -404,6 +405,8 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
     """
     if isinstance(feedback, SpanFeedback):
         return _verify_span(feedback, certificate, exact=exact, tol=tol, margin=margin)
+    if isinstance(feedback, FrameFeedback):
+        return _verify_frame(feedback, certificate, exact=exact, tol=tol, margin=margin)
     fb = _pairs(feedback)
     cert = _as_certificate(certificate)
     p = fb.p
@@ -458,11 +461,71 @@ def _verify_span(feedback, certificate, *, exact, tol, margin):
     (the map Phi -> W^T Phi W is injective on the matrices the span pairs allow); "not identified"
     needs the two reduced witnesses to come from matrices Phi, which holds when W has full column rank:
     proved here by a certified lower bound on the smallest eigenvalue of W^T W, else inconclusive."""
-    out = verify(feedback.reduced(), certificate, exact=exact, tol=tol, margin=margin)
     k = feedback.frame.shape[1]
     note = (f"span feedback: the {feedback.n_span} pairs (0, v), v in span(W)^perp, force range(Phi) in span(W) "
             f"(exact, for PSD Phi); the {feedback.n_stored} stored pairs were checked in R^{k} for S = W^T Phi W, "
             f"an exactly equivalent problem (the stored numbers themselves)")
+    return _verify_reduced(feedback, certificate, note, exact=exact, tol=tol, margin=margin)
+
+
+#: the face step of frame feedback is checked by exact float arithmetic on integers below this bound
+FRAME_EXACT_BOUND = 2.0 ** 53
+
+
+def _frame_face_proof(feedback):
+    """``(note, None)`` when the face step of a :class:`featlib.FrameFeedback` is proved exactly (its class
+    docstring: E = 0, X = 0, F ⪰ diag(d) with d > 0), else ``(None, reason)``.  Exact means: the hinted
+    pairs' stored coefficients and the multipliers are integers small enough that every sum of products
+    is exact in float64 (each term and every partial sum below 2^53), so the blocks are computed
+    without rounding."""
+    p, k = feedback.frame.shape
+    if p == k:
+        return "frame feedback with k = p: no complement, no face step", None
+    hint = feedback.meta.get("face_hint")
+    try:
+        (idx, vals), = [(np.asarray(i).ravel(), np.asarray(v, dtype=float).ravel()) for i, v in hint]
+    except (TypeError, ValueError):
+        return None, "it has no usable face hint (meta['face_hint'] must hold one (indices, values) step)"
+    n = len(feedback)
+    if (idx.shape != vals.shape or not np.issubdtype(idx.dtype, np.integer) or (idx.size and (idx.min() < 0 or idx.max() >= n))
+            or not np.all(np.isfinite(vals))):
+        return None, "its face hint does not fit the pairs (integer indices in range, finite values, one per index)"
+    rows = [sp.csr_matrix(C[idx]) for C in (feedback.y_coef, feedback.z_coef)]
+    data = np.concatenate([r.data for r in rows] + [vals])
+    if not np.all(data == np.round(data)):
+        return None, ("the hint's combination involves non-integer numbers (e.g. the agent's rescaling sqrt(c)), so "
+                      "its blocks cannot be evaluated exactly here; the solver's floating-point bound is in "
+                      "Solution.info['frame_face_tol']")
+    top = float(np.max(np.abs(data), initial=0.0))
+    if not 2.0 * idx.size * top ** 3 < FRAME_EXACT_BOUND:  # each block entry: at most 2 terms a pair
+        return None, "the hint's integers are too large for an exact float64 evaluation"
+    E, X, d = feedback.hint_blocks(idx, vals)
+    if np.any(E != 0) or X.nnz:
+        return None, "the hint's combination is not block diagonal with a zero frame block (checked exactly)"
+    if d is None or not d.size or not np.all(d > 0):
+        return None, "the hint's complement block could not be proved positive definite from its one-sided terms"
+    return (f"face step proved exactly: the hint's combination of {idx.size} pairs is 0 (+) F on [W R, U] with "
+            f"F >= {float(d.min()):g} I (integer arithmetic), so range(Phi) lies in span(W)"), None
+
+
+def _verify_frame(feedback, certificate, *, exact, tol, margin):
+    """verify for :class:`featlib.FrameFeedback`: the face step from ``meta["face_hint"]``, proved only in
+    exact arithmetic (:func:`_frame_face_proof`; otherwise inconclusive), then the frame parts checked as
+    for span feedback (:func:`_verify_reduced`)."""
+    note, reason = _frame_face_proof(feedback)
+    if note is None:
+        cert = _as_certificate(certificate)
+        return _unsure(cert.verdict, False, [], f"the face step of this frame feedback is not proved: {reason}")
+    k = feedback.frame.shape[1]
+    note += (f"; the {len(feedback)} pairs' frame parts were checked in R^{k} for S = W^T Phi W (the stored "
+             f"numbers themselves)")
+    return _verify_reduced(feedback, certificate, note, exact=exact, tol=tol, margin=margin)
+
+
+def _verify_reduced(feedback, certificate, note, *, exact, tol, margin):
+    """The certificate checked on ``feedback.reduced()`` once range(Phi) ⊆ span(W) is proved; the verdicts
+    transfer (see :func:`_verify_span`)."""
+    out = verify(feedback.reduced(), certificate, exact=exact, tol=tol, margin=margin)
     out.checks = [note] + list(out.checks)
     if out.valid and out.verdict == "not identified":
         W = feedback.scaled_frame  # the frame over a power of two (exact): products far from overflow

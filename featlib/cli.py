@@ -208,7 +208,11 @@ def _benchmark(args) -> int:
                                          lr=args.lr or 1e-2, rank=args.rank, device=args.device, seed=args.seed,
                                          dictionary=D, progress=args.progress)
         else:
-            benchmarks.sae_scale(args.p or (4096, 16384, 32768, 65536), args.d or 512, seed=args.seed, dictionary=D)
+            if args.teacher == "sparse":
+                raise fl.ArgumentError("'sae-scale' runs the eigen or compact teacher in factored form; got "
+                                       "--teacher sparse (use 'scale' for it).")
+            benchmarks.sae_scale(args.p or (4096, 16384, 32768, 65536), args.d or 512, seed=args.seed, dictionary=D,
+                                 teacher=args.teacher or "eigen")
     elif args.which == "triplets":
         import warnings
 
@@ -227,7 +231,7 @@ def _benchmark(args) -> int:
     else:
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
         for p in (None,) if D is not None else args.p or (4096,):
-            benchmarks.exact_at_scale(p, args.d or 512, teacher=args.teacher, seed=args.seed, dictionary=D,
+            benchmarks.exact_at_scale(p, args.d or 512, teacher=args.teacher or "sparse", seed=args.seed, dictionary=D,
                                       repeat=args.repeat or 1)
     return 0
 
@@ -289,7 +293,8 @@ def main(argv=None) -> int:
     bench.add_argument("--p", type=int, nargs="+", help="sizes (defaults: 10 20 30 / 10 20 40 80 / 4096)")
     bench.add_argument("--d", type=int, default=None,
                        help="dictionary width (default 512; 128 for 'below-dof')")
-    bench.add_argument("--teacher", default="sparse", choices=["sparse", "eigen", "compact"], help="teacher for 'scale'")
+    bench.add_argument("--teacher", default=None, choices=["sparse", "eigen", "compact"],
+                       help="teacher for 'scale' (default sparse) and 'sae-scale' (eigen or compact; default eigen)")
     bench.add_argument("--exact", action="store_true",
                        help="'phase': integer targets and exact teacher output, successes proved in rational "
                             "arithmetic (p <= 20; Gaussian and sparse-sampled pairs)")

@@ -1,4 +1,5 @@
-"""Feedback that keeps its null-space pairs as a span: :class:`SpanFeedback` (storage ``"span"``).
+"""Feedback that keeps its null-space pairs as a span: :class:`SpanFeedback` (storage ``"span"``), and
+the compact pairs over an implicit complement: :class:`FrameFeedback` (storage ``"frame"``).
 
 Theorem 1's eigen feedback for an SAE decoder with p = 16,384 latents has p - r null-space pairs
 ``(0, v)``; written out, their vectors alone take p^2 floats (2 GiB).  For a PSD learner all of
@@ -23,6 +24,12 @@ it is onto the PSD k x k matrices (``Phi = W G^-1 S G^-1 W^T``, ``G = W^T W``). 
 are the stored numbers themselves (no arithmetic), so the equivalence holds for the floats as
 stored, with no rounding.
 
+The compact teacher's pairs for a factored target have no span pairs: each of its p cycle pairs carries
+its own null-space vector.  :class:`FrameFeedback` (storage ``"frame"``) keeps them as coefficients over
+the frame and over an orthonormal basis U of its complement that is never formed; a facial-reduction
+step (the teacher's hint) proves ``range(Phi) ⊆ span(W)`` and leaves the same reduced problem (see its
+docstring).
+
 Every :class:`featlib.PairFeedback` operation works on a :class:`SpanFeedback`: those that need the
 span pairs one by one (``y``, ``z``, ``basis``, ``constraints``, most indexing) write them out
 (an orthonormal complement from a complete QR of ``W``) and refuse, with the size, when that
@@ -38,9 +45,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _checks
-from .feedback import PairFeedback, _as_rows, _is_sparse, _read_only
+from .feedback import PairFeedback, _as_rows, _is_sparse, _read_only, row_sq_norms
 
-__all__ = ["SpanFeedback", "EXPAND_MAX_BYTES"]
+__all__ = ["SpanFeedback", "FrameFeedback", "EXPAND_MAX_BYTES"]
 
 #: Largest explicit form (the p x p complete basis of the complement, in float64) written out on
 #: demand: 1 GiB, i.e. p up to 11,585.
@@ -53,6 +60,80 @@ FRAME_SAFE = (2.0 ** -200, 2.0 ** 200)
 
 #: rows per block where p x k products are formed block by block
 ROW_BLOCK = 16384
+
+
+def _checked_frame(frame):
+    """(W read-only, W_s, G = W_s^T W_s) for a frame with linearly independent columns (see
+    :class:`SpanFeedback`), W_s the frame divided by a power of two when its entries leave
+    :data:`FRAME_SAFE`."""
+    W = _checks.finite_array(frame, "frame")
+    if W.ndim != 2 or W.shape[1] == 0 or W.shape[1] > W.shape[0]:
+        raise _checks.ShapeError(f"frame must have shape (p, k) with 1 <= k <= p; got {W.shape}.")
+    top = _checks.max_abs(W)
+    # a frame with entries beyond 2^+-200 is divided by a power of two (exact): every internal product
+    # then stays far from overflow and underflow (k 2^400 < 2^1023), and the answers are up to scale
+    # anyway.  Within that range W itself is used: a copy would cost 4 GiB at p = 2^20, k = 512
+    Ws = W / np.ldexp(1.0, np.frexp(top)[1]) if top > 0 and not FRAME_SAFE[0] <= top <= FRAME_SAFE[1] else W
+    G = Ws.T @ Ws  # O(p k^2), one matrix product
+    G = (G + G.T) / 2
+    g = np.linalg.eigvalsh(G)  # squared singular values of W
+    if not g[-1] > 0 or not g[0] > 1e-12 * g[-1]:
+        raise _checks.ArgumentError(
+            f"the frame's columns must be linearly independent (condition number below 1e6); W^T W has "
+            f"eigenvalues from {g[0]:.3g} to {g[-1]:.3g}. Pass an orthonormal basis of the span "
+            f"(numpy.linalg.qr).")
+    G.setflags(write=False)
+    Ws.setflags(write=False)
+    W.setflags(write=False)
+    return W, Ws, G
+
+
+def _checked_rows(y, z):
+    Y, Z = _as_rows(y, "y"), _as_rows(z, "z")
+    if _is_sparse(Y) != _is_sparse(Z):
+        Y, Z = sp.csr_matrix(Y), sp.csr_matrix(Z)
+    if Y.shape != Z.shape:
+        raise _checks.ShapeError(f"y and z must have the same shape (one row per pair); got {Y.shape} and {Z.shape}.")
+    return Y, Z
+
+
+def _checked_reduced_basis(basis, k):
+    if basis is None:
+        return None
+    R = _checks.finite_array(basis, "basis")
+    if R.ndim != 2 or R.shape[0] != k:
+        raise _checks.ShapeError(f"the reduced basis must have shape (k, b) = ({k}, b); got {R.shape}.")
+    R.setflags(write=False)
+    return R
+
+
+def _checks_meta(meta):
+    if meta is not None and not isinstance(meta, dict):
+        raise _checks.ArgumentTypeError(f"meta must be a dict (or None); got {type(meta).__name__}.")
+
+
+def _lift(Ws, G, S):
+    """``W_s G^-1 S^{1/2}`` (see :meth:`SpanFeedback.lift`)."""
+    S = _checks.square_matrix(S, "S")
+    if S.shape[0] != Ws.shape[1]:
+        raise _checks.ShapeError(f"S must be {Ws.shape[1]} x {Ws.shape[1]}; got {S.shape}.")
+    w, Q = np.linalg.eigh((S + S.T) / 2)
+    keep = w > 0
+    half = Q[:, keep] * np.sqrt(w[keep])
+    return Ws @ np.linalg.solve(G, half)  # W G_W^-1 S^{1/2} up to a positive scale
+
+
+def _span_mass(Ws, G, factor):
+    """``trace((I - P) F F^T)``, P the orthogonal projector onto span(W) (see :meth:`SpanFeedback.span_mass`)."""
+    F = np.asarray(factor, dtype=float)
+    if F.ndim != 2 or F.shape[0] != Ws.shape[0]:
+        raise _checks.ShapeError(f"factor must have shape ({Ws.shape[0]}, m); got {F.shape}.")
+    C = np.linalg.solve(G, Ws.T @ F)
+    total = 0.0
+    for start in range(0, F.shape[0], ROW_BLOCK):  # (I - P) F block by block
+        E = F[start:start + ROW_BLOCK] - Ws[start:start + ROW_BLOCK] @ C
+        total += float(np.einsum("ij,ij->", E, E))
+    return total
 
 
 class SpanFeedback(PairFeedback):
@@ -72,45 +153,15 @@ class SpanFeedback(PairFeedback):
     """
 
     def __init__(self, frame, y, z, *, basis=None, meta: dict | None = None):
-        W = _checks.finite_array(frame, "frame")
-        if W.ndim != 2 or W.shape[1] == 0 or W.shape[1] > W.shape[0]:
-            raise _checks.ShapeError(f"frame must have shape (p, k) with 1 <= k <= p; got {W.shape}.")
-        top = _checks.max_abs(W)
-        # a frame with entries beyond 2^+-200 is divided by a power of two (exact): every internal product
-        # then stays far from overflow and underflow (k 2^400 < 2^1023), and the answers are up to scale
-        # anyway.  Within that range W itself is used: a copy would cost 4 GiB at p = 2^20, k = 512
-        Ws = W / np.ldexp(1.0, np.frexp(top)[1]) if top > 0 and not FRAME_SAFE[0] <= top <= FRAME_SAFE[1] else W
-        G = Ws.T @ Ws  # O(p k^2), one matrix product
-        G = (G + G.T) / 2
-        g = np.linalg.eigvalsh(G)  # squared singular values of W
-        if not g[-1] > 0 or not g[0] > 1e-12 * g[-1]:
-            raise _checks.ArgumentError(
-                f"the frame's columns must be linearly independent (condition number below 1e6); W^T W has "
-                f"eigenvalues from {g[0]:.3g} to {g[-1]:.3g}. Pass an orthonormal basis of the span "
-                f"(numpy.linalg.qr).")
-        G.setflags(write=False)
-        Ws.setflags(write=False)
-        self._G, self._Ws = G, Ws
-        W.setflags(write=False)
-        Y, Z = _as_rows(y, "y"), _as_rows(z, "z")
-        if _is_sparse(Y) != _is_sparse(Z):
-            Y, Z = sp.csr_matrix(Y), sp.csr_matrix(Z)
-        if Y.shape != Z.shape:
-            raise _checks.ShapeError(f"y and z must have the same shape (one row per pair); got {Y.shape} and {Z.shape}.")
+        W, self._Ws, self._G = _checked_frame(frame)
+        Y, Z = _checked_rows(y, z)
         k = W.shape[1]
-        if basis is not None:
-            R = _checks.finite_array(basis, "basis")
-            if R.ndim != 2 or R.shape[0] != k:
-                raise _checks.ShapeError(f"the reduced basis must have shape (k, b) = ({k}, b); got {R.shape}.")
-            R.setflags(write=False)
-        else:
-            R = None
+        R = _checked_reduced_basis(basis, k)
         b = k if R is None else R.shape[1]
         if Y.shape[1] != b:
             raise _checks.ShapeError(f"the coefficient rows must have {b} columns (one per reduced basis vector); "
                                      f"got shape {Y.shape}.")
-        if meta is not None and not isinstance(meta, dict):
-            raise _checks.ArgumentTypeError(f"meta must be a dict (or None); got {type(meta).__name__}.")
+        _checks_meta(meta)
         self._W, self._R, self._Yk, self._Zk = W, R, Y, Z
         self._expanded = None
         self.meta = dict(meta or {})
@@ -175,27 +226,13 @@ class SpanFeedback(PairFeedback):
         """A factor F (p x m) with ``F F^T`` a positive multiple of ``W G_W^-1 S G_W^-1 W^T``, the PSD
         matrix whose reduction ``W^T Phi W`` is S (``S`` k x k PSD, ``G_W = W^T W``); computed on the
         scaled frame (:meth:`frame_gram`), so only the scale differs."""
-        S = _checks.square_matrix(S, "S")
-        if S.shape[0] != self._W.shape[1]:
-            raise _checks.ShapeError(f"S must be {self._W.shape[1]} x {self._W.shape[1]}; got {S.shape}.")
-        w, Q = np.linalg.eigh((S + S.T) / 2)
-        keep = w > 0
-        half = Q[:, keep] * np.sqrt(w[keep])
-        return self._Ws @ np.linalg.solve(self._G, half)  # W G_W^-1 S^{1/2} up to a positive scale
+        return _lift(self._Ws, self._G, S)
 
     def span_mass(self, factor) -> float:
         """``trace((I - P) F F^T)`` with P the orthogonal projector onto span(W): the sum of
         ``v^T Phi v`` over the span pairs' unit vectors v (``Phi = F F^T``), hence a bound on each,
         computed without the complement."""
-        F = np.asarray(factor, dtype=float)
-        if F.ndim != 2 or F.shape[0] != self.p:
-            raise _checks.ShapeError(f"factor must have shape ({self.p}, m); got {F.shape}.")
-        C = np.linalg.solve(self._G, self._Ws.T @ F)
-        total = 0.0
-        for start in range(0, F.shape[0], ROW_BLOCK):  # (I - P) F block by block, P the projector onto span(W)
-            E = F[start:start + ROW_BLOCK] - self._Ws[start:start + ROW_BLOCK] @ C
-            total += float(np.einsum("ij,ij->", E, E))
-        return total
+        return _span_mass(self._Ws, self._G, factor)
 
     def __repr__(self) -> str:
         who = f", teacher={self.meta['teacher']!r}" if "teacher" in self.meta else ""
@@ -318,3 +355,255 @@ class SpanFeedback(PairFeedback):
             stored = np.where(scale > 0, np.abs(qy - qz) / np.where(scale > 0, scale, 1.0), 0.0)
         bound = min(self.span_mass(F) / top, 1.0) if top > 0 else 0.0
         return np.concatenate([stored, np.full(self.n_span, bound)])
+
+
+class FrameFeedback(PairFeedback):
+    """Pairs written in a frame ``W`` and an orthonormal basis ``U`` of its complement (storage
+    ``"frame"``): the compact teacher's pairs for a factored target, kept in O(p k + nnz) memory.
+
+    Pair j is ``y_j = W R a_j + U u_j``, ``z_j = W R c_j + U w_j``: the stored coefficient rows are
+    ``[a_j, u_j]`` and ``[c_j, w_j]`` (b + p - k columns: b over ``W R``, then p - k over ``U``).  ``U``
+    is the orthonormal complement that :meth:`expand` writes out (the last p - k columns of a complete
+    QR of W); ``solve`` and :func:`featlib.verify` never form it and use only that its columns are an
+    orthonormal basis of ``span(W)^⊥``, so their conclusions hold for every such basis.  A teacher's
+    pairs are equalities for its target whatever U is, because U's part is in the null space of the
+    target (of its rank-r truncation when a rank is imposed).
+
+    **The exact reduction** (what solvers and verify use), with ``hint`` = multipliers ``lam_j`` of one
+    facial-reduction step (``meta["face_hint"]``, one entry ``(indices, values)``): let
+    ``H = sum_j lam_j (c_yj c_yj^T - c_zj c_zj^T)`` in coefficient space, with blocks ``E`` (b x b,
+    frame part), ``X`` (b x (p - k), cross) and ``F`` (complement part).  For a PSD Phi satisfying the
+    pairs, ``Psi = B^T Phi B`` (``B = [W R, U]``) is PSD with ``<Psi, H> = 0``.  If ``E = 0``, ``X = 0`` and
+    ``F`` is positive definite then ``<U^T Phi U, F> = 0`` gives ``U^T Phi U = 0``, i.e. ``Phi U = 0``:
+    ``range(Phi) ⊆ span(W)``, and the pairs become the stored frame parts read in R^k for
+    ``S = W^T Phi W`` (:meth:`reduced`), exactly as for :class:`SpanFeedback`.  ``F`` is proved definite
+    here by its one-sided terms: when every hinted pair with ``lam_j > 0`` has ``w_j = 0`` and every one
+    with ``lam_j < 0`` has ``u_j = 0``, F is a sum of PSD rank-one terms, and those whose complement
+    part has one non-zero give ``F ⪰ diag(d)`` (:meth:`hint_blocks`).  With ``E, X`` not zero (rounding
+    in the agent's rescaling) the step is inexact: ``trace(U^T Psi U) <= tau trace(S)`` with
+    ``sqrt(tau) = (||X||_F + sqrt(||X||_F^2 + min(d) ||E||_F)) / min(d)``.
+
+    Parameters
+    ----------
+    frame : array_like, shape (p, k)
+        As for :class:`SpanFeedback`.
+    y, z : array_like or scipy.sparse, shape (n, b + p - k)
+        Coefficient rows over ``[W R, U]``.
+    basis : array_like, shape (k, b), optional
+        The reduced basis R; the identity (b = k) when omitted.
+    meta : dict, optional
+        ``meta["face_hint"]``: the facial-reduction multipliers (checked before any use).
+    """
+
+    def __init__(self, frame, y, z, *, basis=None, meta: dict | None = None):
+        W, self._Ws, self._G = _checked_frame(frame)
+        Y, Z = _checked_rows(y, z)
+        p, k = W.shape
+        R = _checked_reduced_basis(basis, k)
+        b = k if R is None else R.shape[1]
+        if Y.shape[1] != b + p - k:
+            raise _checks.ShapeError(
+                f"the coefficient rows must have b + p - k = {b} + {p - k} columns (over W R, then over the "
+                f"complement's basis U); got shape {Y.shape}.")
+        _checks_meta(meta)
+        self._W, self._R, self._Yc, self._Zc = W, R, Y, Z
+        self._b = b
+        self._expanded = None
+        self.meta = dict(meta or {})
+
+    @property
+    def storage(self) -> str:
+        """``"frame"``."""
+        return "frame"
+
+    @property
+    def p(self) -> int:
+        return self._W.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self._Yc.shape[0]
+
+    @property
+    def frame(self) -> np.ndarray:
+        """``W`` (p x k, read-only)."""
+        return self._W
+
+    @property
+    def reduced_basis(self):
+        """``R`` (k x b, read-only), or None for the identity."""
+        return self._R
+
+    @property
+    def n_frame(self) -> int:
+        """b: the number of coefficient columns over ``W R`` (the rest are over U)."""
+        return self._b
+
+    @property
+    def scaled_frame(self) -> np.ndarray:
+        """As :attr:`SpanFeedback.scaled_frame`."""
+        return self._Ws
+
+    def frame_gram(self) -> np.ndarray:
+        """As :meth:`SpanFeedback.frame_gram`."""
+        return self._G
+
+    def lift(self, S) -> np.ndarray:
+        """As :meth:`SpanFeedback.lift`."""
+        return _lift(self._Ws, self._G, S)
+
+    def span_mass(self, factor) -> float:
+        """As :meth:`SpanFeedback.span_mass`: ``trace((I - P) F F^T)``, P the projector onto span(W)."""
+        return _span_mass(self._Ws, self._G, factor)
+
+    @property
+    def y_coef(self):
+        """The coefficient rows ``[a_j, u_j]`` over ``[W R, U]``."""
+        return _read_only(self._Yc)
+
+    @property
+    def z_coef(self):
+        """The coefficient rows ``[c_j, w_j]`` over ``[W R, U]``."""
+        return _read_only(self._Zc)
+
+    def reduced(self) -> PairFeedback:
+        """The frame parts read in R^k, ``(R a_j, R c_j)``: the problem for ``S = W^T Phi W`` once the face
+        step has proved ``range(Phi) ⊆ span(W)`` (class docstring).  Pair j of the result is pair j here."""
+        b = self._b
+        Y, Z = self._Yc[:, :b], self._Zc[:, :b]
+        meta = {"reduced_from": "frame", **{k: v for k, v in self.meta.items() if k in ("teacher", "rank")}}
+        if self._R is None:
+            return PairFeedback(Y, Z, meta=meta)
+        return PairFeedback(Y, Z, basis=self._R, meta=meta)
+
+    def hint_blocks(self, indices, values):
+        """The blocks of ``H = sum_j lam_j (c_yj c_yj^T - c_zj c_zj^T)`` (class docstring) for the pairs
+        ``indices`` with multipliers ``values``, computed in floating point from the stored numbers:
+        ``(E, X, d)`` with E dense (b x b), X sparse (b x (p - k)) and d the diagonal of the one-sided,
+        single-non-zero terms of F (so ``F ⪰ diag(d)``), or ``(E, X, None)`` when some hinted pair has a
+        complement part on the side of the wrong sign (no bound on F from its terms)."""
+        idx = np.asarray(indices)
+        lam = np.asarray(values, dtype=float)
+        b = self._b
+        Y, Z = sp.csr_matrix(self._Yc[idx]), sp.csr_matrix(self._Zc[idx])
+        L = sp.diags(lam)
+        Ya, Yu, Za, Zu = Y[:, :b], Y[:, b:], Z[:, :b], Z[:, b:]
+        E = np.asarray((Ya.T @ L @ Ya - Za.T @ L @ Za).toarray())
+        X = sp.csr_matrix(Ya.T @ L @ Yu - Za.T @ L @ Zu)
+        X.eliminate_zeros()
+        Yu.eliminate_zeros()
+        Zu.eliminate_zeros()
+        u_rows, w_rows = np.diff(Yu.indptr), np.diff(Zu.indptr)
+        if np.any((lam > 0) & (w_rows > 0)) or np.any((lam < 0) & (u_rows > 0)):
+            return E, X, None
+        d = np.zeros(self.p - self._W.shape[1])
+        for C, sign, counts in ((Yu, 1.0, u_rows), (Zu, -1.0, w_rows)):
+            single = np.flatnonzero((counts == 1) & (sign * lam > 0))
+            if single.size:
+                pos = C.indptr[single]
+                np.add.at(d, C.indices[pos], np.abs(lam[single]) * C.data[pos] ** 2)
+        return E, X, d
+
+    def __repr__(self) -> str:
+        who = f", teacher={self.meta['teacher']!r}" if "teacher" in self.meta else ""
+        return f"FrameFeedback(n={self.n}, p={self.p}, storage='frame', k={self._W.shape[1]}{who})"
+
+    # ------------------------------------------------------------------ the explicit form
+    def expand(self) -> PairFeedback:
+        """The same pairs in ``"basis"`` storage over ``[W R, U]``, U the last p - k columns of a complete QR
+        of W.  Refused (:class:`featlib.ResourceError`) above :data:`EXPAND_MAX_BYTES`."""
+        if self._expanded is None:
+            p, k = self._W.shape
+            need = 8 * p * p
+            if need > EXPAND_MAX_BYTES:
+                raise _checks.ResourceError(
+                    f"writing out the pairs of this FrameFeedback needs a {p} x {p} basis ({need / 2**30:.1f} GiB); "
+                    f"solve(fb, ...) and verify(fb, ...) work without it.")
+            Q, _ = np.linalg.qr(self._W, mode="complete")
+            WR = self._W if self._R is None else self._W @ self._R
+            basis = np.column_stack([WR, Q[:, k:]])
+            self._expanded = PairFeedback(self._Yc, self._Zc, basis=basis, meta=self.meta)
+        return self._expanded
+
+    _Y = property(lambda self: self.expand()._Y)
+    _Z = property(lambda self: self.expand()._Z)
+    _basis = property(lambda self: self.expand()._basis)
+
+    def _stored_rows(self):
+        return self.expand()._stored_rows()
+
+    @property
+    def basis(self):
+        """The (p, b + p - k) basis of the explicit form (:meth:`expand`)."""
+        return self.expand().basis
+
+    def _normalized(self):
+        return self.expand()._normalized()
+
+    def to_basis(self) -> PairFeedback:
+        """:meth:`expand`."""
+        return self.expand()
+
+    def __getitem__(self, key):
+        """An int gives the pair as two dense vectors (from :meth:`expand`); any other selection is a
+        FrameFeedback of those pairs, without ``meta["face_hint"]`` (its indices referred to all pairs)."""
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            return self.expand()[key]
+        idx = np.arange(self.n)[key] if isinstance(key, slice) else None
+        if idx is None:
+            idx = np.asarray(key)
+            if idx.dtype == bool:
+                if idx.shape != (self.n,):
+                    raise _checks.IndexOutOfRangeError(f"boolean mask must have shape ({self.n},); got {idx.shape}.")
+                idx = np.flatnonzero(idx)
+            elif idx.size == 0:
+                idx = idx.astype(int).reshape(0)
+            elif idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+                raise _checks.IndexOutOfRangeError("index pairs with an int, a slice, a list/array of ints or a boolean mask.")
+            if idx.size and (idx.max() >= self.n or idx.min() < -self.n):
+                raise _checks.IndexOutOfRangeError(f"pair index out of range for {self.n} pairs.")
+            idx = idx % self.n if idx.size else idx
+        meta = {k: v for k, v in self.meta.items() if k != "face_hint"}
+        return FrameFeedback(self._W, self._Yc[idx], self._Zc[idx], basis=self._R, meta=meta)
+
+    # ------------------------------------------------------------------ residuals without the complement
+    def _frame_quads(self, F):
+        """(||F^T W R a_j||^2, ||F^T W R c_j||^2) for a (p x m) F; F None: the squared norms of ``W R a_j``.
+        Computed through the scaled frame W_s = W / 2^e and multiplied back by 4^e."""
+        red = self.reduced()
+        G = np.linalg.cholesky(self.frame_gram()) if F is None else self._Ws.T @ F  # W_s^T W_s = L L^T
+        qy, qz = red._factor_quads(G)
+        if self._Ws is not self._W:
+            four_e = float(np.ldexp(1.0, 2 * int(np.frexp(_checks.max_abs(self._W))[1])))
+            qy, qz = qy * four_e, qz * four_e
+        return qy, qz
+
+    def _complement_sq_norms(self):
+        b = self._b
+        return tuple(row_sq_norms(sp.csr_matrix(C[:, b:])) for C in (self._Yc, self._Zc))
+
+    def sq_norms(self):
+        """(||y_j||^2, ||z_j||^2) = ``||W R a_j||^2 + ||u_j||^2`` (U orthonormal and orthogonal to W)."""
+        (ay, az), (uy, uz) = self._frame_quads(None), self._complement_sq_norms()
+        return ay + uy, az + uz
+
+    def relative_residuals(self, phi, *, factor=None, norm: float | None = None) -> np.ndarray:
+        """As :meth:`PairFeedback.relative_residuals`.  With ``factor`` (columns in span(W) up to rounding,
+        as ``solve`` returns them) each pair's forms are evaluated through ``W R`` and the complement's
+        contribution is bounded with ``delta^2 = span_mass(F)`` (``||F^T U|| <= delta``):
+        ``|y^T F F^T y - ||F^T W R a||^2| <= 2 ||F^T W R a|| delta ||u|| + delta^2 ||u||^2``, added to the
+        residual (no complement is formed); without it the explicit form is used."""
+        if factor is None:
+            return self.expand().relative_residuals(phi, norm=norm)
+        F = np.asarray(factor, dtype=float)
+        if F.ndim != 2 or F.shape[0] != self.p:
+            raise _checks.ShapeError(f"factor must have shape ({self.p}, k); got {F.shape}.")
+        top = float(norm) if norm is not None else (float(np.linalg.eigvalsh(F.T @ F)[-1]) if F.size else 0.0)
+        qy, qz = self._frame_quads(F)
+        (ay, az), (uy, uz) = self._frame_quads(None), self._complement_sq_norms()
+        delta = float(np.sqrt(max(self.span_mass(F), 0.0)))
+        slack = (2 * np.sqrt(qy * uy) * delta + delta ** 2 * uy) + (2 * np.sqrt(qz * uz) * delta + delta ** 2 * uz)
+        scale = top * (ay + uy + az + uz)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(scale > 0, (np.abs(qy - qz) + slack) / np.where(scale > 0, scale, 1.0), 0.0)
+        return np.minimum(r, 1.0)

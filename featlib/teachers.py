@@ -61,8 +61,8 @@ import scipy.stats
 
 from . import _checks
 from . import _exact
-from .feedback import Agent, PairFeedback, row_quadratics
-from .spanfeedback import SpanFeedback
+from .feedback import Agent, PairFeedback, row_quadratics, row_sq_norms
+from .spanfeedback import FrameFeedback, SpanFeedback
 from .linalg import default_rank_rtol
 from .noise import Exact
 from .constructions import compact_canonical
@@ -93,10 +93,13 @@ def teach(phi_star, method: str, *, n: int | None = None, seed=None, **options) 
         the default for a dense Phi*; "dense"; or "span", the default for a :class:`featlib.Factored`
         target: a :class:`featlib.SpanFeedback` that keeps the p - r null-space pairs as the complement
         of the eigenvectors, O(p r) memory, which ``solve`` reduces exactly to r dimensions).
-        ``"compact"``: ``rank`` and ``rtol`` as for "eigen"; ``storage`` ("basis", default, or
-        "dense").  ``meta["face_hint"]`` holds the multipliers of the facial-reduction step; pass
-        them to ``solve(fb, "exact", face_hint=fb.meta["face_hint"])`` at large p, where the solver
-        cannot search for them (it checks them before use).
+        ``"compact"``: ``rank`` and ``rtol`` as for "eigen"; ``storage`` ("basis", the default for a
+        dense Phi*; "dense"; or "frame", the default for a :class:`featlib.Factored` target: a
+        :class:`featlib.FrameFeedback` whose null-space parts are coefficients over an implicit
+        orthonormal complement of the eigenvectors, O(p r + pairs) memory; ``solve`` takes the
+        face step from the hint and reduces to r dimensions).  ``meta["face_hint"]`` holds the
+        multipliers of the facial-reduction step; ``solve`` uses it by itself (and checks it before
+        use); pass it as ``solve(fb, "exact", face_hint=...)`` for feedback that lost its meta.
         ``"sparse"``: ``reference`` (index k of the reference e_k; default the k with the largest
         ``Phi*_kk``, for conditioning; the paper uses k = 1), ``storage`` ("sparse", default, or
         "dense").
@@ -317,7 +320,7 @@ def _eigen_span(agent: Agent, n, rank, rtol):
 COMPACT_FACTORED_MAX_P = 8192
 
 
-def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis", exact=False):
+def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage=None, exact=False):
     del seed  # deterministic
 
     p = agent.p
@@ -325,13 +328,17 @@ def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis", ex
         out = _exact_compact(agent, rank)
         _fixed_count("compact", n, len(out))
         return out
-    storage = _storage("compact", storage, ("basis", "dense"))
+    if storage is None:  # a factored agent: never a p x p basis
+        storage = "frame" if agent.factor is not None else "basis"
+    storage = _storage("compact", storage, ("basis", "dense", "frame"))
+    if storage == "frame":
+        return _compact_frame(agent, n, rank, rtol)
     if agent.factor is not None and p > COMPACT_FACTORED_MAX_P:
         raise _checks.ResourceError(
-            f"the compact pairs of a factored target with p = {p} need an explicit p x p basis (each cycle pair "
-            f"uses its own null-space vector), {8 * p * p / 2**30:.1f} GiB; they are refused above p = "
-            f"{COMPACT_FACTORED_MAX_P}. For recovery at this size use teach(Factored(D), 'eigen'), which keeps the "
-            f"null-space pairs as a span (SpanFeedback) and solves in factored form.")
+            f"the compact pairs of a factored target with p = {p} in storage={storage!r} need an explicit p x p "
+            f"basis (each cycle pair uses its own null-space vector), {8 * p * p / 2**30:.1f} GiB; refused above "
+            f"p = {COMPACT_FACTORED_MAX_P}. Use storage='frame' (the default for a factored target), which keeps "
+            f"the null-space parts as coefficients over an implicit complement (FrameFeedback).")
     w, V, r, numerical, rtol = _spectrum(agent, rank, rtol)
     Yc, Zc, hint = compact_canonical(p, r, sparse=True)
     _fixed_count("compact", n, Yc.shape[0])
@@ -353,6 +360,42 @@ def _compact(agent: Agent, *, n, seed, rank=None, rtol=None, storage="basis", ex
             "truncated": r < numerical, "eigenvalues": w.copy(), "face_hint": hint}
     fb = PairFeedback(Yc, Zc, basis=basis, meta=meta)
     return fb.to_dense() if storage == "dense" else fb
+
+
+def _compact_frame(agent: Agent, n, rank, rtol):
+    """The compact pairs in ``"frame"`` storage (:class:`featlib.FrameFeedback`): the frame is the r
+    leading eigenvectors with reduced basis ``diag(gamma)^-1/2`` (so a range part with coefficients a has
+    quadratic form ``|a|^2``), the null-space parts ``n_k`` are coefficients over an orthonormal basis U of
+    the complement, which is never formed.  The construction is :func:`featlib.constructions.compact_canonical`
+    in those coordinates; the agent rescales each right side by ``sqrt(c)``, c computed from the range parts
+    (U's part has zero form under the rank-r truncation that is taught).  O(p r + nnz) memory."""
+    p = agent.p
+    w, Vr, numerical, rtol = agent.top_eigh(rtol)
+    r = numerical if rank is None else _checks.check_positive_int(rank, "rank")
+    if r > numerical:
+        raise _checks.ArgumentError(
+            f"rank = {r} exceeds the numerical rank {numerical} of Phi* (at rtol = {rtol:.3g}); with storage='frame' "
+            f"the frame holds the eigenvectors of non-zero eigenvalues only. Use storage='basis' for a larger rank.")
+    Yc, Zc, hint = compact_canonical(p, r, sparse=True)
+    _fixed_count("compact", n, Yc.shape[0])
+    Yc, Zc = sp.csr_matrix(Yc, dtype=np.float64), sp.csr_matrix(Zc, dtype=np.float64)
+    if r == 1 and p > 1:  # the pairs (0, u_j): minus their sum is the identity on the complement
+        hint = [(np.arange(p - 1), -np.ones(p - 1))]
+    gam = np.clip(w[:r], np.finfo(float).tiny, None)
+    W = Vr[:, :r]
+    Rb = np.diag(1.0 / np.sqrt(gam))
+    G = Rb @ agent.gram(W) @ Rb  # ~ I_r: the forms of the range parts (no p x r product W Rb is formed)
+    qy, qz = row_quadratics(Yc[:, :r], G), row_quadratics(Zc[:, :r], G)
+    nz = row_sq_norms(Zc)
+    live = qz > agent.null_rtol * agent.spectral_norm * nz
+    c = np.ones(len(qz))  # a side with no range part stays as it is: a pair (0, v)
+    c[live] = np.clip(qy[live], 0.0, None) / qz[live]
+    Zc = sp.csr_matrix(sp.diags(np.sqrt(c)) @ Zc)
+    eig = np.zeros(p)
+    eig[:w.size] = w
+    meta = {"teacher": "compact", "rank": r, "numerical_rank": numerical, "rank_rtol": rtol,
+            "truncated": r < numerical, "eigenvalues": eig, "face_hint": hint}
+    return FrameFeedback(W, Yc, Zc, basis=Rb, meta=meta)
 
 
 # --------------------------------------------------------------------------------------------

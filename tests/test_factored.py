@@ -136,9 +136,10 @@ def test_constructive_teachers_on_a_factored_agent_never_form_phi(monkeypatch):
         fb = fl.teach(fl.Factored(D), t)  # spectrum from the 5 x 5 Gram matrix, Gram products through D
         assert len(fb) == len(dense[t])
         sol = fl.solve(fb, "exact")
-        learned = sol.as_factored() if t == "eigen" else sol.phi  # span feedback: the answer is a factor
+        learned = sol.as_factored()  # span and frame feedback: the answer is a factor
         assert sol.identified and fl.relative_error(learned, phi) < 1e-12
         assert np.max(fb.relative_residuals(phi)) < 1e-13
     assert dense["eigen"].storage == "basis" and fl.teach(fl.Factored(D), "eigen").storage == "span"
+    assert dense["compact"].storage == "basis" and fl.teach(fl.Factored(D), "compact").storage == "frame"
     w, V = fl.Agent(fl.Factored(D)).eigh()
     assert np.allclose(V.T @ V, np.eye(40), atol=1e-12) and np.allclose((V * w) @ V.T, phi, atol=1e-12)

@@ -251,13 +251,6 @@ def test_factored_eigenvectors_are_orthonormal_with_their_signs():
     assert np.abs(np.abs(np.sum(V * Vd, axis=0)) - 1).max() < 1e-8
 
 
-def test_compact_pairs_of_a_large_factored_target_are_refused_with_the_way_out():
-    D = np.zeros((2, 8193))
-    D[0, 0] = D[1, 1] = 1.0
-    with pytest.raises(fl.ResourceError, match="'eigen'"):
-        fl.teach(fl.Factored(D), "compact")
-
-
 def test_factored_eigenvectors_fall_back_to_a_qr(monkeypatch):
     from featlib.feedback import Agent
 

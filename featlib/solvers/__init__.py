@@ -25,7 +25,7 @@ import numpy as np
 from .. import _checks
 from ..certificates import rescale_multipliers
 from ..feedback import PairFeedback
-from ..spanfeedback import SpanFeedback
+from ..spanfeedback import EXPAND_MAX_BYTES, FrameFeedback, SpanFeedback
 from ._result import Solution
 from .exact import solve_exact
 from .sdp import solve_sdp
@@ -97,6 +97,8 @@ def solve(feedback: PairFeedback, method: str = "auto", **options) -> Solution:
         )
     if isinstance(feedback, SpanFeedback):  # null-space pairs kept as a span: solve the exact reduction
         return _solve_span(feedback, method, options)
+    if isinstance(feedback, FrameFeedback):  # compact pairs over an implicit complement: face step, then reduce
+        return _solve_frame(feedback, method, options)
     # pairs are homogeneous: solve the same pairs rescaled to entries of order one, so that 1e-170 or
     # 1e160 times every activation changes nothing (their squares would underflow or overflow)
     feedback, factors = feedback._normalized()
@@ -126,6 +128,67 @@ def _solve_span(feedback, method, options):
     the factor only when asked for.  The certificate is the reduced problem's; :func:`featlib.verify`
     re-checks it on the span feedback.  ``residual`` is the largest relative residual over the stored
     pairs and a bound on the span pairs' (:meth:`~featlib.SpanFeedback.span_mass`)."""
+    return _solve_reduced(feedback, method, options, "span the kernel pairs' frame",
+                          dict(route="span", span_pairs=feedback.n_span, stored_pairs=feedback.n_stored))
+
+
+#: the largest proved face bound tau (``trace(U^T Psi U) <= tau trace(S)``, :class:`featlib.FrameFeedback`)
+#: with which ``solve`` takes the face step of frame feedback; the compact teacher's is about 1e-15
+FRAME_FACE_MAX_TOL = 1e-8
+
+
+def frame_face(feedback, hint):
+    """The face step of :class:`featlib.FrameFeedback` in floating point: ``(tau, None)`` with the proved
+    bound ``tau`` of the class docstring (0 when there is no complement), or ``(None, reason)``."""
+    p, k = feedback.frame.shape
+    if p == k:
+        return 0.0, None
+    if hint is None:
+        return None, "it has no face hint (meta['face_hint'] or solve(..., face_hint=...))"
+    hints = _hints(hint, len(feedback))
+    if len(hints) != 1:
+        return None, f"its face hint has {len(hints)} steps; the frame route takes one"
+    E, X, d = feedback.hint_blocks(*hints[0])
+    if d is None or not d.size or not np.all(d > 0):
+        return None, ("the hint's combination could not be proved positive definite on the complement (some "
+                      "hinted pair is two-sided there, or a complement direction has no one-sided unit term)")
+    lam0 = float(d.min())
+    e = float(np.sqrt(np.einsum("ij,ij->", E, E)))
+    x = float(np.sqrt(np.sum(X.data ** 2))) if X.nnz else 0.0
+    tau = ((x + np.sqrt(x * x + lam0 * e)) / lam0) ** 2
+    if not tau <= FRAME_FACE_MAX_TOL:
+        return None, f"the hint's face bound tau = {tau:.3g} exceeds {FRAME_FACE_MAX_TOL:g}"
+    return float(tau), None
+
+
+def _solve_frame(feedback, method, options):
+    """``solve`` on :class:`featlib.FrameFeedback`: the face step ``range(Phi) ⊆ span(W)`` from the hint's
+    combination (:func:`frame_face`, a proved bound tau on what lies outside), then the frame parts in R^k
+    as for span feedback.  Without a usable hint the explicit form is solved when it fits
+    (:data:`featlib.spanfeedback.EXPAND_MAX_BYTES`), else a :class:`featlib.ResourceError` says why."""
+    options = dict(options)
+    hint = options.pop("face_hint", None)
+    if hint is None:
+        hint = feedback.meta.get("face_hint")
+    tau, reason = frame_face(feedback, hint)
+    if tau is None:
+        if 8 * feedback.p ** 2 <= EXPAND_MAX_BYTES:
+            if hint is not None:
+                options["face_hint"] = hint
+            sol = solve(feedback.expand(), method, **options)
+            sol.info["route"] = "frame, expanded"
+            sol.info["frame_face_failed"] = reason
+            return sol
+        raise _checks.ResourceError(
+            f"solve cannot reduce this FrameFeedback (p = {feedback.p}) to its frame: {reason}; the explicit "
+            f"form would need a {feedback.p} x {feedback.p} basis ({8 * feedback.p ** 2 / 2**30:.1f} GiB). Pass "
+            f"the teacher's face_hint, or use teach(Factored(D), 'eigen').")
+    return _solve_reduced(feedback, method, options, "reduce compact pairs to their frame",
+                          dict(route="frame", frame_face_tol=tau))
+
+
+def _solve_reduced(feedback, method, options, what, route_info):
+    """The frame problem ``feedback.reduced()`` solved by the back end and lifted (see :func:`_solve_span`)."""
     import time
 
     t0 = time.perf_counter()
@@ -133,19 +196,18 @@ def _solve_span(feedback, method, options):
         sol = solve(feedback.reduced(), method, **options)
     except _checks.InconsistentFeedbackError as err:  # its message speaks of R^k: say which R^k
         k = feedback.frame.shape[1]
-        err.args = (f"span feedback (in R^{feedback.p}, reduced to the {k}-dimensional span of its frame, where "
-                    f"the solver works): {err.args[0] if err.args else ''}",) + tuple(err.args[1:])
+        err.args = (f"{feedback.storage} feedback (in R^{feedback.p}, reduced to the {k}-dimensional span of its "
+                    f"frame, where the solver works): {err.args[0] if err.args else ''}",) + tuple(err.args[1:])
         raise
     F = feedback.lift(sol.phi)
     scale = float(np.linalg.norm(F))
     if not scale > 0:
-        raise _checks.FeatlibError("the reduced solution lifted to zero; this should not happen (a PSD S with unit "
-                                   "trace and a frame of full column rank): please report it.")
+        raise _checks.FeatlibError(f"the reduced solution lifted to zero ({what}); this should not happen (a PSD S "
+                                   f"with unit trace and a frame of full column rank): please report it.")
     F /= scale  # unit trace: trace(F F^T) = ||F||_F^2 (in place: F is p x rank)
     residual = float(np.max(feedback.relative_residuals(None, factor=F))) if len(feedback) else 0.0
     info = dict(sol.info)
-    info.update(route="span", frame_dim=feedback.frame.shape[1], span_pairs=feedback.n_span,
-                stored_pairs=feedback.n_stored, reduced_solution=sol, seconds_reduced=sol.seconds)
+    info.update(frame_dim=feedback.frame.shape[1], reduced_solution=sol, seconds_reduced=sol.seconds, **route_info)
     return Solution(phi=None, identified=sol.identified, version_space_dim=sol.version_space_dim, residual=residual,
                     method=sol.method, seconds=time.perf_counter() - t0, decided=sol.decided, info=info,
                     certificate=sol.certificate, factor=F)

@@ -159,6 +159,39 @@ def _null_space_from_qr(R, piv, rtol):
     return N
 
 
+#: peel continues one unknown at a time (:func:`_peel_worklist`) once a round solves fewer than this fraction
+#: of the unknowns left, when at least PEEL_WORKLIST_MIN are left
+PEEL_WORKLIST_FRACTION = 0.01
+PEEL_WORKLIST_MIN = 4096
+
+
+def _peel_worklist(M, x, solved, b, row_of):
+    """Back substitution by a work list (unit propagation): a row whose unknowns are all solved but one
+    solves it, and each solved unknown updates only the rows it occurs in.  Updates ``x`` and ``solved``
+    in place; returns whether every unknown got solved.  O(nnz) numpy slices in all, where the rounds of
+    :func:`peel` cost O(nnz) each."""
+    n = M.shape[0]
+    C = M.tocsc()
+    open_count = np.bincount(row_of[~solved[M.indices]], minlength=n)
+    known = M @ x
+    queue = np.flatnonzero(open_count == 1).tolist()
+    indptr, indices, data = M.indptr, M.indices, M.data
+    while queue:
+        i = queue.pop()
+        if open_count[i] != 1:
+            continue  # solved meanwhile through another row: it is checked by the final residual
+        lo, hi = indptr[i], indptr[i + 1]
+        pos = lo + int(np.flatnonzero(~solved[indices[lo:hi]])[0])
+        j = indices[pos]
+        x[j] = (b[i] - known[i]) / data[pos]
+        solved[j] = True
+        rows, vals = C.indices[C.indptr[j]:C.indptr[j + 1]], C.data[C.indptr[j]:C.indptr[j + 1]]
+        known[rows] += vals * x[j]
+        open_count[rows] -= 1
+        queue.extend(rows[open_count[rows] == 1].tolist())
+    return bool(solved.all())
+
+
 def peel(M, dim, b=None):
     """Back substitution on the sparse system ``M x = b`` (unit rows).
 
@@ -166,7 +199,8 @@ def peel(M, dim, b=None):
     no unknown is fixed; the right-hand side ``b`` carries the scale.  Then repeatedly solve every
     row that has exactly one unknown left (when several rows can solve the same unknown, the one
     with the largest coefficient does).  Linear in the number of non-zeros per round; Theorem 2's
-    feedback needs two rounds, whatever p.
+    feedback needs two rounds, whatever p.  When the rounds stall on a chain (few unknowns a round, as
+    for the compact pairs), it goes on one unknown at a time (:func:`_peel_worklist`).
 
     Returns x when every unknown gets determined *and* every row is satisfied to
     ``1e3 * eps * max|x| * dim``; then the solution space of the homogeneous system is exactly
@@ -201,6 +235,12 @@ def peel(M, dim, b=None):
         cols, coef, rows = cols[first], coef[first], rows[first]
         x[cols] = (b[rows] - known[rows]) / coef
         solved[cols] = True
+        left = P - int(np.count_nonzero(solved))
+        if left >= PEEL_WORKLIST_MIN and cols.size < PEEL_WORKLIST_FRACTION * left:
+            # a chain (the compact pairs: each cycle pair links two family vectors) solves a few unknowns a
+            # round, and each round costs O(nnz): continue one unknown at a time, O(nnz) in all
+            if not _peel_worklist(M, x, solved, b, row_of):
+                return None
     scale = max(np.max(np.abs(x)), np.max(np.abs(b), initial=0.0))
     if np.max(np.abs(M @ x - b), initial=0.0) > 1e3 * np.finfo(float).eps * scale * max(1, dim):
         return None  # the rows not used for substitution disagree: inconsistent or ill-conditioned
