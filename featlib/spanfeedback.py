@@ -567,25 +567,23 @@ class FrameFeedback(PairFeedback):
         return FrameFeedback(self._W, self._Yc[idx], self._Zc[idx], basis=self._R, meta=meta)
 
     # ------------------------------------------------------------------ residuals without the complement
-    def _frame_quads(self, F):
-        """(||F^T W R a_j||^2, ||F^T W R c_j||^2) for a (p x m) F; F None: the squared norms of ``W R a_j``.
-        Computed through the scaled frame W_s = W / 2^e and multiplied back by 4^e."""
+    def _scaled_quads(self, F):
+        """(||F^T W R a_j||^2, ||F^T W R c_j||^2, ||u_j||^2, ||w_j||^2) all divided by one power of two,
+        ``4^max(e, 0)`` with ``W = 2^e W_s`` (F None: the squared norms of ``W R a_j``): the frame parts are
+        computed on the scaled frame, and whichever side is rescaled only gets smaller (underflow, never
+        overflow), so the ratios are the true ones."""
         red = self.reduced()
         G = np.linalg.cholesky(self.frame_gram()) if F is None else self._Ws.T @ F  # W_s^T W_s = L L^T
         qy, qz = red._factor_quads(G)
-        if self._Ws is not self._W:
-            four_e = float(np.ldexp(1.0, 2 * int(np.frexp(_checks.max_abs(self._W))[1])))
-            qy, qz = qy * four_e, qz * four_e
-        return qy, qz
-
-    def _complement_sq_norms(self):
+        e = int(np.frexp(_checks.max_abs(self._W))[1]) if self._Ws is not self._W else 0
         b = self._b
-        return tuple(row_sq_norms(sp.csr_matrix(C[:, b:])) for C in (self._Yc, self._Zc))
+        uy, uz = (np.ldexp(row_sq_norms(sp.csr_matrix(C[:, b:])), -2 * max(e, 0)) for C in (self._Yc, self._Zc))
+        return np.ldexp(qy, 2 * min(e, 0)), np.ldexp(qz, 2 * min(e, 0)), uy, uz, max(e, 0)
 
     def sq_norms(self):
         """(||y_j||^2, ||z_j||^2) = ``||W R a_j||^2 + ||u_j||^2`` (U orthonormal and orthogonal to W)."""
-        (ay, az), (uy, uz) = self._frame_quads(None), self._complement_sq_norms()
-        return ay + uy, az + uz
+        ay, az, uy, uz, e = self._scaled_quads(None)
+        return np.ldexp(ay + uy, 2 * e), np.ldexp(az + uz, 2 * e)
 
     def relative_residuals(self, phi, *, factor=None, norm: float | None = None) -> np.ndarray:
         """As :meth:`PairFeedback.relative_residuals`.  With ``factor`` (columns in span(W) up to rounding,
@@ -599,8 +597,8 @@ class FrameFeedback(PairFeedback):
         if F.ndim != 2 or F.shape[0] != self.p:
             raise _checks.ShapeError(f"factor must have shape ({self.p}, k); got {F.shape}.")
         top = float(norm) if norm is not None else (float(np.linalg.eigvalsh(F.T @ F)[-1]) if F.size else 0.0)
-        qy, qz = self._frame_quads(F)
-        (ay, az), (uy, uz) = self._frame_quads(None), self._complement_sq_norms()
+        qy, qz, uy, uz, _ = self._scaled_quads(F)  # all divided by one power of two: the ratio is unchanged
+        ay, az = self._scaled_quads(None)[:2]
         delta = float(np.sqrt(max(self.span_mass(F), 0.0)))
         slack = (2 * np.sqrt(qy * uy) * delta + delta ** 2 * uy) + (2 * np.sqrt(qz * uz) * delta + delta ** 2 * uz)
         scale = top * (ay + uy + az + uz)

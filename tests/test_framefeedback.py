@@ -174,3 +174,15 @@ def test_the_work_list_back_substitution_matches_the_rounds(monkeypatch):
     broken = M.tolil()
     broken[0, broken[0].nonzero()[1][0]] *= 1.5  # an inconsistent row: no one-dimensional solution
     assert nullspace.peel(broken.tocsr(), dim=M.shape[1]) is None
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e160])
+def test_extreme_frame_scales_change_nothing(scale):
+    """A frame at 1e+-160 against complement parts of order one: the residuals are ratios computed after
+    one power-of-two rescaling toward smaller numbers (before, 1e+160 gave a NaN residual)."""
+    D, _ = _target(seed=8)
+    fb = fl.teach(fl.Factored(D), "compact")
+    far = FrameFeedback(fb.frame * scale, fb.y_coef, fb.z_coef, basis=fb.reduced_basis, meta=fb.meta)
+    sol = fl.solve(far, "exact")
+    assert sol.identified and sol.info["route"] == "frame" and 0 <= sol.residual < 1e-13
+    assert fl.relative_error(sol.as_factored(), fl.Factored(D)) < 1e-10
