@@ -132,3 +132,12 @@ def test_sae_benchmark_end_to_end_and_cached(tmp_path, capsys):
     assert main(args) == 0
     assert capsys.readouterr().out.count("(cached, ") == 1  # the SAE entry still matches (its key names the activations)
     assert main(["benchmark", "sae"]) == 2
+
+
+def test_sae_scale_runs_the_compact_pairs_in_factored_form(capsys):
+    assert main(["benchmark", "sae-scale", "--teacher", "compact", "--p", "300", "--d", "12"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].split()[:3] == ["300", "12", "300"] and out.rstrip().endswith("True")
+    assert main(["benchmark", "sae-scale", "--teacher", "sparse", "--p", "300", "--d", "12"]) == 2
+    err = capsys.readouterr().err
+    assert "eigen or compact" in err and "Traceback" not in err
