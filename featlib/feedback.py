@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from . import _checks
 from .factors import Factored
 from .noise import Exact, as_noise
-from .linalg import default_rank_rtol, spectral_norm, svec_dim, svec_outer, svec_outer_sparse
+from .linalg import default_rank_rtol, spectral_norm, svec_dim, svec_outer, svec_outer_difference_sparse
 
 __all__ = ["Agent", "PairFeedback"]
 
@@ -391,6 +391,14 @@ def row_quadratics(C, M, *, chunk_rows: int = 1_000_000) -> np.ndarray:
     return out
 
 
+def _rows_scaled(C, factors):
+    """A CSR copy of the sparse matrix C with row k multiplied by ``factors[k]``."""
+    C = sp.csr_matrix(C, copy=True)
+    C.sum_duplicates()
+    C.data *= np.repeat(factors, np.diff(C.indptr))
+    return C
+
+
 def _as_rows(a, name):
     """Dense float array (n, m) or CSR matrix (n, m), checked finite; always a private copy."""
     if _is_sparse(a):
@@ -545,7 +553,7 @@ class PairFeedback:
         Returns ``(feedback, factors)`` with ``y'_k = y_k / factors[k]`` (up to the basis scale)."""
         def row_max(C):
             if _is_sparse(C):
-                C = sp.csr_matrix(C)
+                C = C.tocsr()  # no copy when it is CSR already
                 out = np.zeros(C.shape[0])
                 filled = np.diff(C.indptr) > 0
                 if filled.any():
@@ -557,9 +565,8 @@ class PairFeedback:
         # a power of two: dividing by it is exact, so the rescaled pairs are the same numbers (and
         # the same rationals) in another binary exponent range
         m = np.where(m > 0, np.ldexp(1.0, np.frexp(np.where(m > 0, m, 1.0))[1]), 1.0)
-        if _is_sparse(self._Y):
-            Y = sp.csr_matrix(sp.diags(1.0 / m) @ self._Y)
-            Z = sp.csr_matrix(sp.diags(1.0 / m) @ self._Z)
+        if _is_sparse(self._Y):  # the stored values scaled row by row (a product with diags(1/m) costs ~5x more)
+            Y, Z = (_rows_scaled(C, 1.0 / m) for C in (self._Y, self._Z))
         else:
             Y, Z = self._Y / m[:, None], self._Z / m[:, None]
         basis = self._basis
@@ -763,7 +770,7 @@ class PairFeedback:
         equals ``y_k^T Phi y_k - z_k^T Phi z_k``.
         """
         if self.storage == "sparse":
-            A = svec_outer_sparse(self._Y) - svec_outer_sparse(self._Z)
+            A = svec_outer_difference_sparse(self._Y, self._Z)
         else:
             Y, Z = self.dense_y(), self.dense_z()
             A = sp.csr_matrix(svec_outer(Y) - svec_outer(Z))

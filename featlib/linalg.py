@@ -22,6 +22,7 @@ __all__ = [
     "smat",
     "svec_outer",
     "svec_outer_sparse",
+    "svec_outer_difference_sparse",
     "psd_project",
     "spectral_norm",
     "is_psd",
@@ -70,19 +71,13 @@ def svec_index(i, j, p: int):
     return lo * p - lo * (lo - 1) // 2 + (hi - lo)
 
 
-def _weights(p: int) -> np.ndarray:
-    iu, ju = np.triu_indices(p)
-    return np.where(iu == ju, 1.0, SQRT2)
-
-
 def svec(S) -> np.ndarray:
     """Isometric vectorisation of a symmetric matrix, or of a stack of them (shape (..., p, p))."""
     S = _checks.finite_array(S, "S")
     if S.ndim < 2 or S.shape[-1] != S.shape[-2]:
         raise _checks.ShapeError(f"svec expects square matrices of shape (..., p, p); got {S.shape}.")
-    p = S.shape[-1]
-    iu, ju = np.triu_indices(p)
-    return S[..., iu, ju] * _weights(p)
+    iu, ju, w = _triu(S.shape[-1])
+    return S[..., iu, ju] * w
 
 
 def smat(v, p: int | None = None) -> np.ndarray:
@@ -99,9 +94,9 @@ def smat(v, p: int | None = None) -> np.ndarray:
             f"smat expects a vector of length p(p+1)/2; got length {P}, which is not of that form"
             f" for p = {p}."
         )
-    iu, ju = np.triu_indices(p)
+    iu, ju, w = _triu(p)
     out = np.zeros(v.shape[:-1] + (p, p))
-    vals = v / _weights(p)
+    vals = v / w
     out[..., iu, ju] = vals
     out[..., ju, iu] = vals
     return out
@@ -112,9 +107,8 @@ def svec_outer(Y) -> np.ndarray:
     Y = _checks.finite_array(Y, "Y")
     if Y.ndim != 2:
         raise _checks.ShapeError(f"svec_outer expects an (n, p) array of rows; got shape {Y.shape}.")
-    p = Y.shape[1]
-    iu, ju = np.triu_indices(p)
-    return (Y[:, iu] * Y[:, ju]) * _weights(p)
+    iu, ju, w = _triu(Y.shape[1])
+    return (Y[:, iu] * Y[:, ju]) * w
 
 
 def svec_outer_sparse(Y) -> sp.csr_matrix:
@@ -123,17 +117,63 @@ def svec_outer_sparse(Y) -> sp.csr_matrix:
     Vectorised over rows with equal numbers of non-zeros, so the cost is proportional to the
     number of non-zeros of the output.
     """
+    Y = _sparse_rows(Y, "Y")
+    n, p = Y.shape
+    rows, cols, vals = _svec_outer_entries(Y)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, svec_dim(p)))
+
+
+def svec_outer_difference_sparse(Y, Z) -> sp.csr_matrix:
+    """``svec_outer_sparse(Y) - svec_outer_sparse(Z)`` in one assembly (Y, Z scipy.sparse of the same
+    shape): the two sets of entries go into one COO matrix whose conversion to CSR sums them; exact
+    zeros are removed.  The rows ``svec(y_k y_k^T - z_k z_k^T)`` of the pairs' constraints."""
+    Y, Z = _sparse_rows(Y, "Y"), _sparse_rows(Z, "Z")
+    if Y.shape != Z.shape:
+        raise _checks.ShapeError(f"Y and Z must have the same shape; got {Y.shape} and {Z.shape}.")
+    n, p = Y.shape
+    ry, cy, vy = _svec_outer_entries(Y)
+    rz, cz, vz = _svec_outer_entries(Z)
+    M = sp.csr_matrix((np.concatenate([vy, -vz]), (np.concatenate([ry, rz]), np.concatenate([cy, cz]))),
+                      shape=(n, svec_dim(p)))  # duplicates summed
+    M.eliminate_zeros()  # entries that cancel exactly (as a subtraction of the two would drop them)
+    return M
+
+
+def _sparse_rows(Y, name):
     if not sp.issparse(Y):
-        Y = _checks.finite_array(Y, "Y")
+        Y = _checks.finite_array(Y, name)
         if Y.ndim != 2:
             raise _checks.ShapeError(f"svec_outer_sparse expects an (n, p) matrix; got shape {Y.shape}.")
     elif np.iscomplexobj(Y.data) or not np.all(np.isfinite(Y.data)):
-        raise _checks.NonFiniteError("Y must hold finite real values.")
+        raise _checks.NonFiniteError(f"{name} must hold finite real values.")
     Y = sp.csr_matrix(Y, dtype=float)
     Y.sum_duplicates()
     Y.eliminate_zeros()
+    return Y
+
+
+#: ``triu_indices(k)`` and the svec weights, kept (read-only) for k up to this size
+TRIU_CACHE_MAX = 256
+_TRIU = {}
+
+
+def _triu(k):
+    """(rows, columns, svec weights) of the upper triangle of a k x k matrix; cached for small k (svec and
+    smat are called thousands of times on small matrices, where computing these dominated)."""
+    if k in _TRIU:
+        return _TRIU[k]
+    a, b = np.triu_indices(k)
+    w = np.where(a == b, 1.0, SQRT2)
+    if k <= TRIU_CACHE_MAX:
+        for arr in (a, b, w):
+            arr.setflags(write=False)
+        _TRIU[k] = (a, b, w)
+    return a, b, w
+
+
+def _svec_outer_entries(Y):
+    """(rows, cols, values) of the entries of ``svec(y_k y_k^T)`` for a canonical CSR matrix Y."""
     n, p = Y.shape
-    P = svec_dim(p)
     counts = np.diff(Y.indptr)
     rows, cols, vals = [], [], []
     for k in np.unique(counts):
@@ -142,22 +182,16 @@ def svec_outer_sparse(Y) -> sp.csr_matrix:
         sel = np.flatnonzero(counts == k)
         starts = Y.indptr[sel]
         pos = starts[:, None] + np.arange(k)[None, :]
-        idx = Y.indices[pos]  # (m, k)
+        idx = Y.indices[pos]  # (m, k), increasing along each row (canonical CSR)
         val = Y.data[pos]
-        a, b = np.triu_indices(k)
-        ia, ib = idx[:, a], idx[:, b]
-        w = np.where(a == b, 1.0, SQRT2)
+        a, b, w = _triu(int(k))
+        lo, hi = idx[:, a], idx[:, b]  # lo <= hi
         rows.append(np.repeat(sel, a.size))
-        cols.append(svec_index(ia, ib, p).ravel())
+        cols.append((lo * p - lo * (lo - 1) // 2 + (hi - lo)).ravel())  # svec_index(lo, hi, p), unchecked
         vals.append((val[:, a] * val[:, b] * w).ravel())
-    if rows:
-        rows = np.concatenate(rows)
-        cols = np.concatenate(cols)
-        vals = np.concatenate(vals)
-    else:
-        rows = cols = np.zeros(0, dtype=np.int64)
-        vals = np.zeros(0)
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n, P))
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
 
 def psd_project(S) -> np.ndarray:

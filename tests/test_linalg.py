@@ -54,3 +54,16 @@ def test_null_space_and_complement(rng):
     assert Q.shape == (6, 4)
     np.testing.assert_allclose(Q.T @ N, 0, atol=1e-12)
     np.testing.assert_allclose(Q.T @ Q, np.eye(4), atol=1e-12)
+
+
+def test_the_one_pass_constraint_assembly_matches_the_difference():
+    from featlib.linalg import svec_outer_difference_sparse, svec_outer_sparse
+
+    Y = sp.random(300, 25, density=0.12, random_state=1, format="csr")
+    Z = sp.random(300, 25, density=0.12, random_state=2, format="csr")
+    Z[0] = Y[0]  # a pair whose matrix is exactly zero: no explicit zeros may remain
+    A = (svec_outer_sparse(Y) - svec_outer_sparse(Z)).tocsr()
+    B = svec_outer_difference_sparse(Y, Z)
+    assert (A != B).nnz == 0 and B.nnz == A.nnz and np.all(B.data != 0) and B[0].nnz == 0
+    with pytest.raises(linalg._checks.ShapeError):
+        svec_outer_difference_sparse(Y, Z[:5])
