@@ -49,6 +49,7 @@ import scipy.sparse.linalg as spla
 from .. import _checks
 from ..certificates import Certificate, FaceStep
 from ..feedback import PairFeedback, row_sq_norms
+from .._blas import numpy_blas_single_thread
 from ..linalg import smat, svec, svec_dim, svec_outer_difference_sparse
 from . import decide, reduce
 from ._result import (CHOLESKY_CERTIFICATE_MIN, Solution, max_relative_residual, normalise, psd_certificate,
@@ -261,8 +262,9 @@ def solve_exact(
             f"{2 * len(feedback) * p * 8 / 1e9:.1f} GB of activations), and {why}. Use method='gd', which "
             f"estimates a low-rank Phi from such feedback."
         )
-    sol = _solve_dense(feedback, rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, hints=hints,
-                       combinations=combinations)
+    with numpy_blas_single_thread():  # two OpenBLAS pools (numpy's and scipy's wheels) would fight (featlib._blas)
+        sol = _solve_dense(feedback, rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, hints=hints,
+                           combinations=combinations)
     sol.seconds = time.perf_counter() - t0
     if not sol.decided and warn:
         extra = "" if reduce.have_sdp() else " (pip install 'featlib[sdp]': the combination search needs cvxpy)"
