@@ -146,7 +146,9 @@ def _sparse_rows(Y, name):
             raise _checks.ShapeError(f"svec_outer_sparse expects an (n, p) matrix; got shape {Y.shape}.")
     elif np.iscomplexobj(Y.data) or not np.all(np.isfinite(Y.data)):
         raise _checks.NonFiniteError(f"{name} must hold finite real values.")
-    Y = sp.csr_matrix(Y, dtype=float)
+    elif (Y.format == "csr" and Y.dtype == np.float64 and Y.has_canonical_format and np.all(Y.data != 0)):
+        return Y  # already what the assembly needs: no copy (it only reads Y)
+    Y = sp.csr_matrix(Y, dtype=float, copy=True)  # canonicalised below: never the caller's matrix in place
     Y.sum_duplicates()
     Y.eliminate_zeros()
     return Y

@@ -785,7 +785,7 @@ def _solve_sparse(feedback, *, rtol, psd_rtol, zero_rtol, lanczos=True):
             )
     q = keep.size
     M = svec_outer_difference_sparse(Yr, Zr)
-    norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+    norms = np.sqrt(row_sq_norms(M))
     nzr = norms > 1e-12 * scale
     dropped = None if nzr.all() else M[~nzr]  # kept unnormalised for the residual check
     M = M[nzr] if not nzr.all() else M
