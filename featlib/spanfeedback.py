@@ -380,8 +380,10 @@ class FrameFeedback(PairFeedback):
     here by its one-sided terms: when every hinted pair with ``lam_j > 0`` has ``w_j = 0`` and every one
     with ``lam_j < 0`` has ``u_j = 0``, F is a sum of PSD rank-one terms, and those whose complement
     part has one non-zero give ``F ⪰ diag(d)`` (:meth:`hint_blocks`).  With ``E, X`` not zero (rounding
-    in the agent's rescaling) the step is inexact: ``trace(U^T Psi U) <= tau trace(S)`` with
-    ``sqrt(tau) = (||X||_F + sqrt(||X||_F^2 + min(d) ||E||_F)) / min(d)``.
+    in the agent's rescaling) the step is inexact: with ``t = trace(U^T Phi U)`` (the part outside the
+    frame) and ``s = trace((W R)^T Phi (W R))``, ``min(d) t <= <U^T Phi U, F> = -<Psi_frame, E> - 2 <C, X>
+    <= ||E||_F s + 2 ||X||_F sqrt(s t)`` (C the cross block of Psi, ``||C||_F^2 <= s t`` for PSD Psi), so
+    ``t <= tau s`` with ``sqrt(tau) = (||X||_F + sqrt(||X||_F^2 + min(d) ||E||_F)) / min(d)``.
 
     Parameters
     ----------

@@ -386,7 +386,7 @@ def _compact_frame(agent: Agent, n, rank, rtol):
     Rb = np.diag(1.0 / np.sqrt(gam))
     G = Rb @ agent.gram(W) @ Rb  # ~ I_r: the forms of the range parts (no p x r product W Rb is formed)
     qy, qz = row_quadratics(Yc[:, :r], G), row_quadratics(Zc[:, :r], G)
-    nz = row_sq_norms(Zc)
+    nz = row_quadratics(Zc[:, :r], np.diag(1.0 / gam)) + row_sq_norms(Zc[:, r:])  # ||z||^2 (V_r, U orthonormal)
     live = qz > agent.null_rtol * agent.spectral_norm * nz
     c = np.ones(len(qz))  # a side with no range part stays as it is: a pair (0, v)
     c[live] = np.clip(qy[live], 0.0, None) / qz[live]

@@ -134,14 +134,16 @@ def _solve_span(feedback, method, options):
                           dict(route="span", span_pairs=feedback.n_span, stored_pairs=feedback.n_stored))
 
 
-#: the largest proved face bound tau (``trace(U^T Psi U) <= tau trace(S)``, :class:`featlib.FrameFeedback`)
-#: with which ``solve`` takes the face step of frame feedback; the compact teacher's is about 1e-15
+#: the largest face bound tau (``trace(U^T Phi U) <= tau trace((W R)^T Phi (W R))``, :class:`featlib.FrameFeedback`)
+#: with which ``solve`` takes the face step of frame feedback; the compact teacher's: 1e-15 at p = 12 to 5e-12 at
+#: p = 2^20
 FRAME_FACE_MAX_TOL = 1e-8
 
 
 def frame_face(feedback, hint):
-    """The face step of :class:`featlib.FrameFeedback` in floating point: ``(tau, None)`` with the proved
-    bound ``tau`` of the class docstring (0 when there is no complement), or ``(None, reason)``."""
+    """The face step of :class:`featlib.FrameFeedback` in floating point: ``(tau, None)`` with the bound
+    ``tau`` of the class docstring evaluated from the computed blocks (0 when there is no complement), or
+    ``(None, reason)``.  A solver's estimate: :func:`featlib.verify` proves the step only exactly."""
     p, k = feedback.frame.shape
     if p == k:
         return 0.0, None
