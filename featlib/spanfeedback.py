@@ -136,50 +136,19 @@ def _span_mass(Ws, G, factor):
     return total
 
 
-class SpanFeedback(PairFeedback):
-    """Stored pairs in a frame ``W`` plus the pairs ``(0, v)`` for an orthonormal basis v of
-    ``span(W)^⊥`` (see the module docstring).
+class _Framed(PairFeedback):
+    """What :class:`SpanFeedback` and :class:`FrameFeedback` share: a frame W (with its power-of-two scaled
+    form and Gram matrix), an optional reduced basis R, and an explicit form (:meth:`expand`, defined by
+    each) that every inherited :class:`featlib.PairFeedback` operation reads."""
 
-    Parameters
-    ----------
-    frame : array_like, shape (p, k)
-        Finite, with linearly independent columns (checked numerically: a condition number below
-        1e6, from the eigenvalues of ``W^T W``), 1 <= k <= p.
-    y, z : array_like or scipy.sparse, shape (n0, b)
-        Coefficient rows of the stored pairs over ``frame @ basis``.
-    basis : array_like, shape (k, b), optional
-        The reduced basis R; the identity (b = k) when omitted.
-    meta : dict, optional
-    """
-
-    def __init__(self, frame, y, z, *, basis=None, meta: dict | None = None):
-        W, self._Ws, self._G = _checked_frame(frame)
-        Y, Z = _checked_rows(y, z)
-        k = W.shape[1]
-        R = _checked_reduced_basis(basis, k)
-        b = k if R is None else R.shape[1]
-        if Y.shape[1] != b:
-            raise _checks.ShapeError(f"the coefficient rows must have {b} columns (one per reduced basis vector); "
-                                     f"got shape {Y.shape}.")
-        _checks_meta(meta)
-        self._W, self._R, self._Yk, self._Zk = W, R, Y, Z
+    def _init_frame(self, frame, basis):
+        self._W, self._Ws, self._G = _checked_frame(frame)
+        self._R = _checked_reduced_basis(basis, self._W.shape[1])
         self._expanded = None
-        self.meta = dict(meta or {})
-
-    # ------------------------------------------------------------------ the structure
-    @property
-    def storage(self) -> str:
-        """``"span"``."""
-        return "span"
 
     @property
     def p(self) -> int:
         return self._W.shape[0]
-
-    @property
-    def n(self) -> int:
-        """Number of pairs: the stored ones plus the p - k span pairs."""
-        return self._Yk.shape[0] + self.n_span
 
     @property
     def frame(self) -> np.ndarray:
@@ -190,25 +159,6 @@ class SpanFeedback(PairFeedback):
     def reduced_basis(self):
         """``R`` (k x b, read-only), or None for the identity."""
         return self._R
-
-    @property
-    def n_stored(self) -> int:
-        """Number of stored pairs (indices 0 .. n_stored - 1)."""
-        return self._Yk.shape[0]
-
-    @property
-    def n_span(self) -> int:
-        """Number of span pairs ``(0, v)``: p - k (indices n_stored .. n - 1)."""
-        return self._W.shape[0] - self._W.shape[1]
-
-    def reduced(self) -> PairFeedback:
-        """The stored pairs read in R^k, ``(R a_j, R c_j)``: the problem for ``S = W^T Phi W`` (see the
-        module docstring for the exact equivalence).  Pair j of the result is pair j here."""
-        Y, Z = self._Yk, self._Zk
-        meta = {"reduced_from": "span", **{k: v for k, v in self.meta.items() if k in ("teacher", "rank")}}
-        if self._R is None:
-            return PairFeedback(Y, Z, meta=meta)
-        return PairFeedback(Y, Z, basis=self._R, meta=meta)
 
     @property
     def scaled_frame(self) -> np.ndarray:
@@ -230,9 +180,113 @@ class SpanFeedback(PairFeedback):
 
     def span_mass(self, factor) -> float:
         """``trace((I - P) F F^T)`` with P the orthogonal projector onto span(W): the sum of
-        ``v^T Phi v`` over the span pairs' unit vectors v (``Phi = F F^T``), hence a bound on each,
-        computed without the complement."""
+        ``v^T Phi v`` over the unit vectors v of an orthonormal basis of the complement (``Phi = F F^T``),
+        hence a bound on each, computed without the complement."""
         return _span_mass(self._Ws, self._G, factor)
+
+    def _explicit_basis(self) -> np.ndarray:
+        """``[W R, U]`` (p x (b + p - k)), U the last p - k columns of a complete QR of W: an orthonormal basis
+        of the frame's complement (what :meth:`expand` writes the pairs over; the caller checks the size)."""
+        k = self._W.shape[1]
+        Q, _ = np.linalg.qr(self._W, mode="complete")
+        WR = self._W if self._R is None else self._W @ self._R
+        return np.column_stack([WR, Q[:, k:]])
+
+    # what PairFeedback's methods read: the explicit form, so that every inherited operation is right
+    _Y = property(lambda self: self.expand()._Y)
+    _Z = property(lambda self: self.expand()._Z)
+    _basis = property(lambda self: self.expand()._basis)
+
+    def _stored_rows(self):
+        return self.expand()._stored_rows()
+
+    @property
+    def basis(self):
+        """The basis of the explicit form (:meth:`expand`)."""
+        return self.expand().basis
+
+    def _normalized(self):
+        return self.expand()._normalized()
+
+    def to_basis(self) -> PairFeedback:
+        """:meth:`expand`."""
+        return self.expand()
+
+    def _indices(self, key) -> np.ndarray:
+        """The pair indices (non-negative, in order) that a slice, list/array of ints or boolean mask selects."""
+        if isinstance(key, slice):
+            return np.arange(self.n)[key]
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            if idx.shape != (self.n,):
+                raise _checks.IndexOutOfRangeError(f"boolean mask must have shape ({self.n},); got {idx.shape}.")
+            return np.flatnonzero(idx)
+        if idx.size == 0:
+            return idx.astype(int).reshape(0)
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+            raise _checks.IndexOutOfRangeError("index pairs with an int, a slice, a list/array of ints or a boolean mask.")
+        if idx.max() >= self.n or idx.min() < -self.n:
+            raise _checks.IndexOutOfRangeError(f"pair index out of range for {self.n} pairs.")
+        return idx % self.n
+
+
+class SpanFeedback(_Framed):
+    """Stored pairs in a frame ``W`` plus the pairs ``(0, v)`` for an orthonormal basis v of
+    ``span(W)^⊥`` (see the module docstring).
+
+    Parameters
+    ----------
+    frame : array_like, shape (p, k)
+        Finite, with linearly independent columns (checked numerically: a condition number below
+        1e6, from the eigenvalues of ``W^T W``), 1 <= k <= p.
+    y, z : array_like or scipy.sparse, shape (n0, b)
+        Coefficient rows of the stored pairs over ``frame @ basis``.
+    basis : array_like, shape (k, b), optional
+        The reduced basis R; the identity (b = k) when omitted.
+    meta : dict, optional
+    """
+
+    def __init__(self, frame, y, z, *, basis=None, meta: dict | None = None):
+        self._init_frame(frame, basis)
+        Y, Z = _checked_rows(y, z)
+        k = self._W.shape[1]
+        b = k if self._R is None else self._R.shape[1]
+        if Y.shape[1] != b:
+            raise _checks.ShapeError(f"the coefficient rows must have {b} columns (one per reduced basis vector); "
+                                     f"got shape {Y.shape}.")
+        _checks_meta(meta)
+        self._Yk, self._Zk = Y, Z
+        self.meta = dict(meta or {})
+
+    # ------------------------------------------------------------------ the structure
+    @property
+    def storage(self) -> str:
+        """``"span"``."""
+        return "span"
+
+    @property
+    def n(self) -> int:
+        """Number of pairs: the stored ones plus the p - k span pairs."""
+        return self._Yk.shape[0] + self.n_span
+
+    @property
+    def n_stored(self) -> int:
+        """Number of stored pairs (indices 0 .. n_stored - 1)."""
+        return self._Yk.shape[0]
+
+    @property
+    def n_span(self) -> int:
+        """Number of span pairs ``(0, v)``: p - k (indices n_stored .. n - 1)."""
+        return self._W.shape[0] - self._W.shape[1]
+
+    def reduced(self) -> PairFeedback:
+        """The stored pairs read in R^k, ``(R a_j, R c_j)``: the problem for ``S = W^T Phi W`` (see the
+        module docstring for the exact equivalence).  Pair j of the result is pair j here."""
+        Y, Z = self._Yk, self._Zk
+        meta = {"reduced_from": "span", **{k: v for k, v in self.meta.items() if k in ("teacher", "rank")}}
+        if self._R is None:
+            return PairFeedback(Y, Z, meta=meta)
+        return PairFeedback(Y, Z, basis=self._R, meta=meta)
 
     def __repr__(self) -> str:
         who = f", teacher={self.meta['teacher']!r}" if "teacher" in self.meta else ""
@@ -252,11 +306,8 @@ class SpanFeedback(PairFeedback):
                     f"writing out the {p - k} span pairs of this SpanFeedback needs a {p} x {p} basis "
                     f"({need / 2**30:.1f} GiB); solve(fb, ...) and verify(fb, ...) work on fb.reduced() without "
                     f"it. Use those, or fb[:fb.n_stored] for the stored pairs alone.")
-            Q, _ = np.linalg.qr(self._W, mode="complete")
-            C = Q[:, k:]
-            WR = self._W if self._R is None else self._W @ self._R
-            basis = np.column_stack([WR, C])
-            m, b = self.n_stored, WR.shape[1]
+            basis = self._explicit_basis()
+            m, b = self.n_stored, basis.shape[1] - (p - k)
             Yk, Zk = sp.csr_matrix(self._Yk), sp.csr_matrix(self._Zk)
             top = sp.hstack([Yk, sp.csr_matrix((m, p - k))])
             Y = sp.vstack([top, sp.csr_matrix((p - k, b + p - k))]).tocsr()
@@ -267,27 +318,6 @@ class SpanFeedback(PairFeedback):
             self._expanded = PairFeedback(Y, Z, basis=basis, meta=self.meta)
         return self._expanded
 
-    # what PairFeedback's methods read: the explicit form, so that every inherited operation is right
-    _Y = property(lambda self: self.expand()._Y)
-    _Z = property(lambda self: self.expand()._Z)
-    _basis = property(lambda self: self.expand()._basis)
-
-    def _stored_rows(self):
-        return self.expand()._stored_rows()
-
-    @property
-    def basis(self):
-        """The (p, b + p - k) basis of the explicit form (:meth:`expand`)."""
-        return self.expand().basis
-
-    def _normalized(self):
-        fb, m = self.expand()._normalized()
-        return fb, m
-
-    def to_basis(self) -> PairFeedback:
-        """:meth:`expand`."""
-        return self.expand()
-
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, key):
         """As for :class:`PairFeedback`.  A selection of stored pairs only is basis-stored feedback over
@@ -295,20 +325,7 @@ class SpanFeedback(PairFeedback):
         :class:`SpanFeedback`; any other selection writes the span pairs out (:meth:`expand`)."""
         if isinstance(key, numbers.Integral) and not isinstance(key, bool):
             return super().__getitem__(key)
-        idx = np.arange(self.n)[key] if isinstance(key, slice) else None
-        if idx is None:
-            idx = np.asarray(key)
-            if idx.dtype == bool:
-                if idx.shape != (self.n,):
-                    raise _checks.IndexOutOfRangeError(f"boolean mask must have shape ({self.n},); got {idx.shape}.")
-                idx = np.flatnonzero(idx)
-            elif idx.size == 0:
-                idx = idx.astype(int).reshape(0)
-            elif idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
-                raise _checks.IndexOutOfRangeError("index pairs with an int, a slice, a list/array of ints or a boolean mask.")
-            if idx.size and (idx.max() >= self.n or idx.min() < -self.n):
-                raise _checks.IndexOutOfRangeError(f"pair index out of range for {self.n} pairs.")
-            idx = idx % self.n if idx.size else idx
+        idx = self._indices(key)
         m = self.n_stored
         stored = idx[idx < m]
         rest = idx[idx >= m]
@@ -357,7 +374,7 @@ class SpanFeedback(PairFeedback):
         return np.concatenate([stored, np.full(self.n_span, bound)])
 
 
-class FrameFeedback(PairFeedback):
+class FrameFeedback(_Framed):
     """Pairs written in a frame ``W`` and an orthonormal basis ``U`` of its complement (storage
     ``"frame"``): the compact teacher's pairs for a factored target, kept in O(p k + nnz) memory.
 
@@ -398,19 +415,16 @@ class FrameFeedback(PairFeedback):
     """
 
     def __init__(self, frame, y, z, *, basis=None, meta: dict | None = None):
-        W, self._Ws, self._G = _checked_frame(frame)
+        self._init_frame(frame, basis)
         Y, Z = _checked_rows(y, z)
-        p, k = W.shape
-        R = _checked_reduced_basis(basis, k)
-        b = k if R is None else R.shape[1]
+        p, k = self._W.shape
+        b = k if self._R is None else self._R.shape[1]
         if Y.shape[1] != b + p - k:
             raise _checks.ShapeError(
                 f"the coefficient rows must have b + p - k = {b} + {p - k} columns (over W R, then over the "
                 f"complement's basis U); got shape {Y.shape}.")
         _checks_meta(meta)
-        self._W, self._R, self._Yc, self._Zc = W, R, Y, Z
-        self._b = b
-        self._expanded = None
+        self._Yc, self._Zc, self._b = Y, Z, b
         self.meta = dict(meta or {})
 
     @property
@@ -419,44 +433,13 @@ class FrameFeedback(PairFeedback):
         return "frame"
 
     @property
-    def p(self) -> int:
-        return self._W.shape[0]
-
-    @property
     def n(self) -> int:
         return self._Yc.shape[0]
-
-    @property
-    def frame(self) -> np.ndarray:
-        """``W`` (p x k, read-only)."""
-        return self._W
-
-    @property
-    def reduced_basis(self):
-        """``R`` (k x b, read-only), or None for the identity."""
-        return self._R
 
     @property
     def n_frame(self) -> int:
         """b: the number of coefficient columns over ``W R`` (the rest are over U)."""
         return self._b
-
-    @property
-    def scaled_frame(self) -> np.ndarray:
-        """As :attr:`SpanFeedback.scaled_frame`."""
-        return self._Ws
-
-    def frame_gram(self) -> np.ndarray:
-        """As :meth:`SpanFeedback.frame_gram`."""
-        return self._G
-
-    def lift(self, S) -> np.ndarray:
-        """As :meth:`SpanFeedback.lift`."""
-        return _lift(self._Ws, self._G, S)
-
-    def span_mass(self, factor) -> float:
-        """As :meth:`SpanFeedback.span_mass`: ``trace((I - P) F F^T)``, P the projector onto span(W)."""
-        return _span_mass(self._Ws, self._G, factor)
 
     @property
     def y_coef(self):
@@ -521,50 +504,15 @@ class FrameFeedback(PairFeedback):
                 raise _checks.ResourceError(
                     f"writing out the pairs of this FrameFeedback needs a {p} x {p} basis ({need / 2**30:.1f} GiB); "
                     f"solve(fb, ...) and verify(fb, ...) work without it.")
-            Q, _ = np.linalg.qr(self._W, mode="complete")
-            WR = self._W if self._R is None else self._W @ self._R
-            basis = np.column_stack([WR, Q[:, k:]])
-            self._expanded = PairFeedback(self._Yc, self._Zc, basis=basis, meta=self.meta)
+            self._expanded = PairFeedback(self._Yc, self._Zc, basis=self._explicit_basis(), meta=self.meta)
         return self._expanded
-
-    _Y = property(lambda self: self.expand()._Y)
-    _Z = property(lambda self: self.expand()._Z)
-    _basis = property(lambda self: self.expand()._basis)
-
-    def _stored_rows(self):
-        return self.expand()._stored_rows()
-
-    @property
-    def basis(self):
-        """The (p, b + p - k) basis of the explicit form (:meth:`expand`)."""
-        return self.expand().basis
-
-    def _normalized(self):
-        return self.expand()._normalized()
-
-    def to_basis(self) -> PairFeedback:
-        """:meth:`expand`."""
-        return self.expand()
 
     def __getitem__(self, key):
         """An int gives the pair as two dense vectors (from :meth:`expand`); any other selection is a
         FrameFeedback of those pairs, without ``meta["face_hint"]`` (its indices referred to all pairs)."""
         if isinstance(key, numbers.Integral) and not isinstance(key, bool):
             return self.expand()[key]
-        idx = np.arange(self.n)[key] if isinstance(key, slice) else None
-        if idx is None:
-            idx = np.asarray(key)
-            if idx.dtype == bool:
-                if idx.shape != (self.n,):
-                    raise _checks.IndexOutOfRangeError(f"boolean mask must have shape ({self.n},); got {idx.shape}.")
-                idx = np.flatnonzero(idx)
-            elif idx.size == 0:
-                idx = idx.astype(int).reshape(0)
-            elif idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
-                raise _checks.IndexOutOfRangeError("index pairs with an int, a slice, a list/array of ints or a boolean mask.")
-            if idx.size and (idx.max() >= self.n or idx.min() < -self.n):
-                raise _checks.IndexOutOfRangeError(f"pair index out of range for {self.n} pairs.")
-            idx = idx % self.n if idx.size else idx
+        idx = self._indices(key)
         meta = {k: v for k, v in self.meta.items() if k != "face_hint"}
         return FrameFeedback(self._W, self._Yc[idx], self._Zc[idx], basis=self._R, meta=meta)
 

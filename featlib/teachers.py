@@ -286,18 +286,26 @@ def _eigen_meta(r, numerical, rtol, eigenvalues, iu, ju, count):
             "null_rows": np.arange(iu.size, count), "kernel_pairs": [(int(i), int(j)) for i, j in zip(iu, ju)]}
 
 
+def _frame_spectrum(agent: Agent, rank, rtol, storage):
+    """``(w, V, r, numerical rank, rtol)``: the eigenpairs above ``rtol`` (:meth:`Agent.top_eigh`, from the
+    d x d Gram matrix for a factored agent) and the rank to teach, which the frame storages cannot raise
+    above the numerical rank."""
+    w, Vr, numerical, rtol = agent.top_eigh(rtol)
+    r = numerical if rank is None else _checks.check_positive_int(rank, "rank")
+    if r > numerical:
+        raise _checks.ArgumentError(
+            f"rank = {r} exceeds the numerical rank {numerical} of Phi* (at rtol = {rtol:.3g}); with storage={storage!r} "
+            f"the frame holds the eigenvectors of non-zero eigenvalues only. Use storage='basis' for a larger rank.")
+    return w, Vr, r, numerical, rtol
+
+
 def _eigen_span(agent: Agent, n, rank, rtol):
     """Theorem 1's pairs in ``"span"`` storage: the frame is the r leading eigenvectors, the kernel pairs
     are coefficient rows over the reduced basis ``[I_r, 1]`` (the reference y = v_1 + ... + v_r), the
     p - r null-space pairs ``(0, v)`` are the complement of the frame.  A factored agent's eigenvectors
     come from its d x d Gram matrix (O(p d^2) time, O(p r) memory)."""
     p = agent.p
-    w, Vr, numerical, rtol = agent.top_eigh(rtol)
-    r = numerical if rank is None else _checks.check_positive_int(rank, "rank")
-    if r > numerical:
-        raise _checks.ArgumentError(
-            f"rank = {r} exceeds the numerical rank {numerical} of Phi* (at rtol = {rtol:.3g}); with storage='span' "
-            f"the frame holds the eigenvectors of non-zero eigenvalues only. Use storage='basis' for a larger rank.")
+    w, Vr, r, numerical, rtol = _frame_spectrum(agent, rank, rtol, "span")
     count = r * (r + 1) // 2 + (p - r)
     _fixed_count("eigen", n, count)
     iu, ju, c, rows_y, cols_y = _kernel_pairs(w, r)
@@ -370,12 +378,7 @@ def _compact_frame(agent: Agent, n, rank, rtol):
     in those coordinates; the agent rescales each right side by ``sqrt(c)``, c computed from the range parts
     (U's part has zero form under the rank-r truncation that is taught).  O(p r + nnz) memory."""
     p = agent.p
-    w, Vr, numerical, rtol = agent.top_eigh(rtol)
-    r = numerical if rank is None else _checks.check_positive_int(rank, "rank")
-    if r > numerical:
-        raise _checks.ArgumentError(
-            f"rank = {r} exceeds the numerical rank {numerical} of Phi* (at rtol = {rtol:.3g}); with storage='frame' "
-            f"the frame holds the eigenvectors of non-zero eigenvalues only. Use storage='basis' for a larger rank.")
+    w, Vr, r, numerical, rtol = _frame_spectrum(agent, rank, rtol, "frame")
     Yc, Zc, hint = compact_canonical(p, r, sparse=True)
     _fixed_count("compact", n, Yc.shape[0])
     Yc, Zc = sp.csr_matrix(Yc, dtype=np.float64), sp.csr_matrix(Zc, dtype=np.float64)
