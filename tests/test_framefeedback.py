@@ -131,6 +131,11 @@ def test_without_a_usable_hint_solve_falls_back_or_refuses(monkeypatch):
     assert sol.info["route"] == "frame, expanded" and "no face hint" in sol.info["frame_face_failed"]
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-9
     assert fl.solve(bare, "exact", face_hint=fb.meta["face_hint"]).info["route"] == "frame"
+    stale = FrameFeedback(fb.frame, fb.y_coef, fb.z_coef, basis=fb.reduced_basis,
+                          meta={"face_hint": [(np.arange(len(fb)) + 5, np.ones(len(fb)))]})  # indices out of range
+    assert fl.solve(stale, "exact").info["frame_face_failed"].startswith("it has no face hint")
+    with pytest.raises(fl.FeedbackError):  # a hint passed by the caller is checked, not ignored
+        fl.solve(bare, "exact", face_hint=[(np.arange(len(fb)) + 5, np.ones(len(fb)))])
     monkeypatch.setattr("featlib.solvers.EXPAND_MAX_BYTES", 100)
     with pytest.raises(fl.ResourceError, match="no face hint"):
         fl.solve(bare, "exact")

@@ -140,7 +140,7 @@ def _solve_span(feedback, method, options):
 FRAME_FACE_MAX_TOL = 1e-8
 
 
-def frame_face(feedback, hint):
+def _frame_face(feedback, hint):
     """The face step of :class:`featlib.FrameFeedback` in floating point: ``(tau, None)`` with the bound
     ``tau`` of the class docstring evaluated from the computed blocks (0 when there is no complement), or
     ``(None, reason)``.  A solver's estimate: :func:`featlib.verify` proves the step only exactly."""
@@ -167,14 +167,18 @@ def frame_face(feedback, hint):
 
 def _solve_frame(feedback, method, options):
     """``solve`` on :class:`featlib.FrameFeedback`: the face step ``range(Phi) ⊆ span(W)`` from the hint's
-    combination (:func:`frame_face`, a proved bound tau on what lies outside), then the frame parts in R^k
-    as for span feedback.  Without a usable hint the explicit form is solved when it fits
-    (:data:`featlib.spanfeedback.EXPAND_MAX_BYTES`), else a :class:`featlib.ResourceError` says why."""
+    combination (:func:`_frame_face`: a bound tau on what lies outside, evaluated in floating point), then
+    the frame parts in R^k as for span feedback.  Without a usable hint the explicit form is solved when it
+    fits (:data:`featlib.spanfeedback.EXPAND_MAX_BYTES`), else a :class:`featlib.ResourceError` says why."""
     options = dict(options)
     hint = options.pop("face_hint", None)
-    if hint is None:
+    if hint is None:  # the teacher's own hint; like solve_exact, one that no longer fits is ignored
         hint = feedback.meta.get("face_hint")
-    tau, reason = frame_face(feedback, hint)
+        try:
+            _hints(hint, len(feedback))
+        except _checks.FeatlibError:
+            hint = None
+    tau, reason = _frame_face(feedback, hint)
     if tau is None:
         if 8 * feedback.p ** 2 <= EXPAND_MAX_BYTES:
             if hint is not None:
