@@ -7,7 +7,7 @@ products and small eigendecompositions); after a call, a pool's threads spin for
 library's next call competes with them for the cores.  Measured on 2 cores: a 40 x 40 ``numpy.linalg.eigh``
 right after a scipy QR took a median 4.2 ms instead of 0.21 ms, and the 820 x 819 QR itself 48-52 ms
 instead of 25 ms; the exact solve of 819 Gaussian pairs at p = 40 took a median 122 ms, and 50 ms with
-numpy's pool at one thread (80 sampled-sparse pairs per unknown at p = 40: 2.25 s and 1.70 s).
+numpy's pool at one thread (the 2,460 sampled 3-sparse pairs at p = 40: 2.25 s and 1.70 s).
 Limiting scipy's pool as well was slower at p = 80 (its large QRs use both cores).
 
 Where numpy and scipy share one BLAS (conda environments) nothing is changed.  The limit is a

@@ -68,6 +68,11 @@ def svec_index(i, j, p: int):
     except ValueError:
         raise _checks.ShapeError(f"i and j must have the same (or broadcastable) shapes; got {i.shape} and {j.shape}.") from None
     hi = np.maximum(i, j)
+    return _svec_position(lo, hi, p)
+
+
+def _svec_position(lo, hi, p):
+    """Position of entry (lo, hi), ``lo <= hi``, in svec of a p x p matrix (unchecked: callers validate)."""
     return lo * p - lo * (lo - 1) // 2 + (hi - lo)
 
 
@@ -189,7 +194,7 @@ def _svec_outer_entries(Y):
         a, b, w = _triu(int(k))
         lo, hi = idx[:, a], idx[:, b]  # lo <= hi
         rows.append(np.repeat(sel, a.size))
-        cols.append((lo * p - lo * (lo - 1) // 2 + (hi - lo)).ravel())  # svec_index(lo, hi, p), unchecked
+        cols.append(_svec_position(lo, hi, p).ravel())
         vals.append((val[:, a] * val[:, b] * w).ravel())
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
