@@ -497,7 +497,7 @@ def _frame_face_proof(feedback):
                       "its blocks cannot be evaluated exactly here; the solver's floating-point bound is in "
                       "Solution.info['frame_face_tol']")
     top = float(np.max(np.abs(data), initial=0.0))
-    if not 2.0 * idx.size * top ** 3 < FRAME_EXACT_BOUND:  # each block entry: at most 2 terms a pair
+    if not (top < FRAME_EXACT_BOUND and 2.0 * idx.size * top ** 3 < FRAME_EXACT_BOUND):  # no float overflow  # each block entry: at most 2 terms a pair
         return None, "the hint's integers are too large for an exact float64 evaluation"
     E, X, d = feedback.hint_blocks(idx, vals)
     if np.any(E != 0) or X.nnz:

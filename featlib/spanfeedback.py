@@ -145,6 +145,7 @@ class _Framed(PairFeedback):
         self._W, self._Ws, self._G = _checked_frame(frame)
         self._R = _checked_reduced_basis(basis, self._W.shape[1])
         self._expanded = None
+        self._pairwise = None
 
     @property
     def p(self) -> int:
@@ -228,6 +229,21 @@ class _Framed(PairFeedback):
         if idx.max() >= self.n or idx.min() < -self.n:
             raise _checks.IndexOutOfRangeError(f"pair index out of range for {self.n} pairs.")
         return idx % self.n
+
+    def _pairwise_normalised(self):
+        """The same pairs with each stored pair's two coefficient rows divided by one power of two near
+        their largest entry (exact; no meta), when some pair's largest entry is outside ``2^±256``: a
+        pair's relative residual does not change when both its vectors are scaled together, and the
+        products stay far from overflow (rows of 1e+160) and underflow (1e-160).  Otherwise ``self``."""
+        if self._pairwise is None:
+            Y, Z = sp.csr_matrix(self.y_coef, copy=True), sp.csr_matrix(self.z_coef, copy=True)
+            e = _pair_exponents(Y, Z)
+            if not e.size or np.abs(e).max() <= 256:
+                self._pairwise = self
+            else:
+                Ys, Zs = _scaled_rows(Y, Z, e)
+                self._pairwise = type(self)(self._W, Ys, Zs, basis=self._R)
+        return self._pairwise
 
 
 class SpanFeedback(_Framed):
@@ -364,7 +380,7 @@ class SpanFeedback(_Framed):
             top = float(np.linalg.eigvalsh(F.T @ F)[-1]) if F.size else 0.0
         # in R^k: y^T F F^T y = ||(W^T F)^T R a||^2 and ||y||^2 = ||C^T R a||^2 with W^T W = C C^T (with
         # the scaled frame both carry the same factor 4^-e, which cancels in the ratio)
-        red = self.reduced()
+        red = self._pairwise_normalised().reduced()  # a pair's ratio is that of its rows over any common scale
         qy, qz = red._factor_quads(self._Ws.T @ F)  # both sides through the same scaled frame
         ny, nz = red._factor_quads(np.linalg.cholesky(self.frame_gram()))
         scale = top * (ny + nz)
@@ -372,6 +388,49 @@ class SpanFeedback(_Framed):
             stored = np.where(scale > 0, np.abs(qy - qz) / np.where(scale > 0, scale, 1.0), 0.0)
         bound = min(self.span_mass(F) / top, 1.0) if top > 0 else 0.0
         return np.concatenate([stored, np.full(self.n_span, bound)])
+
+
+def _normalised_terms(Y, Z, lam):
+    """``(Y', Z', lam')`` with ``lam'_j Y'_j^T Y'_j = 2^-g lam_j Y_j^T Y_j`` (and the same for Z) for one
+    integer g: row j of Y and Z divided by ``2^e_j`` (its largest entry in [0.5, 1)), ``lam_j`` multiplied
+    by ``4^e_j`` and by ``2^-g`` in exponent arithmetic (never formed as a float before the shift, so it
+    neither overflows nor underflows); None when a non-zero multiplier would fall below ``2^-1000``.
+    Every step multiplies by a power of two: exact."""
+    n = Y.shape[0]
+    e = _pair_exponents(Y, Z)
+    mant, ex = np.frexp(lam)
+    live = mant != 0
+    if not np.any(live):
+        return Y, Z, np.zeros(n)
+    t = ex.astype(np.int64) + 2 * e.astype(np.int64)
+    g = int(t[live].max())
+    shift = np.where(live, t - g, 0)
+    if np.any(shift < -1000):
+        return None
+    Ys, Zs = _scaled_rows(Y, Z, e)
+    return Ys, Zs, np.ldexp(mant, shift)
+
+
+def _pair_exponents(Y, Z):
+    """Per pair j the integer e_j with the largest |entry| of rows j of Y and Z in [2^(e_j - 1), 2^e_j)
+    (0 for an empty pair); Y and Z are CSR (duplicates summed in place)."""
+    top = np.zeros(Y.shape[0])
+    for C in (Y, Z):
+        C.sum_duplicates()
+        nz = np.flatnonzero(np.diff(C.indptr))
+        if nz.size:
+            top[nz] = np.maximum(top[nz], np.maximum.reduceat(np.abs(C.data), C.indptr[nz]))
+    return np.frexp(top)[1]
+
+
+def _scaled_rows(Y, Z, e):
+    """Copies of the CSR matrices Y and Z with row j divided by ``2^e_j`` (exact)."""
+    out = []
+    for C in (Y, Z):
+        C = C.astype(float, copy=True)
+        C.data = np.ldexp(C.data, np.repeat(-e, np.diff(C.indptr)))
+        out.append(C)
+    return out[0], out[1]
 
 
 class FrameFeedback(_Framed):
@@ -461,16 +520,30 @@ class FrameFeedback(_Framed):
             return PairFeedback(Y, Z, meta=meta)
         return PairFeedback(Y, Z, basis=self._R, meta=meta)
 
-    def hint_blocks(self, indices, values):
+    def hint_blocks(self, indices, values, *, normalise: bool = False):
         """The blocks of ``H = sum_j lam_j (c_yj c_yj^T - c_zj c_zj^T)`` (class docstring) for the pairs
         ``indices`` with multipliers ``values``, computed in floating point from the stored numbers:
         ``(E, X, d)`` with E dense (b x b), X sparse (b x (p - k)) and d the diagonal of the one-sided,
         single-non-zero terms of F (so ``F ⪰ diag(d)``), or ``(E, X, None)`` when some hinted pair has a
-        complement part on the side of the wrong sign (no bound on F from its terms)."""
+        complement part on the side of the wrong sign (no bound on F from its terms).
+
+        ``normalise=True`` computes the blocks of ``2^-g H`` instead, for one power of two ``2^g``: each
+        pair's rows are divided by a power of two near their largest entry and its multiplier multiplied
+        by the square of it (exact: the term ``lam_j c c^T`` is unchanged), then every multiplier by the
+        common ``2^-g`` that brings the largest to [0.5, 1).  Conditions that are invariant under a
+        positive scale (E = 0, X = 0, F definite, the bound tau) then read the same at rows of 1e-160 or
+        1e+160 as at rows of one, where the raw products underflow (hiding a non-zero E) or overflow.
+        Returns None when the rescaled multipliers would span more than ``2^1000`` (some would underflow:
+        not evaluated)."""
         idx = np.asarray(indices)
         lam = np.asarray(values, dtype=float)
         b = self._b
         Y, Z = sp.csr_matrix(self._Yc[idx]), sp.csr_matrix(self._Zc[idx])
+        if normalise:
+            scaled = _normalised_terms(Y, Z, lam)
+            if scaled is None:
+                return None
+            Y, Z, lam = scaled
         L = sp.diags(lam)
         Ya, Yu, Za, Zu = Y[:, :b], Y[:, b:], Z[:, :b], Z[:, b:]
         E = np.asarray((Ya.T @ L @ Ya - Za.T @ L @ Za).toarray())
@@ -547,8 +620,9 @@ class FrameFeedback(_Framed):
         if F.ndim != 2 or F.shape[0] != self.p:
             raise _checks.ShapeError(f"factor must have shape ({self.p}, k); got {F.shape}.")
         top = float(norm) if norm is not None else (float(np.linalg.eigvalsh(F.T @ F)[-1]) if F.size else 0.0)
-        qy, qz, uy, uz, _ = self._scaled_quads(F)  # all divided by one power of two: the ratio is unchanged
-        ay, az = self._scaled_quads(None)[:2]
+        fb = self._pairwise_normalised()  # each pair's ratio is that of its rows over any common scale
+        qy, qz, uy, uz, _ = fb._scaled_quads(F)  # all divided by one power of two: the ratio is unchanged
+        ay, az = fb._scaled_quads(None)[:2]
         delta = float(np.sqrt(max(self.span_mass(F), 0.0)))
         slack = (2 * np.sqrt(qy * uy) * delta + delta ** 2 * uy) + (2 * np.sqrt(qz * uz) * delta + delta ** 2 * uz)
         scale = top * (ay + uy + az + uz)

@@ -191,3 +191,44 @@ def test_extreme_frame_scales_change_nothing(scale):
     sol = fl.solve(far, "exact")
     assert sol.identified and sol.info["route"] == "frame" and 0 <= sol.residual < 1e-13
     assert fl.relative_error(sol.as_factored(), fl.Factored(D)) < 1e-10
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e160])
+def test_extreme_coefficient_rows_change_nothing(scale):
+    """Coefficient rows at 1e+-160 (every pair scaled, the teacher's multipliers kept: the combination is
+    scale**2 times the teacher's): the face bound is read after per-pair power-of-two rescaling, and the
+    residuals per pair, so the frame route decides as at scale one (before, 1e+160 overflowed into the
+    explicit form and a NaN bound, and verify raised OverflowError)."""
+    import warnings
+
+    D, _ = _target(seed=8)
+    fb = fl.teach(fl.Factored(D), "compact")
+    far = FrameFeedback(fb.frame, fb.y_coef * scale, fb.z_coef * scale, basis=fb.reduced_basis, meta=fb.meta)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = fl.solve(far, "exact")
+        out = fl.verify(far, sol)
+    assert sol.identified and sol.info["route"] == "frame" and 0 <= sol.residual < 1e-13
+    assert 0 <= sol.info["frame_face_tol"] < 1e-12
+    assert fl.relative_error(sol.as_factored(), fl.Factored(D)) < 1e-10
+    assert out.verdict == "identified" and not out.valid  # sqrt(c) is not exact: inconclusive, never wrong
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-160, 1e160])
+def test_face_bound_does_not_vanish_when_rows_are_tiny(scale):
+    """A hint whose combination has a frame block 1e-4 of its complement block is refused (tau ~ 1e-6 >
+    1e-8) at every scale.  Before the rescaling, at 1e-160 the frame block underflowed to zero while the
+    complement block stayed subnormal, so tau came out 0 and the step was taken."""
+    from featlib.solvers import _frame_face
+
+    D, _ = _target(seed=8)
+    fb = fl.teach(fl.Factored(D), "compact")
+    (idx, vals), = fb.meta["face_hint"]
+    vals = np.array(vals, dtype=float)
+    framed = np.flatnonzero(np.diff(sp.csr_matrix(fb.y_coef[idx][:, :fb.n_frame]).indptr))
+    vals[framed[0]] *= 1 + 1e-4
+    far = FrameFeedback(fb.frame, fb.y_coef * scale, fb.z_coef * scale, basis=fb.reduced_basis)
+    tau, reason = _frame_face(far, [(idx, vals)])
+    assert tau is None and "tau" in reason
+    sol = fl.solve(far, "exact", face_hint=[(idx, vals)])
+    assert sol.info["route"] == "frame, expanded" and "tau" in sol.info["frame_face_failed"]

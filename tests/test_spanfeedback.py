@@ -263,3 +263,16 @@ def test_factored_eigenvectors_fall_back_to_a_qr(monkeypatch):
     monkeypatch.setattr(np.linalg, "cholesky", singular)
     w, V, r, _ = Agent(fl.Factored(D)).top_eigh()
     assert r == r0 and np.allclose(w, w0) and np.abs(V - V0).max() < 1e-12
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e160])
+def test_extreme_stored_rows_give_true_residuals(scale):
+    """Stored rows at 1e+-160: the residual is a ratio per pair, read after a power-of-two rescaling of
+    each pair (before, 1e-160 reported 3.9e-4 and 1e+160 NaN for an exact answer)."""
+    D = np.random.default_rng(8).standard_normal((3, 12))
+    fb = fl.teach(fl.Factored(D), "eigen")
+    far = fl.SpanFeedback(fb.frame, fb.y_coef * scale, fb.z_coef * scale, basis=fb.reduced_basis, meta=fb.meta)
+    sol = fl.solve(far, "exact")
+    assert sol.identified and 0 <= sol.residual < 1e-13
+    assert fl.relative_error(sol.as_factored(), fl.Factored(D)) < 1e-10
+    assert fl.verify(far, sol).verdict == "identified"

@@ -152,7 +152,10 @@ def _frame_face(feedback, hint):
     hints = _hints(hint, len(feedback))
     if len(hints) != 1:
         return None, f"its face hint has {len(hints)} steps; the frame route takes one"
-    E, X, d = feedback.hint_blocks(*hints[0])
+    blocks = feedback.hint_blocks(*hints[0], normalise=True)  # tau is scale-free: read it at a safe scale
+    if blocks is None:
+        return None, "its face hint's multipliers, with the rows' scales, span more than 2^1000"
+    E, X, d = blocks
     if d is None or not d.size or not np.all(d > 0):
         return None, ("the hint's combination could not be proved positive definite on the complement (some "
                       "hinted pair is two-sided there, or a complement direction has no one-sided unit term)")
