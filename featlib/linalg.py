@@ -116,6 +116,22 @@ def svec_outer(Y) -> np.ndarray:
     return (Y[:, iu] * Y[:, ju]) * w
 
 
+def svec_outer_difference(Y, Z) -> np.ndarray:
+    """``svec_outer(Y) - svec_outer(Z)`` as a dense array, for dense Y and Z of the same shape.  When they
+    are mostly zeros (sparse activations) the rows are assembled from the non-zeros
+    (:func:`svec_outer_difference_sparse`, the same products in the same order, so the same numbers)
+    and written out once: at p = 80 with 3-sparse pairs, 0.1 s instead of 1.2 s (the dense form makes
+    three n x p(p+1)/2 temporaries)."""
+    Y, Z = _checks.finite_array(Y, "Y"), _checks.finite_array(Z, "Z")
+    if Y.shape != Z.shape or Y.ndim != 2:
+        raise _checks.ShapeError(f"Y and Z must be (n, p) arrays of the same shape; got {Y.shape} and {Z.shape}.")
+    if Y.size and np.count_nonzero(Y) + np.count_nonzero(Z) <= 0.5 * Y.size:
+        # column-major, as the dense form comes out: later products then take the same BLAS kernels and
+        # give the same roundings (a near-threshold solve flipped from decided to undecided without it)
+        return svec_outer_difference_sparse(sp.csr_matrix(Y), sp.csr_matrix(Z)).toarray(order="F")
+    return svec_outer(Y) - svec_outer(Z)
+
+
 def svec_outer_sparse(Y) -> sp.csr_matrix:
     """Sparse rows ``svec(y_k y_k^T)`` for the rows of a scipy.sparse matrix Y of shape (n, p).
 

@@ -51,12 +51,12 @@ from ..certificates import Certificate, FaceStep
 from ..feedback import PairFeedback, row_sq_norms
 from .._blas import numpy_blas_single_thread
 from ..linalg import smat, svec, svec_dim, svec_outer_difference_sparse
-from . import decide, reduce
+from . import _lsq, decide, reduce
 from ._result import (CHOLESKY_CERTIFICATE_MIN, Solution, max_relative_residual, normalise, psd_certificate,
                       psd_generator)
 from .nullspace import constraint_rows, dense_null_space, peel
 from ..certificates import verify
-from ..linalg import svec_outer
+from ..linalg import svec_outer_difference
 from .basis import solve_basis
 
 __all__ = ["solve_exact", "reduce_null_space"]
@@ -441,7 +441,7 @@ def _farkas_certificate(Y, Z, c):
         if c.target is None:
             return None
         Yr, Zr = Y @ c.F, Z @ c.F
-        G = svec_outer(Yr) - svec_outer(Zr)
+        G = svec_outer_difference(Yr, Zr)
         alpha = np.linalg.lstsq(G.T, svec(c.target), rcond=None)[0]
         idx = np.flatnonzero(alpha)
         if idx.size == 0:
@@ -719,17 +719,21 @@ def _polish_identified(Y, Z, phi, info, iters=20):
     last = r0
     for _ in range(iters):
         res = residual(L)
-        J = 2 * ((Y[:, :, None] * (Y @ L)[:, None, :] - Z[:, :, None] * (Z @ L)[:, None, :]) / scale[:, None, None])
-        J = J.reshape(len(Y), -1)
-        tr = 2 * L.ravel()[None, :]  # keep trace(L L^T) = 1 to first order
-        A = np.vstack([J, tr])
         b = -np.r_[res, np.sum(L * L) - 1.0]
-        try:
-            # complete orthogonal factorisation (min-norm, rank-revealing): the factor's rotations are
-            # a null space of J; several times faster than the SVD-based default
-            step = sla.lstsq(A, b, cond=1e-13, lapack_driver="gelsy", check_finite=False)[0]
-        except (np.linalg.LinAlgError, ValueError):
-            break
+        tr = 2 * L.ravel()[None, :]  # keep trace(L L^T) = 1 to first order
+        step = None
+        J = _lsq.factor_jacobian(Y, Z, L, scale)
+        if J is not None:  # sparse pairs: normal equations with the rotations as the known null space
+            step = _lsq.least_squares_with_null(sp.vstack([J, sp.csr_matrix(tr)]).tocsr(), b, _lsq.rotation_basis(L))
+        if step is None:
+            J = 2 * ((Y[:, :, None] * (Y @ L)[:, None, :] - Z[:, :, None] * (Z @ L)[:, None, :]) / scale[:, None, None])
+            A = np.vstack([J.reshape(len(Y), -1), tr])
+            try:
+                # complete orthogonal factorisation (min-norm, rank-revealing): the factor's rotations are
+                # a null space of J; several times faster than the SVD-based default
+                step = sla.lstsq(A, b, cond=1e-13, lapack_driver="gelsy", check_finite=False)[0]
+            except (np.linalg.LinAlgError, ValueError):
+                break
         L = L + step.reshape(L.shape)
         rr = float(np.max(np.abs(residual(L))))
         if rr < best_r:

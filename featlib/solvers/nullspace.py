@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from ..linalg import svec_outer
+from ..linalg import svec_outer_difference
 
 __all__ = ["constraint_rows", "dense_null_space", "peel"]
 
@@ -29,7 +29,7 @@ def constraint_rows(Yr, Zr, scale=None, drop_rtol=1e-12, *, return_index=False):
     pair, default of the given one) carry nothing above rounding and are dropped.  With
     ``return_index=True`` also returns the indices of the kept pairs and their row norms.
     """
-    M = svec_outer(Yr) - svec_outer(Zr)
+    M = svec_outer_difference(Yr, Zr)
     if scale is None:
         scale = np.einsum("ij,ij->i", Yr, Yr) + np.einsum("ij,ij->i", Zr, Zr)
     norms = np.linalg.norm(M, axis=1)
