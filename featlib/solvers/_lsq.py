@@ -34,11 +34,16 @@ SPARSE_DENSITY = 0.25
 ACCEPT_RTOL = 1e-12
 
 
+def _sparse_enough(Y, Z):
+    """Whether dense pair arrays Y, Z hold fewer than :data:`SPARSE_DENSITY` non-zeros."""
+    return Y.size > 0 and np.count_nonzero(Y) + np.count_nonzero(Z) <= 2 * SPARSE_DENSITY * Y.size
+
+
 def pair_matrix_rows(Yr, Zr):
     """The rows ``svec(y_k y_k^T - z_k z_k^T)`` as a CSR matrix when Y and Z are sparse (fewer than
     :data:`SPARSE_DENSITY` non-zeros), else None (the caller's dense rows are cheaper)."""
     Yr, Zr = np.asarray(Yr), np.asarray(Zr)
-    if Yr.size == 0 or np.count_nonzero(Yr) + np.count_nonzero(Zr) > 2 * SPARSE_DENSITY * Yr.size:
+    if not _sparse_enough(Yr, Zr):
         return None
     return svec_outer_difference_sparse(sp.csr_matrix(Yr), sp.csr_matrix(Zr))
 
@@ -84,7 +89,6 @@ def spd_solve(M, rhs, apply, *, steps: int = 8, rhs_scale: float | None = None):
     if best is None or not best_r <= ACCEPT_RTOL * (scale * float(np.linalg.norm(best)) + floor):
         return None
     return best
-    return x
 
 
 def min_norm_combination(A, s, kernel):
@@ -113,7 +117,9 @@ def min_norm_combination(A, s, kernel):
 def least_squares_with_null(A, b, null):
     """``argmin ||A x - b||`` orthogonal to ``null`` (orthonormal columns spanning the null space of A,
     or a superset of it that A vanishes on): ``(A^T A + c N N^T) x = A^T b`` with ``c`` the mean
-    diagonal of ``A^T A``.  None when not numerically solvable."""
+    diagonal of ``A^T A``, by :func:`spd_solve`.  None when not numerically solvable.  Used for a
+    Gauss-Newton step, which needs a least-squares solution, not an exact one: a step whose normal
+    equations are only nearly singular beyond ``null`` is refused by the residual test of spd_solve."""
     N = np.asarray(null, dtype=float)
     M = _gram(A)
     norm_a = float(np.sqrt(abs(np.trace(M))))  # ||A||_F
@@ -133,7 +139,7 @@ def factor_jacobian(Y, Z, L, scale):
     :data:`SPARSE_DENSITY` non-zeros), else None.  Row k is ``2 (y_k (y_k^T L) - z_k (z_k^T L)) / scale_k``:
     non-zero only in the rows of L that y_k or z_k touch."""
     Y, Z = np.asarray(Y), np.asarray(Z)
-    if Y.size == 0 or np.count_nonzero(Y) + np.count_nonzero(Z) > 2 * SPARSE_DENSITY * Y.size:
+    if not _sparse_enough(Y, Z):
         return None
     n, r = Y.shape[0], L.shape[1]
     rows, cols, vals = [], [], []
@@ -170,7 +176,7 @@ def combination_times(Yr, Zr, K):
     rows of Y and Z are sparse (fewer than :data:`SPARSE_DENSITY` non-zeros), else None.  Column k is
     ``vec(y_k (y_k^T K) - z_k (z_k^T K))``: non-zero only in the rows that y_k or z_k touch."""
     Yr, Zr = np.asarray(Yr), np.asarray(Zr)
-    if Yr.size == 0 or np.count_nonzero(Yr) + np.count_nonzero(Zr) > 2 * SPARSE_DENSITY * Yr.size:
+    if not _sparse_enough(Yr, Zr):
         return None
     (n, q), f = Yr.shape, K.shape[1]
     rows, cols, vals = [], [], []
@@ -199,7 +205,11 @@ def antisymmetric_directions(K):
 
 def project_off_rows(G, alpha, left_null):
     """``alpha - G^+ G alpha`` (the nearest vector to alpha in the null space of G) through the normal
-    equations ``(G G^T + c P P^T) y = G alpha`` with P (orthonormal) spanning the left null space of G;
+    equations ``(G G^T + c P P^T) y = G alpha`` with P (orthonormal) spanning the known part of the left
+    null space of G.  Other left null directions are harmless: ``G alpha`` has no component along them,
+    the shift of :func:`spd_solve` keeps the factorisation definite, and ``G^T`` annihilates whatever y
+    picks up there (one such direction is ``vec(K Psi)`` when every pair matrix is orthogonal to
+    ``K Psi K^T``, i.e. to the answer itself: found at p = 80, where Cholesky without the shift failed).
     None when that is not numerically solvable or ``G`` times the result is not small (rounding of
     ``||G|| ||alpha||``)."""
     P = np.asarray(left_null, dtype=float)
