@@ -497,7 +497,8 @@ def _frame_face_proof(feedback):
                       "its blocks cannot be evaluated exactly here; the solver's floating-point bound is in "
                       "Solution.info['frame_face_tol']")
     top = float(np.max(np.abs(data), initial=0.0))
-    if not (top < FRAME_EXACT_BOUND and 2.0 * idx.size * top ** 3 < FRAME_EXACT_BOUND):  # no float overflow  # each block entry: at most 2 terms a pair
+    # each block entry has at most 2 terms a pair; top is tested first so that top ** 3 cannot overflow
+    if not (top < FRAME_EXACT_BOUND and 2.0 * idx.size * top ** 3 < FRAME_EXACT_BOUND):
         return None, "the hint's integers are too large for an exact float64 evaluation"
     E, X, d = feedback.hint_blocks(idx, vals)
     if np.any(E != 0) or X.nnz:

@@ -119,8 +119,8 @@ def svec_outer(Y) -> np.ndarray:
 def svec_outer_difference(Y, Z) -> np.ndarray:
     """``svec_outer(Y) - svec_outer(Z)`` as a dense array, for dense Y and Z of the same shape.  When they
     are mostly zeros (sparse activations) the rows are assembled from the non-zeros
-    (:func:`svec_outer_difference_sparse`, the same products in the same order, so the same numbers)
-    and written out once: at p = 80 with 3-sparse pairs, 0.1 s instead of 1.2 s (the dense form makes
+    (:func:`svec_outer_difference_sparse`, the same products in the same order, so the same numbers;
+    an exact zero comes out as +0.0 where the dense formula may give -0.0) and written out once: at p = 80 with 3-sparse pairs, 0.1 s instead of 1.2 s (the dense form makes
     three n x p(p+1)/2 temporaries)."""
     Y, Z = _checks.finite_array(Y, "Y"), _checks.finite_array(Z, "Z")
     if Y.shape != Z.shape or Y.ndim != 2:

@@ -67,3 +67,22 @@ def test_the_one_pass_constraint_assembly_matches_the_difference():
     assert (A != B).nnz == 0 and B.nnz == A.nnz and np.all(B.data != 0) and B[0].nnz == 0
     with pytest.raises(linalg._checks.ShapeError):
         svec_outer_difference_sparse(Y, Z[:5])
+
+
+@pytest.mark.parametrize("density", [0.15, 0.9])
+def test_dense_difference_is_the_dense_formula(density):
+    """svec_outer_difference assembles mostly-zero rows from their non-zeros: the same products in the same
+    order (equal as numbers; only the sign of an exact zero may differ, -0.0 in the dense formula where a
+    zero multiplies a negative entry) and the same column-major layout as the dense formula, so later
+    BLAS products round the same (a row-major copy flipped a near-threshold verdict)."""
+    rng = np.random.default_rng(7)
+    for p in (1, 3, 12):
+        Y = rng.standard_normal((40, p)) * (rng.random((40, p)) < density)
+        Z = rng.standard_normal((40, p)) * (rng.random((40, p)) < density)
+        got = linalg.svec_outer_difference(Y, Z)
+        ref = linalg.svec_outer(Y) - linalg.svec_outer(Z)
+        assert np.array_equal(got, ref)
+        assert np.array_equal(np.signbit(got) & (got != 0), np.signbit(ref) & (ref != 0))
+        assert (got.flags["F_CONTIGUOUS"], got.flags["C_CONTIGUOUS"]) == (ref.flags["F_CONTIGUOUS"], ref.flags["C_CONTIGUOUS"])
+    with pytest.raises(Exception):
+        linalg.svec_outer_difference(np.ones((2, 3)), np.ones((2, 4)))
