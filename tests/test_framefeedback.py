@@ -173,6 +173,7 @@ def test_the_work_list_back_substitution_matches_the_rounds(monkeypatch):
     rounds = nullspace.peel(M, dim=M.shape[1])
     monkeypatch.setattr(nullspace, "PEEL_WORKLIST_MIN", 1)
     monkeypatch.setattr(nullspace, "PEEL_WORKLIST_FRACTION", 2.0)
+    monkeypatch.setattr(nullspace, "PEEL_WORKLIST_ROUNDS", 1)
     listed = nullspace.peel(M, dim=M.shape[1])
     assert rounds is not None and listed is not None
     assert np.allclose(listed / np.linalg.norm(listed), rounds / np.linalg.norm(rounds), atol=1e-12)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.linalg as sla
+import scipy.sparse as sp
 
 import featlib as fl
 from featlib.solvers import nullspace
@@ -136,3 +137,27 @@ def test_exact_pairs_that_a_less_accurate_null_space_left_undecided():
         assert sol.decided and sol.identified
         v = fl.verify(full[:n], sol)
         assert v.valid and v.exact
+
+
+def test_one_slow_round_is_not_a_chain(monkeypatch):
+    """Theorem 2's pairs peel in two rounds, the first solving only the diagonal: that one slow round must
+    not hand the rest to the one-unknown-at-a-time work list (at p = 4096 it did: 14 s became 130 s)."""
+    import featlib as fl
+    from featlib.solvers import nullspace
+
+    phi = fl.datasets.random_feature_matrix(30, 5, seed=0)
+    M = sp.csr_matrix(fl.teach(phi, "sparse").constraints())
+    norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+    M = sp.csr_matrix(sp.diags(1.0 / norms[norms > 0]) @ M[norms > 0])  # unit rows, as the solver makes them
+    monkeypatch.setattr(nullspace, "PEEL_WORKLIST_MIN", 1)
+    monkeypatch.setattr(nullspace, "PEEL_WORKLIST_FRACTION", 0.5)  # the diagonal round (30 of 465) is slow
+
+    def no_work_list(*args):
+        raise AssertionError("the work list ran after a single slow round")
+
+    monkeypatch.setattr(nullspace, "_peel_worklist", no_work_list)
+    x = nullspace.peel(M, dim=M.shape[1])
+    assert x is not None
+    monkeypatch.setattr(nullspace, "PEEL_WORKLIST_ROUNDS", 1)  # the old rule: it would have switched
+    with pytest.raises(AssertionError, match="single slow round"):
+        nullspace.peel(M, dim=M.shape[1])

@@ -159,10 +159,14 @@ def _null_space_from_qr(R, piv, rtol):
     return N
 
 
-#: peel continues one unknown at a time (:func:`_peel_worklist`) once a round solves fewer than this fraction
-#: of the unknowns left, when at least PEEL_WORKLIST_MIN are left
+#: peel continues one unknown at a time (:func:`_peel_worklist`) once PEEL_WORKLIST_ROUNDS rounds in a row
+#: each solved fewer than PEEL_WORKLIST_FRACTION of the unknowns left, with at least PEEL_WORKLIST_MIN left.
+#: One slow round is not a chain: Theorem 2's first round solves only the p diagonal entries (0.05 % of
+#: 8.4 M unknowns at p = 4096) and its second all the rest; switching after that first round took the
+#: solve from 14 s to 130 s (the work list is a Python loop, about 14 us an unknown)
 PEEL_WORKLIST_FRACTION = 0.01
 PEEL_WORKLIST_MIN = 4096
+PEEL_WORKLIST_ROUNDS = 8
 
 
 def _peel_worklist(M, x, solved, b, row_of):
@@ -199,8 +203,8 @@ def peel(M, dim, b=None):
     no unknown is fixed; the right-hand side ``b`` carries the scale.  Then repeatedly solve every
     row that has exactly one unknown left (when several rows can solve the same unknown, the one
     with the largest coefficient does).  Linear in the number of non-zeros per round; Theorem 2's
-    feedback needs two rounds, whatever p.  When the rounds stall on a chain (few unknowns a round, as
-    for the compact pairs), it goes on one unknown at a time (:func:`_peel_worklist`).
+    feedback needs two rounds, whatever p.  When the rounds stall on a chain (few unknowns a round for
+    several rounds, as for the compact pairs), it goes on one unknown at a time (:func:`_peel_worklist`).
 
     Returns x when every unknown gets determined *and* every row is satisfied to
     ``1e3 * eps * max|x| * dim``; then the solution space of the homogeneous system is exactly
@@ -219,6 +223,7 @@ def peel(M, dim, b=None):
     else:
         b = np.asarray(b, dtype=float)
     row_of = np.repeat(np.arange(n), np.diff(M.indptr))
+    slow = 0  # consecutive rounds that solved few unknowns
     while not solved.all():
         open_nnz = ~solved[M.indices]
         single = np.bincount(row_of[open_nnz], minlength=n) == 1
@@ -236,7 +241,8 @@ def peel(M, dim, b=None):
         x[cols] = (b[rows] - known[rows]) / coef
         solved[cols] = True
         left = P - int(np.count_nonzero(solved))
-        if left >= PEEL_WORKLIST_MIN and cols.size < PEEL_WORKLIST_FRACTION * left:
+        slow = slow + 1 if left >= PEEL_WORKLIST_MIN and cols.size < PEEL_WORKLIST_FRACTION * left else 0
+        if slow >= PEEL_WORKLIST_ROUNDS:
             # a chain (the compact pairs: each cycle pair links two family vectors) solves a few unknowns a
             # round, and each round costs O(nnz): continue one unknown at a time, O(nnz) in all
             if not _peel_worklist(M, x, solved, b, row_of):
