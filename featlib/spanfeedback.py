@@ -236,6 +236,9 @@ class _Framed(PairFeedback):
         pair's relative residual does not change when both its vectors are scaled together, and the
         products stay far from overflow (rows of 1e+160) and underflow (1e-160).  Otherwise ``self``."""
         if self._pairwise is None:
+            if _entries_within(self.y_coef, self.z_coef, 2.0 ** -255, 2.0 ** 255):
+                self._pairwise = self  # every entry in range, so every pair's largest one: no copy needed
+                return self
             Y, Z = sp.csr_matrix(self.y_coef, copy=True), sp.csr_matrix(self.z_coef, copy=True)
             e = _pair_exponents(Y, Z)
             if not e.size or np.abs(e).max() <= 256:
@@ -409,6 +412,16 @@ def _normalised_terms(Y, Z, lam):
         return None
     Ys, Zs = _scaled_rows(Y, Z, e)
     return Ys, Zs, np.ldexp(mant, shift)
+
+
+def _entries_within(Y, Z, low, high):
+    """Whether every non-zero |entry| of Y and Z (dense or sparse) lies in [low, high]."""
+    for C in (Y, Z):
+        a = np.abs(C.data if sp.issparse(C) else np.asarray(C))
+        a = a[a != 0]
+        if a.size and (a.max() > high or a.min() < low):
+            return False
+    return True
 
 
 def _pair_exponents(Y, Z):
