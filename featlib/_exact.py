@@ -21,7 +21,7 @@ import numpy as np
 __all__ = ["q", "rationalize", "rref", "rank", "null_space", "solve", "psd_rank", "identity", "zeros", "matmul",
            "full_column_rank_mod_prime", "integer_rank_mod_prime", "to_float", "height_bits",
            "integer_null_basis", "reduced_lattice_basis", "solve_matrix",
-           "integer_vectors_near"]
+           "integer_vectors_near", "dyadic", "pair_combination"]
 
 ZERO = flint.fmpq(0)
 ONE = flint.fmpq(1)
@@ -310,3 +310,46 @@ def integer_vectors_near(K, weight=2.0**40, max_entry=2**10):
     if rank(q(B)) != k:
         return None
     return q(B)
+
+
+def dyadic(a, max_bits=2048):
+    """``a`` (finite floats) as ``(ints, e)``: a numpy object array of Python integers with
+    ``a == ints * 2**e`` exactly (every float is a dyadic rational; one common exponent).  None when
+    the magnitudes span more than ``max_bits`` bits (the integers would be needlessly huge)."""
+    a = np.asarray(a, dtype=float)
+    if not np.all(np.isfinite(a)):
+        raise ValueError("dyadic() needs finite numbers")
+    frac, ex = np.frexp(a)  # a = frac * 2**ex exactly, 0.5 <= |frac| < 1 (or frac = 0)
+    mant = np.ldexp(frac, 53).astype(np.int64)  # an integer below 2**53 in magnitude: exact
+    nz = mant != 0
+    if not nz.any():
+        return np.zeros(a.shape, dtype=object), 0
+    e0 = int(ex[nz].min()) - 53
+    shift = np.where(nz, ex.astype(np.int64) - 53 - e0, 0)
+    if int(shift.max()) > max_bits:
+        return None
+    return mant.astype(object) << shift.astype(object), e0
+
+
+def pair_combination(Y, Z, alpha, max_bits=2048):
+    """``sum_k alpha_k (y_k y_k^T - z_k z_k^T)`` in exact integer arithmetic (FLINT's ``fmpz_mat``):
+    returns ``(C, e)`` with C a numpy object array of Python integers and the exact combination
+    equal to ``C * 2**e``; None when the inputs span more than ``max_bits`` bits of magnitude.
+
+    The rows of ``Y`` and ``Z`` and the multipliers are floats; nothing is rounded here (the caller
+    rounds the result once, with a proved bound: :func:`featlib._rigorous.round_dyadic`)."""
+    Y, Z, alpha = np.asarray(Y, dtype=float), np.asarray(Z, dtype=float), np.asarray(alpha, dtype=float)
+    keep = alpha != 0
+    Y, Z, alpha = Y[keep], Z[keep], alpha[keep]
+    p = Y.shape[1]
+    if len(alpha) == 0:
+        return np.zeros((p, p), dtype=object), 0
+    yz = dyadic(np.vstack([Y, Z]), max_bits)
+    aa = dyadic(alpha, max_bits)
+    if yz is None or aa is None:
+        return None
+    (V, ev), (A, ea) = yz, aa
+    Yi, Zi = V[: len(alpha)], V[len(alpha):]
+    Dy, Dz = Yi * A[:, None], Zi * A[:, None]
+    C = (_fmpz_mat(Dy.T) * _fmpz_mat(Yi)) - (_fmpz_mat(Dz.T) * _fmpz_mat(Zi))
+    return np.array([int(x) for x in C.entries()], dtype=object).reshape(p, p), 2 * ev + ea

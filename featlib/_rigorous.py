@@ -22,9 +22,11 @@ bounded by its computed value plus the rounding bound above.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["U", "TINY", "SAFETY", "gamma", "pd_lower_bound", "fro", "matmul_error"]
+__all__ = ["U", "TINY", "SAFETY", "gamma", "pd_lower_bound", "fro", "matmul_error", "round_dyadic"]
 
 #: unit roundoff of binary64
 U = 2.0 ** -53
@@ -50,6 +52,31 @@ def fro(a) -> float:
 def matmul_error(a_fro: float, b_fro: float, inner: int, entries: int = 1) -> float:
     """A bound on ``||fl(A B) - A B||_F`` from ``||A||_F``, ``||B||_F`` and the inner dimension."""
     return SAFETY * (gamma(inner) * a_fro * b_fro + TINY * inner * max(entries, 1))
+
+
+def round_dyadic(ints, e):
+    """The float matrix nearest (to within two roundings) to the exact matrix ``ints * 2**e``
+    (``ints``: Python integers), and a proved bound on the Frobenius norm of the difference.
+
+    ``float(v)`` of a Python integer is correctly rounded (relative error <= U) when ``|v| < 2**1024``;
+    larger integers are first shifted right (truncation, relative error < 2**-60); ``ldexp`` is exact
+    unless the result is subnormal (absolute error < 2**-1074 <= TINY).  Returns (None, inf) when an
+    entry overflows.
+    """
+    ints = np.asarray(ints, dtype=object)
+    out = np.empty(ints.shape)
+    flat = out.reshape(-1)
+    for i, v in enumerate(ints.reshape(-1)):
+        v = int(v)
+        shift = max(0, v.bit_length() - 1000)
+        try:
+            flat[i] = math.ldexp(float(v >> shift if v >= 0 else -((-v) >> shift)), e + shift)
+        except OverflowError:
+            return None, np.inf
+    if not np.all(np.isfinite(out)):
+        return None, np.inf
+    # |fl - exact| <= (U + 2**-60) |exact| + TINY <= 2 U |fl| (1 + 4 U) + TINY per entry: doubled
+    return out, SAFETY * (2 * U * (1 + 4 * U) * fro(out) + TINY * out.size)
 
 
 def pd_lower_bound(T, err: float = 0.0) -> float:

@@ -148,12 +148,14 @@ def solvers_compare(ps=(10, 20, 40, 80), *, teachers=("eigen", "compact", "spars
     three for the exact solver); peak memory is tracemalloc's peak of Python allocations in a second
     run (not measured for gd).  ``verdict``: identified / not identified / undecided (exact), or "-"
     (the baselines decide nothing); ``cert``: the exact certificate's facial-reduction steps /
-    multipliers.  ``profile``: a cProfile summary of each exact solve."""
+    multipliers; ``verify``: what :func:`featlib.verify` says of the exact certificate (valid with
+    its proved distance bound, or inconclusive / invalid) and its seconds.  ``profile``: a cProfile
+    summary of each exact solve."""
     cp = _checks.require("cvxpy", "sdp", "the cvxpy baseline")
     installed = set(cp.installed_solvers())
     methods = ["exact"] + [f"cvxpy-{s.lower()}" for s in cvxpy_solvers if s in installed] + ([] if skip_gd else ["gd"])
     out(f"{'p':>4} {'teacher':<15} {'pairs':>6} {'method':<14} {'seconds':>9} {'peak MB':>8} {'PCC':>9} "
-        f"{'rel.err':>9} {'verdict':<15} {'cert':>9}")
+        f"{'rel.err':>9} {'verdict':<15} {'cert':>9} {'verify':>16} {'verify s':>8}")
     rows = []
     for p in _progress(ps, progress, "p"):
         phi_star = random_feature_matrix(p, max(1, p // 2), seed=seed)
@@ -190,16 +192,21 @@ def solvers_compare(ps=(10, 20, 40, 80), *, teachers=("eigen", "compact", "spars
                     rows.append(dict(p=p, teacher=teacher, pairs=len(fb), method=method, failed=True))
                     continue
                 phi = result if method.startswith("cvxpy") else result.phi
-                verdict, cert = "-", "-"
+                verdict, cert, check, check_s = "-", "-", "-", float("nan")
                 if method == "exact":
                     verdict = ("identified" if result.identified else "not identified") if result.decided else "undecided"
                     cert = _certificate_size(result)
+                    if result.certificate is not None:
+                        t = time.perf_counter()
+                        v = verify(fb, result)
+                        check_s = time.perf_counter() - t
+                        check = v.status + (f" {v.margin:.0e}" if v.valid and v.margin is not None else "")
                 row = dict(p=p, teacher=teacher, pairs=len(fb), method=method, seconds=seconds, peak_mb=peak,
                            pcc=pcc(phi, phi_star), rel_err=relative_error(phi, phi_star), failed=False,
-                           verdict=verdict, certificate=cert)
+                           verdict=verdict, certificate=cert, verify=check, verify_s=check_s)
                 rows.append(row)
                 out(f"{p:>4} {teacher:<15} {len(fb):>6} {method:<14} {seconds:>9.4f} {peak:>8.1f} "
-                    f"{row['pcc']:>9.6f} {row['rel_err']:>9.1e} {verdict:<15} {cert:>9}")
+                    f"{row['pcc']:>9.6f} {row['rel_err']:>9.1e} {verdict:<15} {cert:>9} {check:>16} {check_s:>8.3f}")
                 if profile and method == "exact":
                     _profile_summary(run, out)
     return rows
