@@ -331,10 +331,12 @@ def dyadic(a, max_bits=2048):
     return mant.astype(object) << shift.astype(object), e0
 
 
-def pair_combination(Y, Z, alpha, max_bits=2048):
+def pair_combination(Y, Z, alpha, max_bits=2048, max_work=2 * 10**8):
     """``sum_k alpha_k (y_k y_k^T - z_k z_k^T)`` in exact integer arithmetic (FLINT's ``fmpz_mat``):
     returns ``(C, e)`` with C a numpy object array of Python integers and the exact combination
-    equal to ``C * 2**e``; None when the inputs span more than ``max_bits`` bits of magnitude.
+    equal to ``C * 2**e``; None when the inputs span more than ``max_bits`` bits of magnitude, or
+    when the work (products of non-zeros, or n p^2 for dense rows) is above ``max_work`` (a hostile
+    certificate must not make verify run for hours: the caller then uses floating point).
 
     The rows of ``Y`` and ``Z`` and the multipliers are floats; nothing is rounded here (the caller
     rounds the result once, with a proved bound: :func:`featlib._rigorous.round_dyadic`)."""
@@ -349,7 +351,22 @@ def pair_combination(Y, Z, alpha, max_bits=2048):
     if yz is None or aa is None:
         return None
     (V, ev), (A, ea) = yz, aa
-    Yi, Zi = V[: len(alpha)], V[len(alpha):]
+    n = len(alpha)
+    nnz = np.count_nonzero(np.vstack([Y, Z]), axis=1)
+    sparse_work = int(nnz @ nnz)
+    if min(sparse_work, n * p * p) > max_work:
+        return None
+    if sparse_work * 8 < n * p * p:
+        # sparse rows (sampled activations): only the products of each row's non-zeros
+        C = np.zeros((p, p), dtype=object)
+        for k, row in enumerate(V):
+            idx = np.flatnonzero(row)
+            if idx.size:
+                v = row[idx]
+                sign = A[k if k < n else k - n] * (1 if k < n else -1)
+                C[np.ix_(idx, idx)] += np.outer(v, v) * sign
+        return C, 2 * ev + ea
+    Yi, Zi = V[:n], V[n:]
     Dy, Dz = Yi * A[:, None], Zi * A[:, None]
     C = (_fmpz_mat(Dy.T) * _fmpz_mat(Yi)) - (_fmpz_mat(Dz.T) * _fmpz_mat(Zi))
     return np.array([int(x) for x in C.entries()], dtype=object).reshape(p, p), 2 * ev + ea

@@ -650,8 +650,6 @@ def _final_bound_coupled(Y, Z, F, R, nu, w0, r0, trX, xr, delta, chunk=2048):
     if Ua > FLOAT_MAX_UNKNOWNS or n == 0:
         return np.inf
     g = _R.gamma(p + 4)
-    iu, ju = np.triu_indices(f)
-    wts = np.where(iu == ju, 1.0, np.sqrt(2.0))
     G = np.zeros((Ua, Ua))
     nN2 = 0.0
     err2 = 0.0
@@ -659,7 +657,7 @@ def _final_bound_coupled(Y, Z, F, R, nu, w0, r0, trX, xr, delta, chunk=2048):
     for lo in range(0, n, chunk):
         Yc, Zc, nc = Y[lo:lo + chunk], Z[lo:lo + chunk], nu[lo:lo + chunk]
         Yf, Zf, Yr, Zr = Yc @ F, Zc @ F, Yc @ R, Zc @ R
-        FF = (Yf[:, iu] * Yf[:, ju] - Zf[:, iu] * Zf[:, ju]) * wts
+        FF = svec_outer(Yf) - svec_outer(Zf)  # the same rows as _face_rows (whose generator w0 is)
         FR = 2 * (Yf[:, :, None] * Yr[:, None, :] - Zf[:, :, None] * Zr[:, None, :]).reshape(len(Yc), f * k)
         N = np.hstack([FF, FR]) / nc[:, None]
         G += N.T @ N

@@ -767,7 +767,9 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
     move a threshold up; such probes are counted.  ``certified=False`` counts the solver's own
     "identified" (decided, within 1e-6 of the target) without verify's certificate: a measurement of
     where identification happens when verify's floating-point bound is too loose to certify it (at
-    p = 20 a single combination step's proved distance is about 1.2e-2, above the default margin).
+    p = 20 a single combination step's proved distance was about 1.2e-2, above the default margin,
+    until verify computed the step exactly and solved for the coupling block: now about 1e-3 near
+    the threshold, and the certified and solver's-verdict thresholds agree there).
     ``exact=True``: integer targets and the teachers' exact output, certified by verify's exact proof,
     as in :func:`phase_transition` (p <= 20; not for the isotropic control).
 

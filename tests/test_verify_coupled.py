@@ -31,10 +31,11 @@ def test_dyadic_is_exact_over_wide_exponents():
         X.dyadic([1.0, np.nan])
 
 
-def test_pair_combination_equals_rational_arithmetic():
+@pytest.mark.parametrize("p, density", [(5, 0.5), (16, 0.1)])  # the dense (FLINT) and the sparse-row paths
+def test_pair_combination_equals_rational_arithmetic(p, density):
     rng = np.random.default_rng(1)
-    Y = rng.standard_normal((30, 5)) * (rng.random((30, 5)) < 0.5) * 2.0 ** rng.integers(-40, 40, (30, 1))
-    Z = rng.standard_normal((30, 5)) * 2.0 ** rng.integers(-40, 40, (30, 1))
+    Y = rng.standard_normal((30, p)) * (rng.random((30, p)) < density) * 2.0 ** rng.integers(-40, 40, (30, 1))
+    Z = rng.standard_normal((30, p)) * (rng.random((30, p)) < 2 * density) * 2.0 ** rng.integers(-40, 40, (30, 1))
     a = rng.standard_normal(30)
     a[:4] = 0.0
     Cint, e = X.pair_combination(Y, Z, a)
@@ -42,6 +43,7 @@ def test_pair_combination_equals_rational_arithmetic():
     exact = sum(aq[k] * (np.outer(Yq[k], Yq[k]) - np.outer(Zq[k], Zq[k])) for k in range(30))
     got = np.array([[Fraction(int(v)) * Fraction(2) ** e for v in row] for row in Cint], dtype=object)
     assert np.all(got == exact)
+    assert X.pair_combination(Y, Z, a, max_work=10) is None  # too much work for a check: refused
 
 
 def test_round_dyadic_bound_holds_including_huge_and_subnormal_entries():
