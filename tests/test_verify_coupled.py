@@ -168,3 +168,40 @@ def test_sampled_pairs_at_p20_verify_valid_in_floating_point():
     import dataclasses
     forged = dataclasses.replace(sol.certificate, steps=(dataclasses.replace(steps[0], values=vals),))
     assert not fl.verify(fb, forged, exact=False).valid
+
+
+def _first_solution_space(p, seed=0):
+    """span(L) of the pair equalities at the first level for the benchmark's sampled feedback."""
+    from featlib.solvers import decide
+
+    phi = fl.datasets.random_feature_matrix(p, p // 2, seed=seed)
+    fb = fl.teach(phi, "sparse-sampled", n=3 * p * (p + 1) // 2, mu=1 - 2 / p, s=3, seed=seed)
+    seen = {}
+    orig = decide.psd_point
+
+    def spy(B, q, *a, **k):
+        seen.setdefault("B", (B, q))
+        return orig(B, q, *a, **k)
+
+    decide.psd_point = spy
+    try:
+        fl.solve(fb, "exact")
+    finally:
+        decide.psd_point = orig
+    return seen["B"]
+
+
+def test_psd_point_polish_reaches_the_boundary_where_cone_projections_do_not():
+    from featlib.solvers import decide
+    from featlib.solvers.nullspace import _alternating_projections
+
+    B, q = _first_solution_space(20)
+    plain, lam = _alternating_projections(B, q, 0.0, 300, lambda w: w >= -1e-12)
+    assert lam < -1e-12  # 300 projections onto the cone are not there yet
+    X = decide.psd_point(B, q, iters=300)
+    w = np.linalg.eigvalsh(X)
+    assert w[0] >= -1e-12 and abs(np.trace(X) - 1) < 1e-12
+    assert np.linalg.norm(svec(X) - B @ (B.T @ svec(X))) < 1e-12  # a member of span(B)
+    assert np.count_nonzero(w > 1e-9) == q // 2  # the target's face: rank p/2
+    # no gap, no polish
+    assert decide.polish_boundary(B, q, np.eye(q) / q) is None

@@ -25,22 +25,29 @@ from ..linalg import smat, svec
 from .nullspace import _alternating_projections
 from .reduce import _smat_expr, _solved
 
-__all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "witnesses", "PD_CERTIFICATE_MIN"]
+__all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "polish_boundary", "witnesses", "PD_CERTIFICATE_MIN"]
 
 #: a trace-1 member of the solution space whose smallest eigenvalue exceeds this (far above
 #: rounding) certifies that the feedback does not identify Phi
 PD_CERTIFICATE_MIN = 1e-9
 
 
+#: find_pd_point stops a floor's run when its best smallest eigenvalue has not grown for this many
+#: iterations (the sets do not meet); measured on sampled pairs at p = 40: the first floor's run
+#: stops after 358 of its 500 iterations, the second still improves at 500
+PD_STALL = 50
+
+
 def find_pd_point(B, q, *, iters=500, floors=(1e-3, 1e-6)):
     """A trace-1 member of span(B) that is positive definite (lambda_min > PD_CERTIFICATE_MIN).
 
-    Alternating projections towards ``{X >= (floor / q) I}``, for a decreasing floor.  Returns
+    Alternating projections towards ``{X >= (floor / q) I}``, for a decreasing floor, each run
+    stopped early once its smallest eigenvalue stalls below zero (:data:`PD_STALL`).  Returns
     (matrix, lambda_min); lambda_min <= PD_CERTIFICATE_MIN means none was found.
     """
     best, best_min = None, -np.inf
     for floor in floors:
-        X, lam = _alternating_projections(B, q, floor / q, iters, lambda w: w > PD_CERTIFICATE_MIN)
+        X, lam = _alternating_projections(B, q, floor / q, iters, lambda w: w > PD_CERTIFICATE_MIN, stall=PD_STALL)
         if X is None:
             return None, -np.inf
         if lam > best_min:
@@ -69,10 +76,55 @@ def pd_point_sdp(B, q):
     return Xv, float(np.linalg.eigvalsh(Xv)[0])
 
 
-def psd_point(B, q, iters=2000):
-    """Some trace-1 PSD matrix in span(B) (alternating projections onto the PSD cone)."""
-    X, _ = _alternating_projections(B, q, 0.0, iters, lambda w: w >= -1e-12)
+def psd_point(B, q, iters=2000, chunk=150):
+    """Some trace-1 PSD matrix in span(B) (alternating projections onto the PSD cone).
+
+    On a face the projections converge only linearly (a factor of 10 every 150 iterations or so on
+    sampled pairs at p = 40: 2,000 iterations to reach -1e-12), while the rank shows after a hundred;
+    so every ``chunk`` iterations :func:`polish_boundary` tries projections onto that rank, and the
+    cone's projections go on from where they were if it does not get there."""
+    X, done, tried = None, 0, set()
+    while done < iters:
+        n = min(chunk, iters - done)
+        X, lam = _alternating_projections(B, q, 0.0, n, lambda w: w >= -1e-12, start=X)
+        done += n
+        if X is None or lam >= -1e-12:
+            return X
+        Xp = polish_boundary(B, q, X, tried=tried)
+        if Xp is not None:
+            return Xp
     return X
+
+
+def polish_boundary(B, q, X, *, min_gap=10.0, iters=600, tried=None):
+    """A trace-1 PSD member of span(B) of the rank X shows, by projections onto that rank.
+
+    The rank k: the eigenvalues above X's largest gap (an eigenvalue at least ``min_gap`` times every
+    magnitude below it).  Alternating projections between span(B) ∩ {trace = 1} and the PSD
+    matrices of rank at most k (measured on sampled pairs at p = 40: a factor of 10 every 25
+    iterations, against 150 onto the whole cone).  Returns the affine point once its smallest
+    eigenvalue is >= -1e-12 (what :func:`psd_point` accepts), else None.  The projections stop when
+    the smallest eigenvalue stalls (the rank is wrong); ``tried``: ranks already tried without success
+    (skipped; the new one is added), so a failing solve does not pay for the same rank twice."""
+    w = np.linalg.eigvalsh((X + X.T) / 2)
+    top = float(w[-1])
+    if not top > 0:
+        return None
+    # an eigenvalue against the largest magnitude below it (not its neighbour: near-zero eigenvalues
+    # of either sign sit below the gap in any order)
+    below = np.maximum.accumulate(np.abs(w[:-1]))
+    ratios = w[1:] / np.maximum(below, 1e-16 * top)
+    ratios[w[1:] <= 0] = 0.0
+    i = int(np.argmax(ratios))
+    if not ratios[i] >= min_gap:
+        return None
+    k = q - i - 1
+    if tried is not None:
+        if k in tried:
+            return None
+        tried.add(k)
+    Xp, lam = _alternating_projections(B, q, 0.0, iters, lambda v: v >= -1e-12, start=X, rank=k, stall=50)
+    return Xp if Xp is not None and lam >= -1e-12 else None
 
 
 def witnesses(X, L, q):

@@ -261,12 +261,18 @@ def trace_vector(q):
     return (iu == ju).astype(float)
 
 
-def _alternating_projections(B, q, floor, iters, accept):
+def _alternating_projections(B, q, floor, iters, accept, start=None, stall=None, rank=None):
     """Alternate between ``span(B) ∩ {trace = 1}`` and ``{X >= floor * I}``.
 
     ``B`` has orthonormal svec columns.  Returns (X, lambda_min) for the first affine point with
     ``accept(lambda_min)`` true, else the affine point with the largest smallest eigenvalue seen;
-    (None, -inf) when every member of span(B) has zero trace.
+    (None, -inf) when every member of span(B) has zero trace.  ``start``: a symmetric matrix to start
+    from (its projection onto the affine set) instead of the identity's.  ``stall``: stop early when
+    the best smallest eigenvalue has not grown by more than 1e-3 of its size (plus 1e-15) over this
+    many iterations: the two sets do not meet and the iterates have settled at their distance.
+    ``rank``: project onto the PSD matrices of rank at most this (the largest eigenvalues kept,
+    clipped at ``floor``) instead of the whole cone: near a boundary point of that rank these
+    projections meet the affine set at an angle and converge several times faster.
     """
     t = trace_vector(q)
     g = B.T @ t  # trace of smat(B a) is g @ a
@@ -288,16 +294,25 @@ def _alternating_projections(B, q, floor, iters, accept):
         X[ju, iu] = X[iu, ju]
         return X
 
-    x = to_affine(t / q)
+    x = to_affine(t / q if start is None else start[iu, ju] * wts)
     best, best_min = None, -np.inf
-    for _ in range(iters):
+    history = []
+    for it in range(iters):
         X = to_mat(x)
         w, V = np.linalg.eigh(X)
         if accept(w[0]):
             return X, float(w[0])
         if w[0] > best_min:
             best, best_min = X, float(w[0])
-        x_new = to_affine(((V * np.maximum(w, floor)) @ V.T)[iu, ju] * wts)
+        if stall:
+            history.append(best_min)
+            if it >= stall and best_min - history[it - stall] <= 1e-3 * abs(best_min) + 1e-15:
+                break
+        if rank is None:
+            x_new = to_affine(((V * np.maximum(w, floor)) @ V.T)[iu, ju] * wts)
+        else:
+            Vr = V[:, q - rank:]
+            x_new = to_affine(((Vr * np.maximum(w[q - rank:], floor)) @ Vr.T)[iu, ju] * wts)
         if np.linalg.norm(x_new - x) < 1e-15:
             break
         x = x_new
