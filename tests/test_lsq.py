@@ -92,9 +92,8 @@ def test_spd_solve_refuses_what_it_cannot_solve():
 def test_sampled_sparse_pairs_need_no_dense_least_squares(monkeypatch):
     """The sampled low-rank case of the solver benchmark at p = 16: a boundary-point combination step,
     its refinement and the polish all go through the normal equations (a dense lstsq would raise here),
-    and verify proves the answer to within the distance its floating-point check can bound (8.4e-3 here,
-    1.7e-2 with the dense least squares: the combination's face is exact only to rounding over its gap;
-    a proof of exact identification needs exact multipliers, which sampled pairs do not give)."""
+    and verify proves the answer at its default margin (6e-10 here: the step's combination computed
+    exactly and the coupling block solved for; 8.4e-3 before that, 1.7e-2 with the dense least squares)."""
     p = 16
     phi = fl.datasets.random_feature_matrix(p, p // 2, seed=0)
     fb = fl.teach(phi, "sparse-sampled", n=3 * p * (p + 1) // 2, mu=1 - 2 / p, s=3, seed=0)
@@ -107,6 +106,5 @@ def test_sampled_sparse_pairs_need_no_dense_least_squares(monkeypatch):
     monkeypatch.undo()
     assert sol.decided and sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
     assert any(st.kind == "combination" for st in sol.certificate.steps)
-    assert not fl.verify(fb, sol).valid  # margin 1e-6: too strict for this face, inconclusive (never false)
-    out = fl.verify(fb, sol, margin=0.05)
-    assert out.verdict == "identified" and out.valid
+    out = fl.verify(fb, sol)
+    assert out.verdict == "identified" and out.valid and out.margin < 1e-8
