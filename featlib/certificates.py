@@ -55,6 +55,9 @@ EXACT_MAX_UNKNOWNS_INTEGER = 210
 #: constraint rows on the final face up to this many unknowns f(f+1)/2
 FLOAT_MAX_P = 2048
 FLOAT_MAX_UNKNOWNS = 5000
+#: the coupled final-face bound (:func:`_final_bound_coupled`) forms a Gram matrix of rows x unknowns^2
+#: work; above this it is not tried (the sampled benchmark at p = 80 needs 5.7e10)
+COUPLED_MAX_WORK = 2e11
 
 
 #: what a certificate can claim
@@ -647,7 +650,7 @@ def _final_bound_coupled(Y, Z, F, R, nu, w0, r0, trX, xr, delta, chunk=2048):
     f, k = F.shape[1], R.shape[1]
     Uu = f * (f + 1) // 2
     Ua = Uu + f * k
-    if Ua > FLOAT_MAX_UNKNOWNS or n == 0:
+    if Ua > FLOAT_MAX_UNKNOWNS or n == 0 or n * Ua * Ua > COUPLED_MAX_WORK:
         return np.inf
     g = _R.gamma(p + 4)
     G = np.zeros((Ua, Ua))
