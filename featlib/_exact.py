@@ -342,29 +342,27 @@ def pair_combination(Y, Z, alpha, max_bits=2048, max_work=2 * 10**8):
     rounds the result once, with a proved bound: :func:`featlib._rigorous.round_dyadic`)."""
     Y, Z, alpha = np.asarray(Y, dtype=float), np.asarray(Z, dtype=float), np.asarray(alpha, dtype=float)
     keep = alpha != 0
-    Y, Z, alpha = Y[keep], Z[keep], alpha[keep]
-    p = Y.shape[1]
-    if len(alpha) == 0:
+    YZ, alpha = np.vstack([Y[keep], Z[keep]]), alpha[keep]
+    n, p = len(alpha), Y.shape[1]
+    if n == 0:
         return np.zeros((p, p), dtype=object), 0
-    yz = dyadic(np.vstack([Y, Z]), max_bits)
-    aa = dyadic(alpha, max_bits)
-    if yz is None or aa is None:
-        return None
-    (V, ev), (A, ea) = yz, aa
-    n = len(alpha)
-    nnz = np.count_nonzero(np.vstack([Y, Z]), axis=1)
+    # the work first: refuse before converting anything to Python integers
+    nnz = np.count_nonzero(YZ, axis=1)
     sparse_work = int(nnz @ nnz)
     if min(sparse_work, n * p * p) > max_work:
         return None
+    yz, aa = dyadic(YZ, max_bits), dyadic(alpha, max_bits)
+    if yz is None or aa is None:
+        return None
+    (V, ev), (A, ea) = yz, aa
     if sparse_work * 8 < n * p * p:
-        # sparse rows (sampled activations): only the products of each row's non-zeros
+        # sparse rows (sampled activations): only the products of each row's non-zeros, + for y, - for z
         C = np.zeros((p, p), dtype=object)
-        for k, row in enumerate(V):
-            idx = np.flatnonzero(row)
-            if idx.size:
-                v = row[idx]
-                sign = A[k if k < n else k - n] * (1 if k < n else -1)
-                C[np.ix_(idx, idx)] += np.outer(v, v) * sign
+        for rows, signs in ((V[:n], A), (V[n:], -A)):
+            for row, a in zip(rows, signs):
+                idx = np.flatnonzero(row)
+                if idx.size:
+                    C[np.ix_(idx, idx)] += np.outer(row[idx], row[idx]) * a
         return C, 2 * ev + ea
     Yi, Zi = V[:n], V[n:]
     Dy, Dz = Yi * A[:, None], Zi * A[:, None]
