@@ -389,7 +389,7 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
     block (the compact teacher's minimal sets) a numerically computed step costs a square root of
     the rounding, and certificates with several such steps are often *inconclusive* in floating
     point.  Measured on the sampled benchmark feedback (rank p/2, 3p(p+1)/2 pairs, one combination
-    step): proved distances 2e-11, 9e-10, 6e-8, 4e-7 at p = 10, 20, 40, 80 (4e-2 and 0.5 at p = 20
+    step): proved distances 2e-11, 1e-9, 6e-8, 4e-7 at p = 10, 20, 40, 80 (4e-2 and 0.5 at p = 20
     and 40 before the two changes above).
     For "not identified" it proves that two linearly independent PSD matrices satisfy every pair
     exactly (a proof of the exact statement, so it is tried first, before the slower rational check): the witnesses are corrected onto the exact solution space (certified full row rank of
