@@ -510,3 +510,34 @@ def test_a_contradiction_after_an_inexact_step_is_refined_from_the_least_squares
         assert fl.relative_error(sol.phi, target) < 1e-10
         v = fl.verify(fb, sol)
         assert v.valid and v.exact
+
+
+def test_interior_point_rank_reads_the_largest_gap_not_a_fixed_threshold():
+    from featlib.solvers.reduce import interior_point_rank
+
+    # Clarabel's dual point on 2-sparse pairs at p = 10 (measured): the zero eigenvalues come back up to
+    # 9.7e-7 of the top, which a fixed 1e-6 cut counted as non-zero (and then gave up: "no clear rank")
+    w = np.array([-2.771e-09, -1.902e-09, 5.424e-19, 4.583e-09, 5.712e-09, 5.395e-08, 4.213e-07, 9.666e-07,
+                  3.452e-01, 6.548e-01])
+    assert interior_point_rank(w) == 2
+    assert interior_point_rank(np.array([1e-9, 2e-9, 0.3, 0.7])) == 2
+    assert interior_point_rank(np.array([0.2, 0.3, 0.5])) == 3  # clearly definite
+    assert interior_point_rank(np.array([1e-3, 0.3, 0.7])) == 3  # 1e-3 of the top is not solver noise
+    # no clear gap below 1e-4 of the top, or nothing positive: no guess
+    assert interior_point_rank(np.logspace(-8, 0, 9)) is None
+    assert interior_point_rank(np.array([-1.0, 0.0])) is None
+
+
+@needs_cvxpy
+def test_a_combination_sdp_with_loose_zero_eigenvalues_still_reduces():
+    # 13 2-sparse pairs of a rank-1 target at p = 10: the auxiliary SDP finds a rank-2 PSD combination, but
+    # six of its zero eigenvalues came back between 5e-9 and 9.7e-7 of the top; the fixed 1e-6 cut read
+    # that as "no clear rank", no step was taken and the solve was undecided
+    phi = fl.datasets.random_feature_matrix(10, 1, seed=0)
+    fb = fl.teach(phi, "sparse-sampled", n=54, seed=0, s=2, sampler="exact")[:13]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fl.IdentifiabilityWarning)
+        sol = fl.solve(fb, "exact")
+    assert sol.decided and not sol.identified
+    assert sol.info["facial_steps"] == 1 and sol.certificate.steps[0].kind == "combination"
+    assert fl.verify(fb, sol, margin=1e-2).status != "invalid"
