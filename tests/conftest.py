@@ -1,9 +1,20 @@
 import importlib.util
+import os
 
-import numpy as np
-import pytest
+# before numpy is imported: idle BLAS/OpenMP threads sleep instead of spinning, here and in the chapter
+# kernels nbval and papermill start (they inherit this environment); on a busy 2-core machine spinning pools
+# made the RFM chapter 4.5x slower (featlib._blas.IDLE_THREADS_SLEEP, which the assertion below keeps equal)
+_IDLE = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+for _key, _value in _IDLE.items():
+    os.environ.setdefault(_key, _value)
 
-import featlib as fl
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import featlib as fl  # noqa: E402
+from featlib._blas import IDLE_THREADS_SLEEP  # noqa: E402
+
+assert _IDLE == IDLE_THREADS_SLEEP, "tests/conftest.py's copy of featlib._blas.IDLE_THREADS_SLEEP is stale"
 
 HAVE_CVXPY = importlib.util.find_spec("cvxpy") is not None
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
