@@ -205,3 +205,50 @@ def test_psd_point_polish_reaches_the_boundary_where_cone_projections_do_not():
     assert np.count_nonzero(w > 1e-9) == q // 2  # the target's face: rank p/2
     # no gap, no polish
     assert decide.polish_boundary(B, q, np.eye(q) / q) is None
+
+
+@pytest.mark.parametrize("smin", [1.0, 1e-3, 1e-6, 1e-9, 1e-12])
+def test_sigma_min_lower_bound_holds_and_is_tight_without_a_gram_matrix(smin):
+    rng = np.random.default_rng(int(-np.log10(smin)))
+    m, n = 90, 70
+    Uq, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    Vq, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    s = np.geomspace(1.0, smin, n)
+    A = (Uq * s) @ Vq.T
+    true = np.linalg.svd(A, compute_uv=False)[-1]  # within rounding (about 1e-15) of the float matrix's value
+    lb = R.sigma_min_lower_bound(A)
+    assert 0 <= lb <= true + 1e-14
+    if smin >= 1e-9:  # proved to within a factor 2 where rounding allows (a Gram matrix fails from about 1e-8)
+        assert lb >= 0.5 * true
+    nrm = np.linalg.svd(A, compute_uv=False)[0]
+    assert nrm <= R.spectral_norm_upper_bound(A) <= 1.05 * nrm
+
+
+def test_sigma_min_lower_bound_refuses_singular_and_non_finite_matrices():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30, 20))
+    A[:, 7] = A[:, 3]  # exactly dependent columns: sigma_min is exactly 0
+    assert R.sigma_min_lower_bound(A) <= 1e-15 * np.linalg.norm(A)
+    A[0, 0] = np.nan
+    assert R.sigma_min_lower_bound(A) == 0.0
+    assert R.sigma_min_lower_bound(rng.standard_normal((5, 8))) == 0.0  # fewer rows than columns
+
+
+def test_gaussian_pairs_one_fewer_than_the_unknowns_verify_without_the_gram_matrix():
+    # p = 40, 819 Gaussian pairs: the final system's second smallest Gram eigenvalue (2.4e-12) was below the
+    # rounding of forming the Gram matrix (7.5e-11), so verify could not even show the pairs leave one
+    # direction. Now the smallest singular value is bounded from an approximate inverse, the generator comes
+    # from an SVD: a proved distance of about 3e-5, valid at margin 1e-4 (not at the default 1e-6: the
+    # residual's rounding over the smallest singular value, which is honest, not a loss of the method)
+    p = 40
+    phi = fl.datasets.random_feature_matrix(p, p // 2, seed=0)
+    fb = fl.teach(phi, "gaussian", seed=0)
+    assert len(fb) == p * (p + 1) // 2 - 1
+    sol = fl.solve(fb, "exact")
+    assert sol.identified
+    v = fl.verify(fb, sol, margin=1e-4)
+    assert v.valid and v.margin < 1e-4, v.reason
+    assert fl.verify(fb, sol).status == "inconclusive"
+    # one pair fewer leaves two directions: never valid, whatever the margin
+    fewer = fb[: len(fb) - 1]
+    assert not fl.verify(fewer, sol.certificate, margin=0.5).valid
