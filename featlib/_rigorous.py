@@ -162,8 +162,9 @@ def sigma_min_lower_bound(A) -> float:
         return 0.0
     P = X @ A
     E = np.eye(n) - P
-    # |fl(X A) - X A| (Frobenius) and the rounding of the subtraction (one per entry, relative U)
-    alpha = fro(E) + matmul_error(fro(X), fro(A), m, n * n) + SAFETY * U * (fro(P) + np.sqrt(n))
+    # |fl(X A) - X A| (Frobenius), the rounding of the subtraction (one per entry, relative U) and of the
+    # Frobenius norm itself (a sum of n^2 squares)
+    alpha = fro(E) * (1 + gamma(n * n + 2)) + matmul_error(fro(X), fro(A), m, n * n) + SAFETY * U * (fro(P) + np.sqrt(n))
     alpha = float(np.nextafter(alpha * (1 + 4 * U), np.inf))
     if not alpha < 1:
         return 0.0
