@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 
 import numpy  # noqa: F401  (loaded before the inspection below)
 import scipy.linalg  # noqa: F401
@@ -62,8 +63,6 @@ IDLE_THREADS_SLEEP = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "
 def idle_threads_sleep_env(env=None) -> dict:
     """``env`` (default: a copy of ``os.environ``) with :data:`IDLE_THREADS_SLEEP` added where the
     variables are not set already (a user's own choice is kept)."""
-    import os
-
     out = dict(os.environ if env is None else env)
     for key, value in IDLE_THREADS_SLEEP.items():
         out.setdefault(key, value)

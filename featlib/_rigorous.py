@@ -27,7 +27,8 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
-__all__ = ["U", "TINY", "SAFETY", "gamma", "pd_lower_bound", "fro", "matmul_error", "round_dyadic"]
+__all__ = ["U", "TINY", "SAFETY", "gamma", "pd_lower_bound", "fro", "matmul_error", "round_dyadic",
+           "spectral_norm_upper_bound", "sigma_min_lower_bound"]
 
 #: unit roundoff of binary64
 U = 2.0 ** -53

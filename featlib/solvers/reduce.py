@@ -455,7 +455,6 @@ def combination_step(Yr, Zr, L):
     rank = interior_point_rank(w)
     if rank is None or rank == q:
         return None  # no reduction, or no clear rank
-    small = np.arange(q) < q - rank
     A = svec_outer_difference(Yr, Zr)  # n x q(q+1)/2, one row per pair
     alpha = np.linalg.lstsq(A.T, svec(Sv), rcond=None)[0]
     alpha = alpha / np.max(np.abs(alpha))
@@ -472,7 +471,7 @@ def combination_step(Yr, Zr, L):
     # (rounded, so Phi* satisfies them only to ~1e-17) put a solution at about sqrt(rounding / gap)
     # from the kernel, which is the accuracy returned below
     candidates = ((lambda: rounded, 1e-12, True), (lambda: _complementary_multipliers(Yr, Zr, L, Sv), 1e-9, False),
-                  (lambda: _newton_polish(Yr, Zr, alpha, V[:, small]), 1e-6, True),
+                  (lambda: _newton_polish(Yr, Zr, alpha, V[:, : q - rank]), 1e-6, True),
                   (lambda: _project_on_primal_face(Yr, Zr, alpha, L, q, rank), 1e-6, True))
     for make, accuracy, same_rank in candidates:  # cheapest first; each computed only if the previous failed
         cand = make()
