@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         cmd += ["--all"]
     print("+", " ".join(cmd), flush=True)
     # the chapter kernels inherit this environment: idle BLAS/OpenMP threads sleep instead of spinning, which
-    # kept chapters from slowing down 5-8x on a busy machine (featlib._blas.IDLE_THREADS_SLEEP)
+    # kept chapters from slowing down about 6x on a busy machine (featlib._blas.IDLE_THREADS_SLEEP)
     from featlib._blas import idle_threads_sleep_env
 
     return subprocess.run(cmd, cwd=ROOT, env=idle_threads_sleep_env()).returncode
