@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _checks
 from .feedback import PairFeedback
-from .linalg import smat, svec_outer
+from .linalg import right_singular, smat, svec_outer
 from .oracle import ComparisonOracle
 from .solvers import solve
 
@@ -320,7 +320,7 @@ def _most_uncertain_direction(Y, Z):
         V = np.zeros(P)
         V[0] = 1.0
     else:
-        Vt = np.linalg.svd(A, full_matrices=True)[2]
+        Vt = right_singular(A)[1]
         V = Vt[P - 2] if P >= 2 else Vt[-1]
     w, E = np.linalg.eigh(smat(V, p))
     return E[:, int(np.argmax(np.abs(w)))]

@@ -39,7 +39,7 @@ from . import _exact as _X
 from . import _rigorous as _R
 from .feedback import PairFeedback
 from .spanfeedback import FrameFeedback, SpanFeedback
-from .linalg import smat, svec, svec_outer
+from .linalg import right_singular, smat, svec, svec_outer
 
 __all__ = ["FaceStep", "Certificate", "Verification", "verify", "CertificateError", "EXACT_MAX_UNKNOWNS",
            "rescale_multipliers",
@@ -898,7 +898,7 @@ def _verify_float_identified(Y, Z, cert, tol, margin):
             # over the smallest singular value), and bound the rows' smallest singular value on its complement
             # directly: |M u| = |[M; w0^T] u| for u orthogonal to w0
             try:
-                w0 = np.linalg.svd(Mr, full_matrices=True)[2][-1]
+                w0 = right_singular(Mr)[1][-1]
             except np.linalg.LinAlgError:
                 return _unsure(cert.verdict, False, checks, "the SVD of the final system failed")
             W0 = smat(w0, f)

@@ -25,7 +25,7 @@ from .bounds import low_rank_dof, sparse_sampled_log_ps
 from .certificates import EXACT_MAX_UNKNOWNS_INTEGER, verify
 from .datasets import integer_factor, random_feature_matrix
 from .feedback import Agent
-from .linalg import numerical_rank, psd_project, smat, svec
+from .linalg import numerical_rank, psd_project, right_singular, smat, svec
 from .noise import Flip
 from .triplets import sample_triplets
 
@@ -340,7 +340,7 @@ def least_squares_error(feedback: PairFeedback, phi_star) -> dict:
     if A.shape[0] < P - 1:
         raise _checks.FeedbackError(f"{A.shape[0]} non-trivial pairs cannot pin a matrix with {P} unknowns; the "
                                     f"bound needs at least {P - 1}.")
-    _, sv, Vt = np.linalg.svd(A, full_matrices=True)
+    sv, Vt = right_singular(A)
     sv = np.concatenate([sv, np.zeros(P - sv.size)]) if sv.size < P else sv
     v_hat, sigma_2 = Vt[P - 1], float(sv[P - 2])
     v_star = svec(phi_star) / np.linalg.norm(svec(phi_star))
@@ -725,7 +725,7 @@ def _isotropic_identified(A, U, Up, tol) -> bool:
     if m == 0:
         return True
     AU = np.einsum("nab,bj->naj", A, U).reshape(n, -1).T  # columns vec(A_i U)
-    sv, Vt = np.linalg.svd(AU, full_matrices=True)[1:]
+    sv, Vt = right_singular(AU)
     rank = int(np.count_nonzero(sv > 1e-10 * scale * max(AU.shape)))
     N = Vt[rank:].T  # y with (sum y_i A_i) U = 0
     if N.shape[1] == 0:

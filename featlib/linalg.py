@@ -29,6 +29,7 @@ __all__ = [
     "numerical_rank",
     "null_space",
     "orthogonal_complement",
+    "right_singular",
 ]
 
 SQRT2 = np.sqrt(2.0)
@@ -275,6 +276,19 @@ def null_space(A, rtol: float = 1e-12) -> np.ndarray:
     if A.size == 0:
         return np.eye(A.shape[1])
     return sla.null_space(A, rcond=rtol)
+
+
+def right_singular(M):
+    """``(singular values, Vt)`` of a 2-D array with every right singular vector (Vt square, of the
+    column count) but without the full left factor: the economy SVD when there are at least as many rows
+    as columns (its Vt is then square already), the full one otherwise (its left factor is then the small
+    one).  ``numpy.linalg.svd(M, full_matrices=True)`` on pairs x unknowns builds a pairs x pairs left
+    factor: 0.47 s of a 0.6 s solve at p = 40 (2,075 x 210, measured), against 0.01 s for this."""
+    M = _checks.finite_array(M, "M")
+    if M.ndim != 2:
+        raise _checks.ShapeError(f"right_singular expects a 2-D matrix; got shape {M.shape}.")
+    _, s, Vt = np.linalg.svd(M, full_matrices=M.shape[0] < M.shape[1])
+    return s, Vt
 
 
 def orthogonal_complement(N, p: int, rtol: float = 1e-12) -> np.ndarray:

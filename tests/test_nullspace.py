@@ -161,3 +161,66 @@ def test_one_slow_round_is_not_a_chain(monkeypatch):
     monkeypatch.setattr(nullspace, "PEEL_WORKLIST_ROUNDS", 1)  # the old rule: it would have switched
     with pytest.raises(AssertionError, match="single slow round"):
         nullspace.peel(M, dim=M.shape[1])
+
+
+def _sparse_unit_rows(p, seed):
+    """The unit-normalised sparse rows of the solver benchmark's sampled low-rank case (3-sparse pairs,
+    3 p (p + 1) / 2 of them, a rank p / 2 target)."""
+    phi = fl.datasets.random_feature_matrix(p, p // 2, seed=seed)
+    fb = fl.teach(phi, "sparse-sampled", n=3 * p * (p + 1) // 2, mu=1 - 2 / p, s=3, seed=seed)
+    Y, Z = fb.dense_y(), fb.dense_z()
+    A = fl.linalg.svec_outer_difference_sparse(sp.csr_matrix(Y), sp.csr_matrix(Z))
+    nrm = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
+    keep = nrm > 0
+    return sp.diags(1.0 / nrm[keep]) @ A[keep]
+
+
+@pytest.mark.parametrize("p,seed", [(12, 0), (16, 1), (20, 2)])
+def test_gram_route_gives_the_svd_null_space_of_sampled_sparse_rows(p, seed):
+    A = _sparse_unit_rows(p, seed)
+    L = nullspace.gram_null_space(A, 1e-9)
+    ref = _svd_null_space(A.toarray(), 1e-9)
+    assert L is not None and L.shape == ref.shape and L.shape[1] >= 1
+    assert np.allclose(L.T @ L, np.eye(L.shape[1]), atol=1e-12)
+    assert np.linalg.norm(L @ L.T - ref @ ref.T) < 1e-9  # refined to a QR's accuracy, not the Gram's 1e-6
+    assert np.linalg.norm(A @ L) < 1e-12
+
+
+def test_gram_route_declines_what_the_gram_matrix_cannot_resolve():
+    # singular values 1e-7 and 1e-8 of the largest are above the rule's 1e-9 (not null), but their squares
+    # sit at the Gram matrix's rounding: the route must decline (never call them null), and the dense QR decides
+    rng = np.random.default_rng(3)
+    n, P = 60, 30
+    U = np.linalg.qr(rng.standard_normal((n, P)))[0]
+    V = np.linalg.qr(rng.standard_normal((P, P)))[0]
+    for tail in ([1e-7], [1e-8, 0.0], [3e-9, 0.0, 0.0]):
+        sv = np.r_[np.ones(P - len(tail)), tail]
+        M = _unit_rows((U * sv) @ V.T)
+        ref = _svd_null_space(M, 1e-9)
+        out = nullspace.gram_null_space(sp.csr_matrix(M), 1e-9)
+        assert out is None or out.shape == ref.shape, tail
+        assert nullspace.dense_null_space(M, 1e-9)[0].shape == ref.shape
+    # and a clean gap is taken: exact zeros below singular values of 1e-3
+    sv = np.r_[np.ones(P - 5), np.logspace(-1, -3, 3), 0.0, 0.0]
+    M = _unit_rows((U * sv) @ V.T)
+    out = nullspace.gram_null_space(sp.csr_matrix(M), 1e-9)
+    assert out is not None and out.shape == (P, 2) and np.linalg.norm(M @ out) < 1e-13
+
+
+def test_gram_route_is_sound_on_a_wide_spread_of_spectra():
+    # whatever the Gram route decides is the SVD rule's rank (it may only decline)
+    rng = np.random.default_rng(4)
+    decided = 0
+    for trial in range(150):
+        P = int(rng.integers(3, 30))
+        n = int(rng.integers(P, 3 * P))
+        k = int(rng.integers(1, P + 1))
+        sv = 10.0 ** rng.uniform(-12, 0, size=k)
+        U = np.linalg.qr(rng.standard_normal((n, n)))[0][:, :k]
+        V = np.linalg.qr(rng.standard_normal((P, P)))[0][:, :k]
+        M = _unit_rows((U * sv) @ V.T)
+        out = nullspace.gram_null_space(sp.csr_matrix(M), 1e-6)
+        if out is not None:
+            decided += 1
+            assert out.shape[1] == _svd_null_space(M, 1e-6).shape[1], trial
+    assert decided > 20  # the route is not vacuous on these spectra

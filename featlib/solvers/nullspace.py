@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sp
 
 from ..linalg import svec_outer_difference
 
-__all__ = ["constraint_rows", "dense_null_space", "peel"]
+__all__ = ["constraint_rows", "dense_null_space", "gram_null_space", "peel"]
 
 
 def constraint_rows(Yr, Zr, scale=None, drop_rtol=1e-12, *, return_index=False):
@@ -157,6 +158,78 @@ def _null_space_from_qr(R, piv, rtol):
         return None
     N[piv] = C
     return N
+
+
+#: the eigensolver's backward error is taken as GRAM_EIGH_FACTOR P eps ||G||_1 (the form of the QR route's
+#: 16 P eps margin, :func:`_null_space_from_qr`)
+GRAM_EIGH_FACTOR = 16.0
+#: inverse-iteration steps that bring the Gram's null vectors (accurate to eps ||G|| / lambda_(k+1), 1e-6 on
+#: sampled pairs at p = 80) to the accuracy of a QR's (eps ||A|| / sigma_(P-k)); each gains about
+#: lambda_(k+1) / (eps ||G||)
+GRAM_REFINE_STEPS = 2
+
+
+def gram_null_space(A, rtol):
+    """The numerical null space (orthonormal columns) of sparse unit-normalised rows ``A`` (CSR) under the
+    rule of :func:`dense_null_space` (singular values above ``rtol`` times the largest count), from the
+    Gram matrix ``A^T A`` instead of a dense QR of A; None when this route cannot decide (the caller then
+    uses :func:`dense_null_space`).
+
+    The Gram matrix of sparse rows is cheap to form and small (unknowns x unknowns), but it squares the
+    singular values: it can only separate a null space whose neighbours are far above its rounding.  With
+    ``m = gamma_c || |A|^T |A| ||_1 + GRAM_EIGH_FACTOR P eps ||G||_1`` (the rounding of forming G, c the most
+    rows an unknown occurs in, plus the eigensolver's backward error), the computed eigenvalues are within
+    m of those of the exact ``A^T A`` (Weyl).  The k computed eigenvalues at most m are the candidates; the
+    next must exceed ``m + 2 (rtol ||A||_F)^2``, so ``sigma_(P-k)(A) > rtol ||A||_F >= rtol sigma_1`` (none in
+    between, else None).  The candidates' eigenvectors, refined by inverse iteration against A itself
+    (:data:`GRAM_REFINE_STEPS`, with the Cholesky factor of ``G + g V0 V0^T``) and orthonormalised, must
+    satisfy ``||A V0||_F + 16 P eps ||A||_F <= rtol c`` (c: the largest column norm, at most sigma_1), so
+    that A has k singular values at most ``rtol sigma_1``: the rank is then P - k under the rule, and V0
+    spans the null space to ``||A V0|| / sigma_(P-k)``.  Measured on sampled 3-sparse pairs (2,062 x 820 at
+    p = 40, 8,162 x 3,240 at p = 80): 0.03 s and 2.2 s against 0.2 s and 6.7 s for the dense QR."""
+    A = sp.csr_matrix(A)
+    n, P = A.shape
+    if n == 0 or P == 0:
+        return None
+    eps = np.finfo(float).eps
+    G = (A.T @ A).toarray()
+    G = (G + G.T) / 2
+    if not np.all(np.isfinite(G)):
+        return None
+    absA = abs(A)
+    col_count = int(np.max(np.diff(A.tocsc().indptr), initial=0))
+    gram_err = 2.0 * (col_count + 2) * eps * float(np.max(np.asarray((absA.T @ absA).sum(axis=0)).ravel(), initial=0.0))
+    g1 = float(np.max(np.abs(G).sum(axis=0), initial=0.0))
+    if not g1 > 0:
+        return None
+    margin = GRAM_EIGH_FACTOR * P * eps * g1 + gram_err
+    fro = float(np.sqrt(max(np.trace(G), 0.0)))  # ||A||_F, at least sigma_1
+    c = float(np.sqrt(np.max(G.diagonal(), initial=0.0)))  # the largest column norm of A, at most sigma_1
+    try:
+        w, V = sla.eigh(G, subset_by_value=(-np.inf, margin + 2.0 * (rtol * fro) ** 2), driver="evr",
+                        check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    if np.any(w > margin):  # an eigenvalue the Gram cannot place on either side of the rule
+        return None
+    k = w.size
+    if k == 0:
+        return np.zeros((P, 0))
+    if k == P:
+        return None
+    g = float(np.trace(G)) / P
+    try:
+        cho = sla.cho_factor(G + g * (V @ V.T), check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    for _ in range(GRAM_REFINE_STEPS):
+        V = V - sla.cho_solve(cho, np.asarray(A.T @ (A @ V)), check_finite=False)
+        V, R = np.linalg.qr(V)
+        if not (np.all(np.isfinite(V)) and np.abs(np.diag(R)).min() > 0.5):
+            return None
+    if not float(np.linalg.norm(A @ V)) + 16.0 * P * eps * fro <= rtol * c:
+        return None
+    return V
 
 
 #: peel continues one unknown at a time (:func:`_peel_worklist`) once PEEL_WORKLIST_ROUNDS rounds in a row

@@ -28,7 +28,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..certificates import FaceStep
-from ..linalg import smat, svec, svec_outer_difference
+from ..linalg import right_singular, smat, svec, svec_outer_difference
 from . import _lsq
 from .nullspace import _alternating_projections
 
@@ -130,7 +130,8 @@ def pair_step(Yr, Zr, scale, *, zero_rtol=1e-13, parallel_rtol=1e-12, rank_rtol=
     longer_y = ny[rows] >= nz[rows]
     dirs = np.where(longer_y[:, None], Yr[rows], Zr[rows])
     dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
-    U, s, _ = np.linalg.svd(dirs.T, full_matrices=True)
+    s, Vt = right_singular(dirs)  # the left singular vectors of dirs^T, without its n x n right factor
+    U = Vt.T
     k = int(np.count_nonzero(s > rank_rtol * s[0]))
     alpha = np.where(longer_y, 1.0, -1.0) / (ny[rows] + nz[rows])
     step = FaceStep(indices=rows, values=alpha, rank=k, kind="pairs")
@@ -545,13 +546,19 @@ def boundary_step(Yr, Zr, L, X, *, pd_floor=1e-6):
     if T is None:
         return None
     S = N @ T @ N.T
-    alpha = _multipliers_for(Yr, Zr, S / np.linalg.norm(S), kernel=L)
-    if alpha is None:
-        return None
-    idx = np.flatnonzero(alpha)
-    Sa = _combination(Yr, Zr, idx, alpha[idx])
-    out = _kernel_of_psd(Sa, psd_rtol=1e-9)
-    if out is None or out[0] != m:
+    # the normal equations first; where their multipliers' combination is not PSD to 1e-9 (they pass
+    # through a singular value of 1e-4 of the largest and the residual is 1e-8: sampled pairs, p = 40),
+    # the rank-revealing dense solve
+    for kernel in (L, None):
+        alpha = _multipliers_for(Yr, Zr, S / np.linalg.norm(S), kernel=kernel)
+        if alpha is None:
+            continue
+        idx = np.flatnonzero(alpha)
+        Sa = _combination(Yr, Zr, idx, alpha[idx])
+        out = _kernel_of_psd(Sa, psd_rtol=1e-9)
+        if out is not None and out[0] == m:
+            break
+    else:
         return None
     k, K = out
     return FaceStep(indices=idx, values=alpha[idx], rank=k, kind="combination"), K, max(1e-9, _kernel_accuracy(Sa, k))
