@@ -131,22 +131,26 @@ def test_min_norm_combination_through_a_singular_value_below_the_shift():
     assert np.linalg.norm(beta - _pinv_solve(A.T, s)) < 1e-6 * np.linalg.norm(beta)
 
 
-def test_sampled_low_rank_solve_takes_the_boundary_step_before_any_positive_definite_search(monkeypatch):
+def test_sampled_low_rank_solve_takes_the_boundary_step_before_the_second_positive_definite_search(monkeypatch):
     """A PSD combination that vanishes on a boundary point proves that no solution is positive definite, so
-    the solver looks for it first and skips the search for a positive definite solution (860
-    eigendecompositions, 0.13 s of 0.5 s at p = 40)."""
+    the solver looks for it after the first floor of the search for a positive definite solution and skips
+    the second (500 projections, most of 0.13 s at p = 40, that find nothing)."""
     from featlib.solvers import decide
 
     p = 16
     phi = fl.datasets.random_feature_matrix(p, p // 2, seed=0)
     fb = fl.teach(phi, "sparse-sampled", n=3 * p * (p + 1) // 2, mu=1 - 2 / p, s=3, seed=0)
+    floors = []
+    search = decide.find_pd_point
 
-    def no_search(*args, **kwargs):
-        raise AssertionError("positive definite search run")
+    def recorded(*args, **kwargs):
+        floors.append(tuple(kwargs.get("floors", ())))
+        return search(*args, **kwargs)
 
-    monkeypatch.setattr(decide, "find_pd_point", no_search)
+    monkeypatch.setattr(decide, "find_pd_point", recorded)
     sol = fl.solve(fb, "exact", warn=False)
     monkeypatch.undo()
+    assert floors == [(1e-3,)]  # the first floor only
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
     assert fl.verify(fb, sol).valid
 

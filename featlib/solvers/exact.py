@@ -544,13 +544,29 @@ def _candidate_on_face(Y, Z, scale, G):
     return G @ psi @ G.T if np.any(psi) else None
 
 
+#: the floors of the search for a positive definite solution (decide.find_pd_point's defaults): the
+#: boundary step is tried between the first and the second
+PD_FLOORS = (1e-3, 1e-6)
+#: dense rows go through the Gram matrix (:func:`gram_null_space`) from this many rows per unknown (its
+#: product costs 2 n P^2 flops against a QR's 2 n P^2 - 2 P^3 / 3, but in one BLAS-3 call, and its
+#: eigensolver works on P x P, not n x P)
+GRAM_MIN_ROWS_PER_UNKNOWN = 4
+#: ... and only from this many pairs x unknowns^2 (a QR of 10 ms or more): below it the QR's basis is kept.
+#: The two bases span the same space to rounding, but the auxiliary SDPs are sensitive to the basis they
+#: are written in: at p = 10 (sparse pairs below their threshold) Clarabel failed on some problems in the
+#: Gram's eigenvector basis that it solved in the QR's, and SCS then took 0.5 to 5 s instead of 0.2 s
+GRAM_MIN_WORK = 10 ** 8
+
+
 def _face_null_space(Yr, Zr, scale, drop_rtol, rtol):
     """``(L, singular values or None, dense rows or None)``: the null space of the pairs' unit-normalised
-    rows on the face (the rows of :func:`constraint_rows`).  Sparse pairs (the first round of sampled
-    sparse feedback) go through the Gram matrix of their sparse rows (:func:`gram_null_space`: 2,062 x
-    820 rows at p = 40 in 0.03 s against 0.2 s for the dense QR, 8,162 x 3,240 at p = 80 in 2 s against
-    7 s), the dense QR where that route cannot decide."""
-    A = _lsq.pair_matrix_rows(Yr, Zr)
+    rows on the face (the rows of :func:`constraint_rows`).  Large problems (:data:`GRAM_MIN_WORK`) with
+    sparse pairs (the first round of sampled sparse feedback) go through the Gram matrix of their sparse
+    rows (:func:`gram_null_space`: 2,062 x 820 rows at p = 40 in 0.03 s against 0.2 s for the dense QR,
+    8,162 x 3,240 at p = 80 in 2 s against 7 s), tall dense ones through the Gram matrix of their dense
+    rows; the dense QR where those routes cannot decide, and for everything else."""
+    big = Yr.shape[0] * svec_dim(Yr.shape[1]) ** 2 >= GRAM_MIN_WORK
+    A = _lsq.pair_matrix_rows(Yr, Zr) if big else None
     if A is not None:
         nrm = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
         keep = nrm > drop_rtol * scale
@@ -559,6 +575,12 @@ def _face_null_space(Yr, Zr, scale, drop_rtol, rtol):
         if L is not None:
             return L, None, None
     Mr = constraint_rows(Yr, Zr, scale, drop_rtol=drop_rtol)
+    if big and Mr.shape[0] >= GRAM_MIN_ROWS_PER_UNKNOWN * Mr.shape[1]:
+        # many more rows than unknowns (sampled pairs on a face: 2,062 x 210 at p = 40): the Gram matrix is
+        # a fraction of a QR's work
+        L = gram_null_space(Mr, rtol)
+        if L is not None:
+            return L, None, Mr
     L, s = dense_null_space(Mr, rtol)
     return L, s, Mr
 
@@ -648,16 +670,23 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
         live = np.flatnonzero(np.einsum("ij,ij->i", Yr, Yr) + np.einsum("ij,ij->i", Zr, Zr)
                               > max(zero_rtol, 1e-13) * scale)
         out = None
-        if combinations:
-            # a PSD combination of the pairs from a boundary point of the solutions first (alternating
-            # projections, no SDP).  Where one vanishes on that point's range, no solution is positive
-            # definite (theorem of the alternative: <S, X> = 0 for a non-zero PSD S), so the search for a
-            # positive definite solution is skipped: it ran 860 eigendecompositions, 0.13 s of a 0.5 s solve
-            # (sampled pairs, p = 40), to find none
+        # the search for a positive definite solution at its first floor, then a PSD combination of the pairs
+        # from a boundary point of the solutions (alternating projections, no SDP), and only then the
+        # search's second floor: where a combination vanishes on that point's range, no solution is
+        # positive definite (theorem of the alternative: <S, X> = 0 for a non-zero PSD S), and the second
+        # floor's 500 projections (of 860, at p = 40 on sampled pairs, finding none) are skipped.  The
+        # boundary step before any search made solves that do find a positive definite point up to 10
+        # times slower (p = 10, sparse pairs below their threshold: the boundary point took 3,500
+        # projections where the search needed 300)
+        X, lam = decide.find_pd_point(L, q, floors=PD_FLOORS[:1])
+        if combinations and not (X is not None and lam > PD_CERTIFICATE_MIN):
             out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, decide.psd_point(L, q)), live)
             if out is not None and not _material(Yr, Zr, out[0], scale, p):
                 out = None
-        X, lam = (None, -np.inf) if out is not None else decide.find_pd_point(L, q)
+            if out is None:
+                X2, lam2 = decide.find_pd_point(L, q, floors=PD_FLOORS[1:])
+                if lam2 > lam:
+                    X, lam = X2, lam2
         if out is not None or (not (X is not None and lam > PD_CERTIFICATE_MIN) and combinations):
             # no positive definite solution found: else a PSD combination from the auxiliary SDP
             sdp_pd = None

@@ -170,7 +170,7 @@ GRAM_REFINE_STEPS = 2
 
 
 def gram_null_space(A, rtol):
-    """The numerical null space (orthonormal columns) of sparse unit-normalised rows ``A`` (CSR) under the
+    """The numerical null space (orthonormal columns) of unit-normalised rows ``A`` (CSR or dense) under the
     rule of :func:`dense_null_space` (singular values above ``rtol`` times the largest count), from the
     Gram matrix ``A^T A`` instead of a dense QR of A; None when this route cannot decide (the caller then
     uses :func:`dense_null_space`).
@@ -187,18 +187,26 @@ def gram_null_space(A, rtol):
     that A has k singular values at most ``rtol sigma_1``: the rank is then P - k under the rule, and V0
     spans the null space to ``||A V0|| / sigma_(P-k)``.  Measured on sampled 3-sparse pairs (2,062 x 820 at
     p = 40, 8,162 x 3,240 at p = 80): 0.03 s and 2.2 s against 0.2 s and 6.7 s for the dense QR."""
-    A = sp.csr_matrix(A)
+    dense = not sp.issparse(A)
+    A = np.asarray(A, dtype=float) if dense else sp.csr_matrix(A)
     n, P = A.shape
     if n == 0 or P == 0:
         return None
     eps = np.finfo(float).eps
-    G = (A.T @ A).toarray()
+    if dense:
+        G = A.T @ A
+        col_count = n
+        absA = np.abs(A)
+        abs_sums = absA.T @ absA.sum(axis=1)  # the column sums of |A|^T |A|
+    else:
+        G = (A.T @ A).toarray()
+        col_count = int(np.max(np.diff(A.tocsc().indptr), initial=0))
+        absA = abs(A)
+        abs_sums = np.asarray((absA.T @ absA).sum(axis=0)).ravel()
     G = (G + G.T) / 2
     if not np.all(np.isfinite(G)):
         return None
-    absA = abs(A)
-    col_count = int(np.max(np.diff(A.tocsc().indptr), initial=0))
-    gram_err = 2.0 * (col_count + 2) * eps * float(np.max(np.asarray((absA.T @ absA).sum(axis=0)).ravel(), initial=0.0))
+    gram_err = 2.0 * (col_count + 2) * eps * float(np.max(abs_sums, initial=0.0))
     g1 = float(np.max(np.abs(G).sum(axis=0), initial=0.0))
     if not g1 > 0:
         return None
