@@ -153,6 +153,12 @@ def test_sampled_low_rank_solve_takes_the_boundary_step_before_the_second_positi
     assert floors == [(1e-3,)]  # the first floor only
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
     assert fl.verify(fb, sol).valid
+    # without combinations there is no boundary step, and the search runs both floors as before
+    floors.clear()
+    monkeypatch.setattr(decide, "find_pd_point", recorded)
+    sol = fl.solve(fb, "exact", warn=False, combinations=False)
+    monkeypatch.undo()
+    assert floors == [(1e-3,), (1e-6,)] and not sol.decided
 
 
 def test_multipliers_that_are_not_psd_from_the_normal_equations_fall_back_to_the_dense_solve(monkeypatch):

@@ -679,11 +679,12 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
         # times slower (p = 10, sparse pairs below their threshold: the boundary point took 3,500
         # projections where the search needed 300)
         X, lam = decide.find_pd_point(L, q, floors=PD_FLOORS[:1])
-        if combinations and not (X is not None and lam > PD_CERTIFICATE_MIN):
-            out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, decide.psd_point(L, q)), live)
-            if out is not None and not _material(Yr, Zr, out[0], scale, p):
-                out = None
-            if out is None:
+        if not (X is not None and lam > PD_CERTIFICATE_MIN):
+            if combinations:
+                out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, decide.psd_point(L, q)), live)
+                if out is not None and not _material(Yr, Zr, out[0], scale, p):
+                    out = None
+            if out is None:  # (without combinations the search runs both floors, as it always did)
                 X2, lam2 = decide.find_pd_point(L, q, floors=PD_FLOORS[1:])
                 if lam2 > lam:
                     X, lam = X2, lam2
