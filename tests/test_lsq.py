@@ -181,3 +181,25 @@ def test_multipliers_that_are_not_psd_from_the_normal_equations_fall_back_to_the
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
     assert any(st.kind == "combination" for st in sol.certificate.steps)
     assert fl.verify(fb, sol).valid
+
+
+def test_a_boundary_point_short_of_the_boundary_is_polished_instead_of_calling_the_sdp(monkeypatch):
+    """700 sampled 3-sparse pairs at p = 40 (fewer than the 820 unknowns; a rank-20 target identified only
+    through the PSD constraint): the projections stall at eigenvalues down to -7e-4 below a clear gap of
+    rank 20, so the boundary step failed and the combination SDP ran (13 to 18 s).  Gauss-Newton on a rank-20
+    factor reaches the boundary, and the step is found from it (about 1 s)."""
+    from featlib.solvers import reduce
+
+    p, r, n = 40, 20, 700
+    phi = fl.datasets.random_feature_matrix(p, r, seed=0)
+    fb = fl.teach(phi, "sparse-sampled", n=n, seed=0, s=3, mu=None, sampler="exact")
+
+    def no_sdp(*args, **kwargs):
+        raise AssertionError("combination SDP run")
+
+    monkeypatch.setattr(reduce, "combination_step", no_sdp)
+    sol = fl.solve(fb, "exact", warn=False)
+    monkeypatch.undo()
+    assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
+    assert [st.kind for st in sol.certificate.steps] == ["combination"]
+    assert fl.verify(fb, sol, margin=1e-4).valid

@@ -541,3 +541,13 @@ def test_a_combination_sdp_with_loose_zero_eigenvalues_still_reduces():
     assert sol.decided and not sol.identified
     assert sol.info["facial_steps"] == 1 and sol.certificate.steps[0].kind == "combination"
     assert fl.verify(fb, sol, margin=1e-2).status != "invalid"
+
+
+def test_gap_rank_reads_the_largest_gap_against_every_magnitude_below():
+    from featlib.solvers.decide import gap_rank
+
+    assert gap_rank(np.array([-7e-4, 1e-3, 1.3e-2, 0.52, 0.6, 1.0])) == 3  # 0.52 / 1.3e-2 = 40
+    assert gap_rank(np.array([-0.2, 1e-3, 0.5, 1.0])) is None  # -0.2 below: 0.5 / 0.2 is no gap
+    assert gap_rank(np.array([1e-3, 2e-3, 3e-3])) is None
+    assert gap_rank(np.array([-1.0, -0.5])) is None  # no positive top
+    assert gap_rank(np.array([1e-12, 1.0, 2.0])) == 2

@@ -25,7 +25,8 @@ from ..linalg import smat, svec
 from .nullspace import _alternating_projections
 from .reduce import _smat_expr, _solved
 
-__all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "polish_boundary", "witnesses", "PD_CERTIFICATE_MIN"]
+__all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "gap_rank", "polish_boundary", "witnesses",
+           "PD_CERTIFICATE_MIN"]
 
 #: a trace-1 member of the solution space whose smallest eigenvalue exceeds this (far above
 #: rounding) certifies that the feedback does not identify Phi
@@ -96,6 +97,24 @@ def psd_point(B, q, iters=2000, chunk=150):
     return X
 
 
+def gap_rank(w, *, min_gap=10.0):
+    """The rank shown by ascending eigenvalues ``w`` of a nearly PSD matrix: the count above its largest
+    gap, an eigenvalue at least ``min_gap`` times every magnitude below it (not just its neighbour:
+    near-zero eigenvalues of either sign sit below the gap in any order); None without such a gap or a
+    positive top."""
+    w = np.asarray(w, dtype=float)
+    top = float(w[-1]) if w.size else 0.0
+    if not top > 0 or w.size < 2:
+        return None
+    below = np.maximum.accumulate(np.abs(w[:-1]))
+    ratios = w[1:] / np.maximum(below, 1e-16 * top)
+    ratios[w[1:] <= 0] = 0.0
+    i = int(np.argmax(ratios))
+    if not ratios[i] >= min_gap:
+        return None
+    return w.size - i - 1
+
+
 def polish_boundary(B, q, X, *, min_gap=10.0, iters=600, tried=None):
     """A trace-1 PSD member of span(B) of the rank X shows, by projections onto that rank.
 
@@ -106,19 +125,9 @@ def polish_boundary(B, q, X, *, min_gap=10.0, iters=600, tried=None):
     eigenvalue is >= -1e-12 (what :func:`psd_point` accepts), else None.  The projections stop when
     the smallest eigenvalue stalls (the rank is wrong); ``tried``: ranks already tried without success
     (skipped; the new one is added), so a failing solve does not pay for the same rank twice."""
-    w = np.linalg.eigvalsh((X + X.T) / 2)
-    top = float(w[-1])
-    if not top > 0:
+    k = gap_rank(np.linalg.eigvalsh((X + X.T) / 2), min_gap=min_gap)
+    if k is None:
         return None
-    # an eigenvalue against the largest magnitude below it (not its neighbour: near-zero eigenvalues
-    # of either sign sit below the gap in any order)
-    below = np.maximum.accumulate(np.abs(w[:-1]))
-    ratios = w[1:] / np.maximum(below, 1e-16 * top)
-    ratios[w[1:] <= 0] = 0.0
-    i = int(np.argmax(ratios))
-    if not ratios[i] >= min_gap:
-        return None
-    k = q - i - 1
     if tried is not None:
         if k in tried:
             return None

@@ -558,6 +558,31 @@ GRAM_MIN_ROWS_PER_UNKNOWN = 4
 GRAM_MIN_WORK = 10 ** 8
 
 
+def _polished_boundary_point(Y, Z, F, X):
+    """A boundary point of the solutions on the face F from an approximate one X (face coordinates) whose
+    rank shows by a clear eigenvalue gap (:func:`decide.gap_rank`): its PSD part of that rank, lifted and
+    polished by Gauss-Newton on a factor over all pairs (:func:`_polish_identified`), back in face
+    coordinates with trace 1; None unless the polish satisfies every pair to 1e-11 (relative) and stays on
+    the face.  Only a guess for :func:`reduce.boundary_step`: the combination built on it is PSD by
+    construction and checked as any other."""
+    if X is None:
+        return None
+    w, V = np.linalg.eigh((X + X.T) / 2)
+    k = decide.gap_rank(w)
+    if k is None or k == w.size:
+        return None
+    Xk = (V[:, -k:] * w[-k:]) @ V[:, -k:].T
+    info = {}
+    phi = _polish_identified(Y, Z, normalise(F @ Xk @ F.T), info, rank=k)
+    r0, r1 = info.get("polished_residual", (np.inf, np.inf))
+    if not r1 <= 1e-11:
+        return None
+    Xf = F.T @ phi @ F
+    if not np.linalg.norm(F @ Xf @ F.T - phi) <= 1e-9 * np.linalg.norm(phi):
+        return None
+    return Xf / np.trace(Xf)
+
+
 def _face_null_space(Yr, Zr, scale, drop_rtol, rtol):
     """``(L, singular values or None, dense rows or None)``: the null space of the pairs' unit-normalised
     rows on the face (the rows of :func:`constraint_rows`).  Large problems (:data:`GRAM_MIN_WORK`) with
@@ -681,9 +706,19 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
         X, lam = decide.find_pd_point(L, q, floors=PD_FLOORS[:1])
         if not (X is not None and lam > PD_CERTIFICATE_MIN):
             if combinations:
-                out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, decide.psd_point(L, q)), live)
+                X0 = decide.psd_point(L, q)
+                out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, X0), live)
                 if out is not None and not _material(Yr, Zr, out[0], scale, p):
                     out = None
+                if out is None:
+                    # the projections may stall short of the boundary while its rank already shows (a single
+                    # ray of solutions: sampled pairs fewer than the unknowns, p = 40, 700 pairs: eigenvalues
+                    # down to -7e-4 below a gap of 40x); Gauss-Newton on a factor of that rank reaches it
+                    Xp = _polished_boundary_point(Y, Z, F, X0)
+                    if Xp is not None:
+                        out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, Xp), live)
+                        if out is not None and not _material(Yr, Zr, out[0], scale, p):
+                            out = None
             if out is None:  # (without combinations the search runs both floors, as it always did)
                 X2, lam2 = decide.find_pd_point(L, q, floors=PD_FLOORS[1:])
                 if lam2 > lam:
@@ -752,13 +787,14 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                     method="exact", seconds=0.0, decided=decided, info=info, certificate=cert)
 
 
-def _polish_identified(Y, Z, phi, info, iters=20):
+def _polish_identified(Y, Z, phi, info, iters=20, rank=None):
     """Gauss-Newton on a factor L (phi = L L^T) of an identified answer whose face came from an
     SDP-found combination (accurate only to about 1e-6): the pairs pin phi down, so the least-squares
     problem min sum_k (|L^T y_k|^2 - |L^T z_k|^2)^2 with trace 1 has it as its isolated solution and
-    Gauss-Newton converges to it.  Keeps the refined matrix only when its residual is smaller."""
+    Gauss-Newton converges to it.  Keeps the refined matrix only when its residual is smaller.  ``rank``:
+    the factor's width (default: the eigenvalues above 1e-9 of the largest)."""
     w, V = np.linalg.eigh(phi)
-    keep = w > 1e-9 * w[-1]
+    keep = w > 1e-9 * w[-1] if rank is None else np.arange(w.size) >= w.size - rank
     L = V[:, keep] * np.sqrt(w[keep])
     scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
     scale = np.where(scale > 0, scale, 1.0)
