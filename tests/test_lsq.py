@@ -89,6 +89,19 @@ def test_spd_solve_refuses_what_it_cannot_solve():
     assert _lsq.spd_solve(np.eye(2), np.array([np.nan, 1.0]), lambda x: x) is None
 
 
+def _solve_forbidding(monkeypatch, fb, owner, name, **options):
+    """``solve(fb, "exact")`` with ``owner.name`` replaced by a function that fails the test if called."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"{name} called")
+
+    monkeypatch.setattr(owner, name, forbidden)
+    try:
+        return fl.solve(fb, "exact", warn=False, **options)
+    finally:
+        monkeypatch.undo()
+
+
 def test_sampled_sparse_pairs_need_no_dense_least_squares(monkeypatch):
     """The sampled low-rank case of the solver benchmark at p = 16: a boundary-point combination step,
     its refinement and the polish all go through the normal equations (a dense lstsq would raise here),
@@ -97,13 +110,7 @@ def test_sampled_sparse_pairs_need_no_dense_least_squares(monkeypatch):
     p = 16
     phi = fl.datasets.random_feature_matrix(p, p // 2, seed=0)
     fb = fl.teach(phi, "sparse-sampled", n=3 * p * (p + 1) // 2, mu=1 - 2 / p, s=3, seed=0)
-
-    def no_dense(*args, **kwargs):
-        raise AssertionError("dense lstsq called")
-
-    monkeypatch.setattr(sla, "lstsq", no_dense)
-    sol = fl.solve(fb, "exact", warn=False)
-    monkeypatch.undo()
+    sol = _solve_forbidding(monkeypatch, fb, sla, "lstsq")
     assert sol.decided and sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
     assert any(st.kind == "combination" for st in sol.certificate.steps)
     out = fl.verify(fb, sol)
@@ -171,13 +178,7 @@ def test_multipliers_that_are_not_psd_from_the_normal_equations_fall_back_to_the
     p = 40
     phi = fl.datasets.random_feature_matrix(p, p // 2, seed=5)
     fb = fl.teach(phi, "sparse-sampled", n=3 * p * (p + 1) // 2, mu=1 - 2 / p, s=3, seed=5)
-
-    def no_sdp(*args, **kwargs):
-        raise AssertionError("combination SDP run")
-
-    monkeypatch.setattr(reduce, "combination_step", no_sdp)
-    sol = fl.solve(fb, "exact", warn=False)
-    monkeypatch.undo()
+    sol = _solve_forbidding(monkeypatch, fb, reduce, "combination_step")
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
     assert any(st.kind == "combination" for st in sol.certificate.steps)
     assert fl.verify(fb, sol).valid
@@ -186,20 +187,14 @@ def test_multipliers_that_are_not_psd_from_the_normal_equations_fall_back_to_the
 def test_a_boundary_point_short_of_the_boundary_is_polished_instead_of_calling_the_sdp(monkeypatch):
     """700 sampled 3-sparse pairs at p = 40 (fewer than the 820 unknowns; a rank-20 target identified only
     through the PSD constraint): the projections stall at eigenvalues down to -7e-4 below a clear gap of
-    rank 20, so the boundary step failed and the combination SDP ran (13 to 18 s).  Gauss-Newton on a rank-20
+    rank 20, so the boundary step failed and the combination SDP ran (13 to 30 s).  Gauss-Newton on a rank-20
     factor reaches the boundary, and the step is found from it (about 1 s)."""
     from featlib.solvers import reduce
 
     p, r, n = 40, 20, 700
     phi = fl.datasets.random_feature_matrix(p, r, seed=0)
     fb = fl.teach(phi, "sparse-sampled", n=n, seed=0, s=3, mu=None, sampler="exact")
-
-    def no_sdp(*args, **kwargs):
-        raise AssertionError("combination SDP run")
-
-    monkeypatch.setattr(reduce, "combination_step", no_sdp)
-    sol = fl.solve(fb, "exact", warn=False)
-    monkeypatch.undo()
+    sol = _solve_forbidding(monkeypatch, fb, reduce, "combination_step")
     assert sol.identified and fl.relative_error(sol.phi, phi) < 1e-10
     assert [st.kind for st in sol.certificate.steps] == ["combination"]
     assert fl.verify(fb, sol, margin=1e-4).valid
