@@ -558,6 +558,13 @@ GRAM_MIN_ROWS_PER_UNKNOWN = 4
 GRAM_MIN_WORK = 10 ** 8
 
 
+def _material_boundary_step(Yr, Zr, live, L, X, scale, p):
+    """:func:`reduce.boundary_step` from the boundary point X on the live pairs (indices mapped back to all
+    pairs), or None when it finds none or its combination is only rounding (:func:`_material`)."""
+    out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, X), live)
+    return out if out is not None and _material(Yr, Zr, out[0], scale, p) else None
+
+
 def _polished_boundary_point(Y, Z, F, X):
     """A boundary point of the solutions on the face F from an approximate one X (face coordinates) whose
     rank shows by a clear eigenvalue gap (:func:`decide.gap_rank`): its PSD part of that rank, lifted and
@@ -574,8 +581,7 @@ def _polished_boundary_point(Y, Z, F, X):
     Xk = (V[:, -k:] * w[-k:]) @ V[:, -k:].T
     info = {}
     phi = _polish_identified(Y, Z, normalise(F @ Xk @ F.T), info, rank=k)
-    r0, r1 = info.get("polished_residual", (np.inf, np.inf))
-    if not r1 <= 1e-11:
+    if not info.get("polished_residual", (np.inf, np.inf))[1] <= 1e-11:
         return None
     Xf = F.T @ phi @ F
     if not np.linalg.norm(F @ Xf @ F.T - phi) <= 1e-9 * np.linalg.norm(phi):
@@ -592,6 +598,7 @@ def _face_null_space(Yr, Zr, scale, drop_rtol, rtol):
     rows; the dense QR where those routes cannot decide, and for everything else."""
     big = Yr.shape[0] * svec_dim(Yr.shape[1]) ** 2 >= GRAM_MIN_WORK
     A = _lsq.pair_matrix_rows(Yr, Zr) if big else None
+    tried = A is not None  # the same Gram route again on the dense rows would decline again
     if A is not None:
         nrm = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
         keep = nrm > drop_rtol * scale
@@ -600,7 +607,7 @@ def _face_null_space(Yr, Zr, scale, drop_rtol, rtol):
         if L is not None:
             return L, None, None
     Mr = constraint_rows(Yr, Zr, scale, drop_rtol=drop_rtol)
-    if big and Mr.shape[0] >= GRAM_MIN_ROWS_PER_UNKNOWN * Mr.shape[1]:
+    if big and not tried and Mr.shape[0] >= GRAM_MIN_ROWS_PER_UNKNOWN * Mr.shape[1]:
         # many more rows than unknowns (sampled pairs on a face: 2,062 x 210 at p = 40): the Gram matrix is
         # a fraction of a QR's work
         L = gram_null_space(Mr, rtol)
@@ -707,18 +714,14 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
         if not (X is not None and lam > PD_CERTIFICATE_MIN):
             if combinations:
                 X0 = decide.psd_point(L, q)
-                out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, X0), live)
-                if out is not None and not _material(Yr, Zr, out[0], scale, p):
-                    out = None
+                out = _material_boundary_step(Yr, Zr, live, L, X0, scale, p)
                 if out is None:
                     # the projections may stall short of the boundary while its rank already shows (a single
                     # ray of solutions: sampled pairs fewer than the unknowns, p = 40, 700 pairs: eigenvalues
                     # down to -7e-4 below a gap of 40x); Gauss-Newton on a factor of that rank reaches it
                     Xp = _polished_boundary_point(Y, Z, F, X0)
                     if Xp is not None:
-                        out = _on_rows(reduce.boundary_step(Yr[live], Zr[live], L, Xp), live)
-                        if out is not None and not _material(Yr, Zr, out[0], scale, p):
-                            out = None
+                        out = _material_boundary_step(Yr, Zr, live, L, Xp, scale, p)
             if out is None:  # (without combinations the search runs both floors, as it always did)
                 X2, lam2 = decide.find_pd_point(L, q, floors=PD_FLOORS[1:])
                 if lam2 > lam:
