@@ -551,3 +551,88 @@ def test_gap_rank_reads_the_largest_gap_against_every_magnitude_below():
     assert gap_rank(np.array([1e-3, 2e-3, 3e-3])) is None
     assert gap_rank(np.array([-1.0, -0.5])) is None  # no positive top
     assert gap_rank(np.array([1e-12, 1.0, 2.0])) == 2
+
+
+def _gaussian_p30(n, seed):
+    p = 30
+    phi = fl.datasets.random_feature_matrix(p, 1, seed=seed)
+    return phi, fl.teach(phi, "gaussian", n=n, seed=seed)
+
+
+@needs_cvxpy
+def test_span_member_forms_solve_the_same_sdp():
+    """The free-coefficient and the constrained form of an SDP over X in span(L) reach the same optimum
+    (the largest smallest eigenvalue of a trace-1 member), and the constrained form's answer is read back
+    as coefficients of L."""
+    import cvxpy as cp
+    from featlib.linalg import smat
+    from featlib.solvers import reduce
+
+    rng = np.random.default_rng(0)
+    q = 5
+    P = svec_dim(q)
+    L = np.linalg.qr(rng.standard_normal((P, 11)))[0]  # 11 columns against 4 constraints
+    lam = []
+    for constrained in (False, True):
+        t = cp.Variable()
+        X, cons, coefficients = reduce.span_member(cp, L, q, constrained=constrained)
+        prob = cp.Problem(cp.Maximize(t), [cp.trace(X) == 1, X - t * np.eye(q) >> 0, *cons])
+        prob.solve(solver="CLARABEL")
+        c = coefficients()
+        assert c.shape == (11,)
+        lam.append(np.linalg.eigvalsh(smat(L @ c, q))[0])
+    assert lam[0] > 1e-3 and abs(lam[0] - lam[1]) < 1e-6
+
+
+@needs_cvxpy
+def test_solve_in_span_tries_the_constrained_form_before_the_fallback_solver(monkeypatch):
+    """Where the preferred solver fails on the free-coefficient form and the span has more columns than
+    its complement, the constrained form goes to the preferred solver before SCS; with fewer columns it
+    does not, and SCS comes last either way."""
+    import cvxpy as cp
+    from featlib.solvers import reduce
+
+    calls = []
+
+    def fake(cp_, prob, kwargs=None, *, ok=lambda prob: True, fallback=True, only_fallback=False):
+        calls.append(("scs" if only_fallback else "preferred", any(c.size > 1 for c in prob.constraints
+                                                                   if isinstance(c, cp.constraints.Equality))))
+        return False
+
+    monkeypatch.setattr(reduce, "solve_with_fallback", fake)
+    problem = lambda X, cons: cp.Problem(cp.Minimize(0), [cp.trace(X) == 1, X >> 0, *cons])  # noqa: E731
+    rng = np.random.default_rng(1)
+    wide = np.linalg.qr(rng.standard_normal((10, 8)))[0]
+    assert reduce.solve_in_span(cp, wide, 4, problem) is None
+    assert calls == [("preferred", False), ("preferred", True), ("scs", False)]
+    calls.clear()
+    narrow = np.linalg.qr(rng.standard_normal((10, 3)))[0]
+    assert reduce.solve_in_span(cp, narrow, 4, problem) is None
+    assert calls == [("preferred", False), ("scs", False)]
+
+
+@needs_cvxpy
+@pytest.mark.parametrize("n, identified", [(50, False), (60, True)])
+def test_gaussian_pairs_at_p30_need_no_scs(monkeypatch, n, identified):
+    """Gaussian pairs at p = 30, rank 1, below and at the threshold: Clarabel fails on the free-coefficient
+    form of the positive definite search (n = 50: no thick interior, largest smallest eigenvalue 7.6e-6)
+    and of the primal point (n = 60: the solutions are a single ray), where SCS ran 70-77 s a solve;
+    the constrained form decides both with the preferred solver alone (SCS forbidden here)."""
+    from featlib.solvers import reduce
+
+    real = reduce.solve_with_fallback
+
+    def no_scs(cp_, prob, kwargs=None, *, ok=lambda prob: True, fallback=True, only_fallback=False):
+        if only_fallback:
+            raise AssertionError("SCS called")
+        return real(cp_, prob, kwargs, ok=ok, fallback=False)
+
+    monkeypatch.setattr(reduce, "solve_with_fallback", no_scs)
+    phi, fb = _gaussian_p30(n, seed=0 if n == 50 else 1)
+    sol = fl.solve(fb, "exact", warn=False)
+    assert sol.decided and sol.identified == identified
+    if identified:
+        assert fl.relative_error(sol.phi, phi) < 1e-8
+        assert fl.verify(fb, sol).valid
+    else:
+        assert sol.version_space_dim == 415 and sol.info["pd_certificate_lambda_min"] > 1e-6

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..linalg import smat, svec
 from .nullspace import _alternating_projections
-from .reduce import _smat_expr, _solved
+from .reduce import solve_in_span
 
 __all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "gap_rank", "polish_boundary", "witnesses",
            "PD_CERTIFICATE_MIN"]
@@ -67,13 +67,12 @@ def pd_point_sdp(B, q):
         return None, -np.inf
     import cvxpy as cp
 
-    c = cp.Variable(B.shape[1])
     t = cp.Variable()
-    X = _smat_expr(cp, B, c, q)
-    prob = cp.Problem(cp.Maximize(t), [cp.trace(X) == 1, X - t * np.eye(q) >> 0])
-    if not _solved(cp, prob, c):
+    c = solve_in_span(cp, B, q, lambda X, cons: cp.Problem(cp.Maximize(t), [cp.trace(X) == 1, X - t * np.eye(q) >> 0,
+                                                                            *cons]))
+    if c is None:
         return None, -np.inf
-    Xv = smat(B @ c.value, q)
+    Xv = smat(B @ c, q)
     return Xv, float(np.linalg.eigvalsh(Xv)[0])
 
 
