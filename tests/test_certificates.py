@@ -125,6 +125,48 @@ def test_a_wrong_hint_cannot_produce_a_wrong_answer():
         fl.solve(fb, "exact", face_hint=[(np.array([99]), np.array([1.0]))])
 
 
+#: facial-reduction multipliers that the exact solver found for these pairs in permuted, power-of-two
+#: scaled coordinates (an inexact SDP step there): valid for the pairs here, PSD to 3e-16 of the top, rank 4
+#: with a gap of 2.9e-4, so their kernel is accurate only to about 2e-7
+_FLOAT_HINT = [-0.04568516133229528, 6.830055393784113e-16, 1.2959514586376019e-17, -2.105251787966368e-16,
+               -0.000993314269485766, 0.0915540359531078, 1.0, 0.006511488010350767, -2.0171449912722153e-17,
+               0.05607640110982806, 1.298632270203637e-15]
+
+
+def test_a_float_hint_is_not_taken_as_an_exact_face():
+    """11 random 2-sparse pairs for a rank-1 target at p = 10 do not identify it.  Taken as an exact face,
+    the hint above made solve() answer "identified" with a different matrix (relative error 1.0 from the
+    target, every pair satisfied to 1e-17): the target sat 2e-7 off the computed kernel and the null space,
+    decided at 1e-9, lost it.  Its face's accuracy is now tracked like an SDP step's."""
+    phi = fl.datasets.random_feature_matrix(10, 1, seed=1)
+    fb = fl.teach(phi, "sparse-sampled", n=11, seed=1, s=2, mu=None, sampler="exact")
+    hint = [(np.arange(11), np.array(_FLOAT_HINT))]
+    sol = fl.solve(fb, "exact", face_hint=hint, warn=False)
+    assert not sol.identified
+    # the hint is used, as an inexact step: "not identified" on its face, which verify cannot prove, so
+    # flagged as the solver's numerical verdict
+    assert sol.decided and [s.kind for s in sol.certificate.steps] == ["hint"]
+    assert 1e-6 < sol.info["face_tol"] < 1e-2 and sol.info["not_identified_proved"] is False
+    # the same pairs with the compact-style exact treatment kept for simple rational multipliers
+    from featlib.solvers.reduce import simple_rationals
+    assert not simple_rationals(_FLOAT_HINT) and simple_rationals([1.0, -2.0 ** -40, 3.0 * 2.0 ** 30, 1 / 3])
+
+
+def test_the_basis_path_ignores_a_hint_it_cannot_take_as_exact():
+    """The basis path takes a hint's face as exact, so it uses only simple rational multipliers; a float
+    hint (the compact teacher's ones times 1 + 1e-10) is left out there (the dense path would track it)."""
+    phi = target(8, 3, seed=1)
+    fb = fl.teach(phi, "compact")
+    (idx, val), = fb.meta["face_hint"]
+    sol = fl.solve(fb, "exact", face_hint=[(idx, val)])
+    assert sol.info["path"] == "basis" and [s.kind for s in sol.certificate.steps] == ["hint"]
+    off = fl.solve(fb, "exact", face_hint=[(idx, np.asarray(val) * (1 + 1e-10))])
+    # not taken by the basis path; the dense path uses it as an inexact step and refines it on the answer
+    assert off.info["path"] == "dense" and [s.kind for s in off.certificate.steps] == ["combination"]
+    # (verify proves the refined step to 6e-5: above its default margin 1e-6)
+    assert off.identified and fl.relative_error(off.phi, phi) < 1e-8 and fl.verify(fb, off, margin=1e-3).valid
+
+
 # ---------------------------------------------------------------------------------------------
 # the issue's counterexamples, exactly
 

@@ -34,6 +34,7 @@ from ..certificates import Certificate, FaceStep
 from ..linalg import svec_dim, svec_outer_sparse
 from ._result import Solution, max_relative_residual, psd_generator
 from .nullspace import peel
+from .reduce import simple_rationals
 
 __all__ = ["solve_basis"]
 
@@ -60,7 +61,15 @@ def _independent_columns(K, rank_rtol, limit=None):
 
 def _hint_directions(Yc, Zc, idx, val, b):
     """Range of the basis-coefficient combination of a hint, as coefficient vectors (b x k), if it is
-    PSD with a clear rank; else None.  Only the rows and columns the combination touches are formed."""
+    PSD with a clear rank; else None.  Only the rows and columns the combination touches are formed.
+
+    This path takes the hint's face as exact, so only hints that can be: simple rational multipliers
+    (:func:`~featlib.solvers.reduce.simple_rationals`; the compact teacher's are all 1) whose combination is positive definite on
+    its support, or PSD to 1e-12 of its top with every other eigenvalue above 1e-7 of it.  Any other hint
+    is left to the dense path, which tracks how accurate its face is (a float hint PSD only to rounding
+    with a small gap, taken as exact, made the dense path call a wrong matrix "identified"; measured)."""
+    if not simple_rationals(val):
+        return None
     Yh = sp.csr_matrix(Yc[idx]).multiply(np.sqrt(np.abs(val))[:, None]).tocsr()
     Zh = sp.csr_matrix(Zc[idx]).multiply(np.sqrt(np.abs(val))[:, None]).tocsr()
     sign = sp.diags(np.sign(val))
@@ -79,9 +88,11 @@ def _hint_directions(Yc, Zc, idx, val, b):
         return out
     except np.linalg.LinAlgError:
         w, V = np.linalg.eigh(block)
-        if w[0] < -1e-9 * w[-1] or not w[-1] > 0:
+        if not w[-1] > 0 or w[0] < -1e-12 * w[-1]:
             return None
         keep = w > 1e-7 * w[-1]
+        if np.any(np.abs(w[~keep]) > 1e-12 * w[-1]):
+            return None  # no clear rank
         out = np.zeros((b, int(keep.sum())))
         out[support] = V[:, keep]
         return out

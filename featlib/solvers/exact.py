@@ -210,7 +210,10 @@ def solve_exact(
         dimension ``COMBINATION_MAX_DIM``) when single pairs and the positive-definite search do
         not decide.  Without it such problems come back undecided.
     face_hint : list of (indices, values), optional
-        Candidate facial-reduction multipliers, checked before use (see the module docstring).
+        Candidate facial-reduction multipliers, checked before use (see the module docstring): their
+        combination must be PSD with a clear rank on the current face.  A face is taken as exact only for
+        simple rational multipliers (:func:`~featlib.solvers.reduce.simple_rationals`, as the compact
+        teacher's) PSD to 1e-12; any other hint is an inexact step, like the auxiliary SDP's.
     warn : bool
         Emit :class:`~featlib.IdentifiabilityWarning` when identification cannot be decided.
 
@@ -320,16 +323,20 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
     F = np.eye(p)
     steps, faces = [], []
     info = {"path": "dense"}
+    hint_tol, first_hint = 0.0, None
     for idx, val in hints:
         out = reduce.hint_step(Y[idx] @ F, Z[idx] @ F, np.arange(idx.size), val)
         if out is not None and _material(Y[idx] @ F, Z[idx] @ F, out[0], scale[idx], p):
-            step, K = out
+            step, K, accuracy = out
+            if accuracy > 1e-12:  # a hint whose face is not exact to rounding: an inexact step like an SDP's
+                hint_tol = max(hint_tol, accuracy)
+                first_hint = len(steps) if first_hint is None else first_hint
             steps.append(FaceStep(indices=idx, values=val, rank=step.rank, kind="hint"))
             faces.append(F)
             F = F @ K
     opts = dict(rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, combinations=combinations)
     try:
-        sol = _facial_loop(feedback, Y, Z, scale, steps, faces, F, 0.0, info, **opts)
+        sol = _facial_loop(feedback, Y, Z, scale, steps, faces, F, hint_tol, info, first_inexact=first_hint, **opts)
         state = info.pop("_state")
         if sol.identified and state[2] is not None:
             # an inexact combination step: refine it on the polished answer, so that the certificate's
@@ -617,10 +624,12 @@ def _face_null_space(Yr, Zr, scale, drop_rtol, rtol):
     return L, s, Mr
 
 
-def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol, psd_rtol, zero_rtol, combinations):
+def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol, psd_rtol, zero_rtol, combinations,
+                 first_inexact=None):
     p = feedback.p
     steps, faces = list(steps), list(faces)
-    first_inexact = next((i for i, st in enumerate(steps) if st.kind == "combination"), None) if face_tol > 1e-12 else None
+    if first_inexact is None and face_tol > 1e-12:
+        first_inexact = next((i for i, st in enumerate(steps) if st.kind == "combination"), None)
     verdict, psi, m, s, wit = None, None, None, None, None
     thin = False
 
