@@ -126,18 +126,18 @@ def test_a_wrong_hint_cannot_produce_a_wrong_answer():
 
 
 #: facial-reduction multipliers that the exact solver found for these pairs in permuted, power-of-two
-#: scaled coordinates (an inexact SDP step there): valid for the pairs here, PSD to 3e-16 of the top, rank 4
-#: with a gap of 2.9e-4, so their kernel is accurate only to about 2e-7
+#: scaled coordinates (an inexact SDP step there): PSD to 3e-16 of the top on the pairs here, rank 4 with a
+#: gap of 2.9e-4
 _FLOAT_HINT = [-0.04568516133229528, 6.830055393784113e-16, 1.2959514586376019e-17, -2.105251787966368e-16,
                -0.000993314269485766, 0.0915540359531078, 1.0, 0.006511488010350767, -2.0171449912722153e-17,
                0.05607640110982806, 1.298632270203637e-15]
 
 
 def test_a_float_hint_is_not_taken_as_an_exact_face():
-    """11 random 2-sparse pairs for a rank-1 target at p = 10 do not identify it.  Taken as an exact face,
-    the hint above made solve() answer "identified" with a different matrix (relative error 1.0 from the
-    target, every pair satisfied to 1e-17): the target sat 2e-7 off the computed kernel and the null space,
-    decided at 1e-9, lost it.  Its face's accuracy is now tracked like an SDP step's."""
+    """11 random 2-sparse pairs for a rank-1 target at p = 10.  Taken as an exact face, the hint above made
+    solve() answer "identified" with a different matrix (relative error 1.0 from the target, every pair
+    satisfied to 1e-17: two PSD solutions, so the pairs do not identify): two single-pair steps on its
+    face left one ray.  Its face's accuracy is now tracked like an SDP step's."""
     phi = fl.datasets.random_feature_matrix(10, 1, seed=1)
     fb = fl.teach(phi, "sparse-sampled", n=11, seed=1, s=2, mu=None, sampler="exact")
     hint = [(np.arange(11), np.array(_FLOAT_HINT))]

@@ -66,8 +66,8 @@ def _hint_directions(Yc, Zc, idx, val, b):
     This path takes the hint's face as exact, so only hints that can be: simple rational multipliers
     (:func:`~featlib.solvers.reduce.simple_rationals`; the compact teacher's are all 1) whose combination is positive definite on
     its support, or PSD to 1e-12 of its top with every other eigenvalue above 1e-7 of it.  Any other hint
-    is left to the dense path, which tracks how accurate its face is (a float hint PSD only to rounding
-    with a small gap, taken as exact, made the dense path call a wrong matrix "identified"; measured)."""
+    is left to the dense path, which tracks how accurate its face is (a float hint PSD to rounding with a
+    small gap, taken as exact, made the dense path call a wrong matrix "identified": :func:`~featlib.solvers.reduce.hint_step`)."""
     if not simple_rationals(val):
         return None
     Yh = sp.csr_matrix(Yc[idx]).multiply(np.sqrt(np.abs(val))[:, None]).tocsr()

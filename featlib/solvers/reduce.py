@@ -193,12 +193,12 @@ def hint_step(Yr, Zr, indices, values):
     PSD with a clear rank on the current face.  Returns ``(step, kernel, accuracy)`` or None.
 
     ``accuracy``, as for :func:`combination_step`: 1e-12 (a face exact to rounding) only for simple
-    rational multipliers (:func:`simple_rationals`) whose combination is
-    PSD to 1e-12 of its top with the same rank; any other hint is PSD only to the 1e-9 that the check
-    allows, so a solution may sit about ``sqrt(1e-9 top) / gap`` off its kernel, and that is what is
-    returned (measured: a hint found on the same 2-sparse pairs in permuted coordinates, p = 10, PSD to
-    3e-16 with a gap of 2.9e-4, taken as exact made the solver call a different matrix "identified":
-    the target sat 2e-7 off the computed kernel and the null space on the face, decided at 1e-9, lost it)."""
+    rational multipliers (:func:`simple_rationals`) whose combination is PSD to 1e-12 of its top with the
+    same rank; for any other hint, :func:`_kernel_accuracy` (about ``sqrt(eps top) / gap``, eps its small
+    eigenvalues).  Measured: multipliers the solver found for 11 2-sparse pairs at p = 10 in permuted
+    coordinates, PSD to 3e-16 of the top with a gap of 2.9e-4 (accuracy 2.5e-3 by that estimate), taken
+    as exact here: two single-pair steps on their face (ranks 1 and 4) left one ray, at relative error
+    1.0 from the target, and solve() answered "identified"; tracked as inexact, "not identified"."""
     indices = np.asarray(indices, dtype=np.int64)
     values = np.asarray(values, dtype=float)
     S = _combination(Yr, Zr, indices, values)
