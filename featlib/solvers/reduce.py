@@ -185,7 +185,10 @@ def simple_rationals(values) -> bool:
     floating point): the multipliers of a structured combination (the compact teacher's are all 1), also
     after :func:`featlib.solve` rescales the pairs by powers of two."""
     m, _ = np.frexp(np.asarray(values, dtype=float))
-    return bool(np.all(np.isfinite(m))) and all(float(Fraction(float(a)).limit_denominator(1000)) == a for a in m)
+    if not np.all(np.isfinite(m)):
+        return False
+    # each distinct mantissa once (a compact teacher's hint at scale has one: all multipliers are 1)
+    return all(float(Fraction(float(a)).limit_denominator(1000)) == a for a in np.unique(m))
 
 
 def hint_step(Yr, Zr, indices, values):
