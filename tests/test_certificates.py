@@ -163,7 +163,7 @@ def test_the_basis_path_ignores_a_hint_it_cannot_take_as_exact():
     off = fl.solve(fb, "exact", face_hint=[(idx, np.asarray(val) * (1 + 1e-10))])
     # not taken by the basis path; the dense path uses it as an inexact step and refines it on the answer
     assert off.info["path"] == "dense" and [s.kind for s in off.certificate.steps] == ["combination"]
-    # (verify proves the refined step to 6e-5: above its default margin 1e-6)
+    # (verify's proved distance bound is 6.1e-5 here, above its default margin 1e-6)
     assert off.identified and fl.relative_error(off.phi, phi) < 1e-8 and fl.verify(fb, off, margin=1e-3).valid
 
 
