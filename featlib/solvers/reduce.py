@@ -613,8 +613,9 @@ def solve_in_span(cp, B, q, make_problem):
     405-415 columns against 50-60 constraints): Clarabel failed on the first form of the positive
     definite search and of the primal point, and SCS ran for 70-77 s (its 100,000 iterations) where
     Clarabel solves the constrained form in 0.2-0.4 s (optimum 7.6288e-6 against SCS's 7.6306e-6).  The
-    second form is not tried first: the SDPs are sensitive to their form, and at p = 10 (sparse pairs
-    below their thresholds) two of 1,298 verdicts changed, one from decided to undecided (measured)."""
+    second form is not tried first: the SDPs are sensitive to their form, and with it first at least two
+    of the 1,298 verdicts of the p = 10/20 check changed, one from decided to undecided (measured on the
+    solves that an earlier version changed; the whole check was not rerun for that order)."""
     P, k = B.shape
     forms = [False, True] if k > P - k else [False]
     for constrained in forms:
