@@ -597,10 +597,7 @@ def span_member(cp, B, q, *, constrained=False):
         return _smat_expr(cp, B, c, q), [], lambda: c.value
     N = np.linalg.svd(B, full_matrices=True)[0][:, k:]
     X = cp.Variable((q, q), symmetric=True)
-    iu, ju = np.triu_indices(q)
-    w = np.where(iu == ju, 1.0, np.sqrt(2.0))
-    Ts = sp.csr_matrix((w, (np.arange(iu.size), ju * q + iu)), shape=(iu.size, q * q))  # svec from vec_F
-    cons = [(sp.csr_matrix(N.T) @ Ts) @ cp.reshape(X, (q * q,), order="F") == 0]
+    cons = [(sp.csr_matrix(N.T) @ _smat_operator(q).T) @ cp.reshape(X, (q * q,), order="F") == 0]
     return X, cons, lambda: None if X.value is None else B.T @ svec((X.value + X.value.T) / 2)
 
 
@@ -630,6 +627,13 @@ def solve_in_span(cp, B, q, make_problem):
 
 def _smat_expr(cp, B, c, q):
     """The symmetric cvxpy expression smat(B c), built entry by entry from the svec columns."""
+    X = cp.reshape(_smat_operator(q) @ (B @ c), (q, q), order="F")
+    return (X + X.T) / 2
+
+
+def _smat_operator(q):
+    """The sparse matrix T with vec_F(smat(v)) = T v; for symmetric X, T^T vec_F(X) = svec(X) (each
+    off-diagonal entry counted twice with weight 1/sqrt(2))."""
     iu, ju = np.triu_indices(q)
     w = np.where(iu == ju, 1.0, 1.0 / np.sqrt(2.0))
     # vec_F(smat(v)) = T v with T[(j*q+i), k] = T[(i*q+j), k] = w_k for svec position k = (i, j)
@@ -638,6 +642,4 @@ def _smat_expr(cp, B, c, q):
     cols = np.concatenate([k, k])
     vals = np.concatenate([w, w])
     mask = np.concatenate([np.ones(k.size, bool), iu != ju])
-    T = sp.csr_matrix((vals[mask], (rows[mask], cols[mask])), shape=(q * q, iu.size))
-    X = cp.reshape(T @ (B @ c), (q, q), order="F")
-    return (X + X.T) / 2
+    return sp.csr_matrix((vals[mask], (rows[mask], cols[mask])), shape=(q * q, iu.size))
