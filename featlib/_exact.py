@@ -21,7 +21,7 @@ import numpy as np
 __all__ = ["q", "rationalize", "rref", "rank", "null_space", "solve", "psd_rank", "identity", "zeros", "matmul",
            "full_column_rank_mod_prime", "integer_rank_mod_prime", "to_float", "height_bits",
            "integer_null_basis", "reduced_lattice_basis", "solve_matrix",
-           "integer_vectors_near", "dyadic", "pair_combination"]
+           "integer_vectors_near", "dyadic", "pair_combination", "svec_rows", "smat", "project"]
 
 ZERO = flint.fmpq(0)
 ONE = flint.fmpq(1)
@@ -271,14 +271,14 @@ def solve_matrix(A, B):
     return np.array(X.entries(), dtype=object).reshape(A.shape[1], B.shape[1])
 
 
-def integer_vectors_near(K, weight=2.0**40, max_entry=2**10):
+def integer_vectors_near(K, weight=2.0**40, max_entry=2**10, tol=1e-9):
     """A basis (columns, exact integers) of an integer lattice spanning the column space of the float
     matrix K (f x k), found by LLL, or None.
 
     The rows of ``[I_f | round(weight * x^T Q)]`` (Q an orthonormal basis of the complement of range(K))
     generate a lattice in which an integer vector x close to range(K) is short; after LLL the k shortest
     rows whose second part is small relative to ``weight`` are candidates, accepted when they are k
-    linearly independent vectors within 1e-9 (relative) of range(K), with entries up to ``max_entry``
+    linearly independent vectors within ``tol`` (relative) of range(K), with entries up to ``max_entry``
     (any subspace is approximated that well by long enough integer vectors).  Recovers a rational subspace
     from a float basis accurate to ~1e-12 when short integer vectors span it, whatever the
     denominators of its reduced row echelon form."""
@@ -300,7 +300,7 @@ def integer_vectors_near(K, weight=2.0**40, max_entry=2**10):
         nx = np.linalg.norm(x)
         if nx == 0:
             continue
-        if np.linalg.norm(Q.T @ x) <= 1e-9 * nx and np.abs(x).max() <= max_entry:
+        if np.linalg.norm(Q.T @ x) <= tol * nx and np.abs(x).max() <= max_entry:
             picked.append([int(v) for v in row[:f]])
         if len(picked) == k:
             break
@@ -368,3 +368,34 @@ def pair_combination(Y, Z, alpha, max_bits=2048, max_work=2 * 10**8):
     Dy, Dz = Yi * A[:, None], Zi * A[:, None]
     C = (_fmpz_mat(Dy.T) * _fmpz_mat(Yi)) - (_fmpz_mat(Dz.T) * _fmpz_mat(Zi))
     return np.array([int(x) for x in C.entries()], dtype=object).reshape(p, p), 2 * ev + ea
+
+
+def svec_rows(Ys, Zs):
+    """Rows of <W, y y^T - z z^T> over the upper-triangle entries of W (exact)."""
+    f = Ys.shape[1]
+    iu, ju = np.triu_indices(f)
+    rows = []
+    for y, z in zip(Ys, Zs):
+        row = []
+        for i, j in zip(iu, ju):
+            v = y[i] * y[j] - z[i] * z[j]
+            row.append(v if i == j else 2 * v)
+        rows.append(row)
+    return np.array(rows, dtype=object).reshape(len(rows), iu.size)
+
+
+def smat(w, f):
+    """The symmetric f x f matrix whose upper triangle (row by row) is ``w`` (exact)."""
+    iu, ju = np.triu_indices(f)
+    W = zeros((f, f))
+    for k, (i, j) in enumerate(zip(iu, ju)):
+        W[i, j] = w[k]
+        W[j, i] = w[k]
+    return W
+
+
+def project(x, N):
+    """The point of span(N) (exact columns) nearest to x (exact), by the normal equations."""
+    G = matmul(N.T, N)
+    c = solve(G, matmul(N.T, np.asarray(x, dtype=object).reshape(-1, 1)).reshape(-1))
+    return matmul(N, c.reshape(-1, 1)).reshape(-1)

@@ -192,34 +192,9 @@ _full_column_rank_mod_prime = _X.full_column_rank_mod_prime
 _mm = _X.matmul
 
 
-def _svec_rows_exact(Ys, Zs):
-    """Rows of <W, y y^T - z z^T> over the upper-triangle entries of W (exact)."""
-    f = Ys.shape[1]
-    iu, ju = np.triu_indices(f)
-    rows = []
-    for y, z in zip(Ys, Zs):
-        row = []
-        for i, j in zip(iu, ju):
-            v = y[i] * y[j] - z[i] * z[j]
-            row.append(v if i == j else 2 * v)
-        rows.append(row)
-    return np.array(rows, dtype=object).reshape(len(rows), iu.size)
-
-
-def _smat_exact(w, f):
-    iu, ju = np.triu_indices(f)
-    W = _X.zeros((f, f))
-    for k, (i, j) in enumerate(zip(iu, ju)):
-        W[i, j] = w[k]
-        W[j, i] = w[k]
-    return W
-
-
-def _project_exact(x, N):
-    """The point of span(N) (exact columns) nearest to x (exact), by the normal equations."""
-    G = _mm(N.T, N)
-    c = _solve_exact(G, _mm(N.T, np.asarray(x, dtype=object).reshape(-1, 1)).reshape(-1))
-    return _mm(N, c.reshape(-1, 1)).reshape(-1)
+_svec_rows_exact = _X.svec_rows
+_smat_exact = _X.smat
+_project_exact = _X.project
 
 
 # ============================================================================================
@@ -1019,37 +994,13 @@ def _verify_exact(Y, Z, cert, snap_limit=None):
     Yq, Zq = _q(Y), _q(Z)
     G = _identity(p)  # exact basis of the current face (columns)
     for t, step in enumerate(cert.steps):
-        Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
-        if not np.any(step.values):
-            return _fail(cert.verdict, True, checks, f"step {t + 1}: every multiplier is zero")
-        alpha = _rational_multipliers(_X.to_float(Yg), _X.to_float(Zg), step.values)
-        S = _comb(Yg, Zg, alpha)
-        ok, rk = _psd_rank(S)
-        if not (ok and rk == step.rank):
-            # snap: the kernel the numbers point at, made exact (its RREF rationalised, or short integer
-            # vectors found by LLL), and alpha projected onto the multipliers whose combination vanishes on it
-            reason = None
-            for how in ("rref", "lattice"):
-                C = _numeric_kernel(Yg, Zg, np.asarray(step.values, dtype=float), step.rank, how=how)
-                if C is None:
-                    reason = reason or f"step {t + 1}: no exact PSD combination of rank {step.rank}"
-                    continue
-                snapped = _snap(Yg, Zg, alpha, C, SNAP_MAX_WORK if snap_limit is None else snap_limit)
-                if snapped is None:
-                    reason = f"step {t + 1}: the multipliers cannot be made exact"
-                    continue
-                S2 = _comb(Yg, Zg, snapped)
-                ok, rk = _psd_rank(S2)
-                if ok and rk == step.rank:
-                    alpha, S = snapped, S2
-                    break
-                reason = (f"step {t + 1}: the exact combination is {'not PSD' if not ok else f'of rank {rk}'}, "
-                          f"not PSD of rank {step.rank}")
-            else:
-                return _unsure(cert.verdict, True, checks, reason)
-        K = _null_space(S)
+        alpha, K, reason = _exact_step(Yq, Zq, G, step, t, snap_limit)
+        if alpha is None:
+            if K == "fail":
+                return _fail(cert.verdict, True, checks, reason)
+            return _unsure(cert.verdict, True, checks, reason)
         checks.append(f"step {t + 1} ({step.kind}, {len(step.indices)} pairs): exact combination PSD of rank "
-                      f"{rk}; face {G.shape[1]} -> {K.shape[1]}")
+                      f"{step.rank}; face {G.shape[1]} -> {K.shape[1]}")
         G = _mm(G, K)
     f = G.shape[1]
     if cert.verdict == "inconsistent":
@@ -1087,30 +1038,119 @@ def _verify_exact(Y, Z, cert, snap_limit=None):
         return _result("valid", cert.verdict, True, checks)
     if cert.witnesses is None or cert.face is None:
         return _fail(cert.verdict, True, checks, "a 'not identified' certificate needs a face and two witnesses")
-    N = _null_space(M, ncols=U)
-    if N.shape[1] < 2:
-        return _unsure(cert.verdict, True, checks, f"only {N.shape[1]} exact solution(s) on the face")
     Gf = np.array(G, dtype=float)
     pinv = np.linalg.pinv(Gf)
     Fc = np.asarray(cert.face, dtype=float)
+    Wg = [pinv @ (Fc @ np.asarray(Wc, dtype=float) @ Fc.T) @ pinv.T for Wc in cert.witnesses]
+    found, reason = _exact_witnesses(M, f, Wg)
+    if found is not None:
+        checks += [f"witness {i + 1}: exact, positive definite on a face of dimension {f}, satisfies every pair"
+                   for i in range(2)] + ["the two exact witnesses are linearly independent"]
+        return _result("valid", cert.verdict, True, checks)
+    # the certificate's own face, taken as given (exactly: every float is a rational): any exact full-rank
+    # B with two linearly independent positive definite W such that B W B^T satisfies every pair exactly
+    # proves "not identified" (B W B^T is PSD), whatever the steps or the faces they leave.  Faces found by
+    # rounding (short integer vectors, featlib.solvers.decide.rational_face_witnesses) are cheap to use
+    B = _q(Fc)
+    k = B.shape[1]
+    if _X.height_bits(B) > GIVEN_FACE_MAX_BITS or (k, k) != np.shape(cert.witnesses[0]) or _rank(B) != k:
+        return _unsure(cert.verdict, True, checks, reason)
+    found, reason2 = _exact_witnesses(_svec_rows_exact(_mm(Yq, B), _mm(Zq, B)), k,
+                                      [np.asarray(Wc, dtype=float) for Wc in cert.witnesses])
+    if found is None:
+        return _unsure(cert.verdict, True, checks, f"{reason}; on the certificate's own face: {reason2}")
+    checks += [f"the certificate's face, taken exactly: {k} independent rational columns (entries of at most "
+               f"{_X.height_bits(B)} bits)"]
+    checks += [f"witness {i + 1}: exact, positive definite on that face, satisfies every pair (so B W B^T is a PSD "
+               "solution)" for i in range(2)] + ["the two exact witnesses are linearly independent"]
+    return _result("valid", cert.verdict, True, checks)
+
+
+#: verify takes a "not identified" certificate's face as given (exactly) only when its entries are short
+#: rationals (bit height of numerators and denominators): integer faces found by rounding; a float
+#: orthonormal basis would make the rational elimination slow
+GIVEN_FACE_MAX_BITS = 64
+
+
+def _exact_witnesses(M, f, Ws):
+    """Two exact, linearly independent positive definite solutions W (f x f) of the exact rows ``M``
+    (pairs on a face), from the float witnesses ``Ws`` (rationalised, projected onto the solutions).
+    Returns ``(solutions, None)`` or ``(None, reason)``."""
+    U = f * (f + 1) // 2
+    N = _null_space(M, ncols=U)
+    if N.shape[1] < 2:
+        return None, f"only {N.shape[1]} exact solution(s) on the face"
+    diag = np.triu_indices(f)[0] == np.triu_indices(f)[1]
     exact_W = []
-    for i, Wc in enumerate(cert.witnesses):
-        X = Fc @ np.asarray(Wc, dtype=float) @ Fc.T
-        Wg = pinv @ X @ pinv.T
-        w_num = svec(Wg) / np.where(np.triu_indices(f)[0] == np.triu_indices(f)[1], 1.0, np.sqrt(2.0))
+    for i, Wn in enumerate(Ws):
+        w_num = svec(np.asarray(Wn, dtype=float)) / np.where(diag, 1.0, np.sqrt(2.0))
         w = _project_exact(_rationalize(w_num, 10**8), N)
         if w is None:
-            return _unsure(cert.verdict, True, checks, f"witness {i + 1} cannot be made exact")
-        W = _smat_exact(w, f)
-        ok, rk = _psd_rank(W)
+            return None, f"witness {i + 1} cannot be made exact"
+        ok, rk = _psd_rank(_smat_exact(w, f))
         if not (ok and rk == f):
-            return _unsure(cert.verdict, True, checks, f"witness {i + 1}: its exact version is not positive definite on the face")
+            return None, f"witness {i + 1}: its exact version is not positive definite on the face"
         exact_W.append(w)
-        checks.append(f"witness {i + 1}: exact, positive definite on a face of dimension {f}, satisfies every pair")
     if _rank(np.array([exact_W[0], exact_W[1]], dtype=object)) != 2:
-        return _unsure(cert.verdict, True, checks, "the exact witnesses are multiples of each other")
-    checks.append("the two exact witnesses are linearly independent")
-    return _result("valid", cert.verdict, True, checks)
+        return None, "the exact witnesses are multiples of each other"
+    return exact_W, None
+
+
+def _exact_step(Yq, Zq, G, step, t, snap_limit):
+    """One facial-reduction step in rational arithmetic on the exact face ``G`` (columns): the
+    multipliers made exact (as stored, else snapped onto the kernel the numbers point at: its RREF
+    rationalised, or short integer vectors found by LLL) so that their combination is PSD of the
+    step's rank.  Returns ``(alpha, K, None)`` with K an exact basis of the combination's kernel (in
+    G's coordinates), or ``(None, "fail" or "unsure", reason)``."""
+    Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
+    if not np.any(step.values):
+        return None, "fail", f"step {t + 1}: every multiplier is zero"
+    alpha = _rational_multipliers(_X.to_float(Yg), _X.to_float(Zg), step.values)
+    S = _comb(Yg, Zg, alpha)
+    ok, rk = _psd_rank(S)
+    if not (ok and rk == step.rank):
+        reason = None
+        for how in ("rref", "lattice"):
+            C = _numeric_kernel(Yg, Zg, np.asarray(step.values, dtype=float), step.rank, how=how)
+            if C is None:
+                reason = reason or f"step {t + 1}: no exact PSD combination of rank {step.rank}"
+                continue
+            snapped = _snap(Yg, Zg, alpha, C, SNAP_MAX_WORK if snap_limit is None else snap_limit)
+            if snapped is None:
+                reason = f"step {t + 1}: the multipliers cannot be made exact"
+                continue
+            S2 = _comb(Yg, Zg, snapped)
+            ok, rk = _psd_rank(S2)
+            if ok and rk == step.rank:
+                alpha, S = snapped, S2
+                break
+            reason = (f"step {t + 1}: the exact combination is {'not PSD' if not ok else f'of rank {rk}'}, "
+                      f"not PSD of rank {step.rank}")
+        else:
+            return None, "unsure", reason
+    return alpha, _null_space(S), None
+
+
+def exact_face(Y, Z, steps, *, start=None, snap_limit=None):
+    """The face that facial-reduction ``steps`` leave, in rational arithmetic, for pairs stored as
+    floats ``Y``, ``Z`` (every float is a rational; this is for integer pairs, where the elimination
+    stays cheap): each step's multipliers made exact as :func:`verify` makes them (snapped onto the
+    kernel their float combination points at), so that its exact combination is PSD of the step's
+    rank.  Returns ``(G, alphas)``: an exact basis of the face (a (p, f) object array of rationals) and
+    each step's exact multipliers; or None when some step cannot be made exact.  ``start``: an exact
+    face basis (as returned) to begin from instead of the whole space.  Used by the exact solver to replace an interior-point step, whose face is known only to about the square root of
+    the SDP's accuracy, by the exact face it points at."""
+    Yq, Zq = _q(np.asarray(Y, dtype=float)), _q(np.asarray(Z, dtype=float))
+    G = _identity(Yq.shape[1]) if start is None else start
+    alphas = []
+    limit = SNAP_MAX_WORK_INTEGER if snap_limit is None else snap_limit
+    for t, step in enumerate(steps):
+        alpha, K, _ = _exact_step(Yq, Zq, G, step, t, limit)
+        if alpha is None:
+            return None
+        alphas.append(alpha)
+        G = _mm(G, K)
+    return G, alphas
 
 
 def _rational_multipliers(Yk, Zk, values):

@@ -89,9 +89,18 @@ def test_regressions_found_by_exact_pairs():
     assert v.valid and v.exact
     # (2) a refined step rejected because its rounding was judged against its top eigenvalue, not against
     # the size of its terms (a combination 1e5 times smaller than its terms)
+    # (integer pairs now have that step snapped to its exact face; the refinement, which float pairs get,
+    # is tested with snapping switched off)
+    from featlib.solvers import exact
+
     D = fl.datasets.integer_factor(10, 5, seed=11005)
     fb = fl.teach(D.T @ D, "sparse-sampled", exact=True, seed=10, mu=0.7, s=3, n=60)
     sol = fl.solve(fb, "exact")
+    v = fl.verify(fb, sol)
+    assert sol.identified and sol.info.get("snapped_steps") == 1 and v.valid and v.exact
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(exact, "_snapped_step", lambda *a, **k: None)
+        sol = fl.solve(fb, "exact")
     v = fl.verify(fb, sol)
     assert sol.info.get("refined_step") is True and v.valid and v.exact
     # (3) compact at r = p - 1: an unscaled integer null vector (entries ~1e5) in the pull-back made the

@@ -496,15 +496,23 @@ def test_a_clearly_positive_definite_solution_skips_the_combination_search(monke
     assert fl.verify(fb, sol).valid
 
 
-def test_a_contradiction_after_an_inexact_step_is_refined_from_the_least_squares_candidate():
+def test_a_contradiction_after_an_inexact_step_is_refined_from_the_least_squares_candidate(monkeypatch):
     # p = 20 exact pairs: after an inexact combination step the reduction removed every direction
     # (Gaussian, rank 10) or left a single wrong ray (3-sparse, rank 2), with no usable candidate answer
     # to refine the step from; both were undecided. The least-squares solution on the face just after the
     # inexact step is now tried as well, and both are identified with certificates verify proves exactly.
-    for ensemble, r, seed, n, kw in (("gaussian", 10, 3, 195, {}),
-                                     ("sparse-sampled", 2, 2, 86, {"s": 3, "sampler": "exact"})):
+    # (The float refinement is what float pairs get; integer pairs now have their 3-sparse step snapped to
+    # its exact face first, so snapping is switched off here to test the refinement, and checked below.)
+    from featlib.solvers import exact
+
+    cases = (("gaussian", 10, 3, 195, {}), ("sparse-sampled", 2, 2, 86, {"s": 3, "sampler": "exact"}))
+    fbs = [fl.teach(fl.experiments._phase_target(20, r, seed, True), ensemble, n=209, seed=seed, exact=True,
+                    **kw)[:n] for ensemble, r, seed, n, kw in cases]
+    snapped = fl.solve(fbs[1], "exact")
+    assert snapped.identified and snapped.info.get("snapped_steps") == 1 and fl.verify(fbs[1], snapped, exact=True)
+    monkeypatch.setattr(exact, "_snapped_step", lambda *a, **k: None)
+    for (ensemble, r, seed, n, kw), fb in zip(cases, fbs):
         target = fl.experiments._phase_target(20, r, seed, True)
-        fb = fl.teach(target, ensemble, n=209, seed=seed, exact=True, **kw)[:n]
         sol = fl.solve(fb, "exact")
         assert sol.identified and sol.info.get("refined_step") is True, (ensemble, sol.info.get("contradiction"))
         assert fl.relative_error(sol.phi, target) < 1e-10
@@ -636,3 +644,76 @@ def test_gaussian_pairs_at_p30_need_no_scs(monkeypatch, n, identified):
         assert fl.verify(fb, sol).valid
     else:
         assert sol.version_space_dim == 415 and sol.info["pd_certificate_lambda_min"] > 1e-6
+
+
+@needs_cvxpy
+def test_an_inexact_step_on_integer_pairs_is_snapped_to_its_exact_face():
+    # exact 2-sparse pairs at p = 10 (integer targets): the combination SDP's faces were accurate only to
+    # 1e-2 ... 4 (eigenvalues graded down to 1e-7 of the top), and the reduction after them ended in a
+    # contradiction that the float refinement could not repair (rank 2, 30 pairs) or in an unprovable
+    # "not identified" (rank 4, 39 pairs): undecided, with Phi* satisfying every pair exactly.  The step
+    # is now snapped in rational arithmetic (verify's snapping) to the exact face it points at.
+    for r, seed, n, identified in ((2, 0, 30, False), (2, 5, 36, True), (4, 2, 39, False)):
+        target = fl.experiments._phase_target(10, r, seed, True)
+        fb = fl.teach(target, "sparse-sampled", n=n, seed=seed, exact=True, s=2, sampler="exact")
+        sol = fl.solve(fb, "exact", warn=False)
+        assert sol.decided and sol.identified is identified and sol.info.get("snapped_steps", 0) >= 1, (r, seed, n)
+        v = fl.verify(fb, sol, exact=True)
+        assert v.valid and v.exact, v.reason
+        if identified:
+            assert fl.relative_error(sol.phi, target) < 1e-10
+    # float pairs are never snapped (their exact version space is not the one a user asks about)
+    phi = fl.datasets.random_feature_matrix(10, 2, seed=0)
+    fb = fl.teach(phi, "sparse-sampled", n=30, seed=0, s=2, sampler="exact")
+    assert "snapped_steps" not in fl.solve(fb, "exact", warn=False).info
+
+
+@needs_cvxpy
+def test_snapping_takes_only_a_combination_that_is_exactly_psd_of_its_rank():
+    from featlib.certificates import exact_face
+    from featlib.solvers.exact import _gap_ranks, _snapped_step
+
+    target = fl.experiments._phase_target(10, 2, 0, True)
+    fb = fl.teach(target, "sparse-sampled", n=30, seed=0, exact=True, s=2, sampler="exact")
+    Y, Z = fb.dense_y(), fb.dense_z()
+    sol = fl.solve(fb, "exact", warn=False)
+    step = sol.certificate.steps[0]
+    G, alphas = exact_face(Y, Z, [step])
+    assert G.shape == (10, 10 - step.rank)
+    # every PSD solution lies on the exact face: the target does, exactly
+    Gf = np.array(G, dtype=float)
+    R = np.linalg.qr(Gf)[0]
+    assert np.abs(target - R @ R.T @ target @ R @ R.T).max() < 1e-12 * np.abs(target).max()
+    # the same multipliers at another rank, random multipliers, or one multiplier flipped: not exact steps
+    bad = [(step.indices, step.values, step.rank + 1), (step.indices, step.values, step.rank - 1),
+           (np.arange(30), np.random.default_rng(0).standard_normal(30), step.rank)]
+    flipped = np.array(step.values, dtype=float)
+    flipped[np.argmax(np.abs(flipped))] *= -1
+    bad.append((step.indices, flipped, step.rank))
+    assert _snapped_step(Y, Z, [], bad, 10) is None
+    out = _snapped_step(Y, Z, [], bad + [(step.indices, step.values, step.rank)], 10)
+    assert out is not None and out[0].rank == step.rank and np.allclose(out[1] @ out[1].T, R @ R.T, atol=1e-12)
+    assert _gap_ranks(np.array([-1e-10, 1e-14, 1e-7, 6e-5, 2e-2, 0.1, 0.5])) == [5, 4, 3]
+    assert _gap_ranks(np.array([0.1, 0.2, 0.7])) == [] and _gap_ranks(np.array([-1.0, 0.0])) == []
+
+
+@needs_cvxpy
+def test_undecided_integer_pairs_are_proved_not_identified_on_an_integer_face():
+    # exact 2-sparse pairs at p = 10 that snapping left undecided (no PSD combination the SDP gives can be
+    # made exact: its eigenvalues are graded down to 1e-7 of the top): the SDP's solution of largest rank,
+    # its range rounded to short integer vectors by LLL, and two positive definite solutions on that face,
+    # proved in rational arithmetic.  Rank 1, 9 pairs: three coordinates no pair touches; rank 3, 38 pairs
+    # and rank 4, 35 pairs: a face of dimension 4 and 5 holding the target's range.
+    for r, seed, n in ((1, 6, 9), (3, 6, 38), (4, 0, 35)):
+        target = fl.experiments._phase_target(10, r, seed, True)
+        fb = fl.teach(target, "sparse-sampled", n=n, seed=seed, exact=True, s=2, sampler="exact")
+        sol = fl.solve(fb, "exact", warn=False)
+        assert sol.decided and not sol.identified and sol.info["not_identified_by"] == "rational face", (r, seed, n)
+        cert = sol.certificate
+        assert cert.steps == () and np.array_equal(cert.face, np.round(cert.face))
+        v = fl.verify(fb, sol, exact=True)
+        assert v.valid and v.exact
+        # the face holds the target's range (the solutions' smallest face contains every PSD solution)
+        B = cert.face
+        P = B @ np.linalg.pinv(B)
+        assert np.abs(P @ target @ P - target).max() < 1e-9 * np.abs(target).max()

@@ -334,3 +334,33 @@ def test_exact_snapping_is_bounded_on_large_steps():
     v = fl.verify(fb, sol)
     assert "cannot be made exact" in v.checks[0] and not v.exact
     assert v.status == "valid" and v.margin < 1e-8 and "face-to-removed block" in v.checks[-1]
+
+
+def test_a_given_integer_face_proves_not_identified_only_with_two_exact_pd_solutions_on_it():
+    # verify's exact path also takes a "not identified" certificate's own face as given (short rationals):
+    # two independent positive definite W with B W B^T solving every pair exactly prove the claim
+    D = fl.datasets.integer_factor(6, 2, seed=3)
+    phi = (D.T @ D).astype(float)
+    fb = fl.teach(fl.Factored(D.astype(float)), "compact", exact=True)  # identifies phi (proved minimal)
+    R = D.T.astype(float)  # an integer basis of phi's range: the one PSD solution there is phi (a ray)
+    W = np.linalg.lstsq(R, np.linalg.lstsq(R, phi, rcond=None)[0].T, rcond=None)[0]
+    for witnesses in [(W, W + 1e-3 * np.eye(2)), (W, 2 * W)]:
+        cert = Certificate("not identified", face_dim=2, face=R, witnesses=witnesses)
+        for exact in (None, True):
+            assert not fl.verify(fb, cert, exact=exact), (witnesses, exact)
+    # a true claim: two coordinates that no pair touches
+    Y = np.array([[1.0, 0, 0, 0], [0, 1, 1, 0]])
+    Z = np.array([[0, 1.0, 0, 0], [1, 0, 1, 0]])
+    fb = _fb(Y, Z)
+    B = np.array([[0, 0], [0, 0], [0, 0], [1.0, 0]]), np.array([[0, 0], [0, 0], [1.0, 0], [0, 1.0]])
+    good = Certificate("not identified", face_dim=2, face=B[1], witnesses=(np.eye(2), np.diag([1.0, 2.0])))
+    check = fl.verify(fb, good, exact=True)
+    assert check.valid and "taken exactly" in " ".join(check.checks)
+    # (pair 2 touches e3, but with equal weight on both sides, so it vanishes on span(e3, e4)); a face with
+    # a repeated column, one with entries beyond GIVEN_FACE_MAX_BITS, witnesses that are not PD, or parallel
+    # witnesses: refused
+    for face, wit in [(np.array([[0, 0], [0, 0], [0, 0], [1.0, 1.0]]), (np.eye(2), np.diag([1.0, 2.0]))),
+                      (B[1] * 2.0 ** 80 + np.array([[0, 0], [0, 0], [0, 0], [1.0, 0]]), (np.eye(2), np.diag([1.0, 2.0]))),
+                      (B[1], (np.diag([1.0, -1.0]), np.eye(2))),
+                      (B[1], (np.eye(2), 2 * np.eye(2)))]:
+        assert not fl.verify(fb, Certificate("not identified", face_dim=2, face=face, witnesses=wit), exact=True)

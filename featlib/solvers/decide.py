@@ -21,12 +21,13 @@ import importlib.util
 
 import numpy as np
 
-from ..linalg import smat, svec
-from .nullspace import _alternating_projections
+from .. import _exact
+from ..linalg import smat, svec, svec_outer_difference
+from .nullspace import _alternating_projections, dense_null_space
 from .reduce import solve_in_span
 
 __all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "gap_rank", "polish_boundary", "witnesses",
-           "PD_CERTIFICATE_MIN"]
+           "rational_face_witnesses", "PD_CERTIFICATE_MIN"]
 
 #: a trace-1 member of the solution space whose smallest eigenvalue exceeds this (far above
 #: rounding) certifies that the feedback does not identify Phi
@@ -146,3 +147,49 @@ def witnesses(X, L, q):
     lam = float(np.linalg.eigvalsh(X)[0])
     eps = 0.5 * lam / max(float(np.linalg.norm(Y, 2)), np.finfo(float).tiny)
     return X, X + eps * Y
+
+
+def rational_face_witnesses(Y, Z, X, ranks, *, weights=(1e3, 1e4, 1e5, 1e6, 1e8)):
+    """Candidate "not identified" witnesses on a face spanned by short integer vectors.
+
+    ``X``: a PSD solution of the pairs of largest rank (an interior-point SDP's), in the full space, and
+    ``ranks`` the ranks its eigenvalue gaps suggest.  Where the solutions have no positive definite
+    member, their smallest face is the range of such an X; when short integer vectors span it (integer
+    pairs: coordinates that no pair touches, the range of an integer target), LLL recovers them from
+    X's top eigenvectors (:func:`featlib._exact.integer_vectors_near`, accepted within ``30 / weight``),
+    even where X is accurate only to 1e-3, and on the exact face B two positive definite W with
+    ``B W B^T`` solving the pairs prove the pairs do not identify (:func:`featlib.verify` checks that
+    exactly: it takes the face as given).  Returns ``(B, W1, W2)`` (floats; B's entries are integers) for
+    the first rank and weight whose face holds two independent positive definite solutions in floating
+    point, with the dimension of the solutions on it, ``(B, W1, W2, m)``, or None.  Nothing here is
+    trusted: the caller verifies."""
+    X = (X + X.T) / 2
+    w, V = np.linalg.eigh(X)
+    for k in ranks:
+        if not 0 < k < X.shape[0]:
+            continue
+        K = V[:, -k:]
+        for weight in weights:
+            Bq = _exact.integer_vectors_near(K, weight=weight, tol=30.0 / weight)
+            if Bq is None:
+                continue
+            B = np.array(Bq, dtype=float)
+            Yb, Zb = Y @ B, Z @ B
+            rows = svec_outer_difference(Yb, Zb)
+            norms = np.linalg.norm(rows, axis=1)
+            live = norms > 1e-13 * max(float(norms.max(initial=0.0)), np.finfo(float).tiny)
+            if live.any():
+                L, _ = dense_null_space(rows[live] / norms[live, None], 1e-10)
+            else:  # no pair touches the face: every symmetric W solves them
+                L = np.eye(k * (k + 1) // 2)
+            if L.shape[1] < 2:
+                continue
+            P = np.linalg.pinv(B)
+            W = smat(L @ (L.T @ svec(P @ X @ P.T)), k)
+            W = W / np.trace(W)
+            lam = float(np.linalg.eigvalsh(W)[0])
+            if not lam > PD_CERTIFICATE_MIN:
+                continue
+            W1, W2 = witnesses(W, L, k)
+            return B, W1, W2, L.shape[1]
+    return None

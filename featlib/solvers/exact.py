@@ -55,7 +55,7 @@ from . import _lsq, decide, reduce
 from ._result import (CHOLESKY_CERTIFICATE_MIN, Solution, max_relative_residual, normalise, psd_certificate,
                       psd_generator)
 from .nullspace import constraint_rows, dense_null_space, gram_null_space, peel
-from ..certificates import verify
+from ..certificates import EXACT_MAX_UNKNOWNS_INTEGER, exact_face, verify
 from ..linalg import svec_outer_difference
 from .basis import solve_basis
 
@@ -70,6 +70,12 @@ LANCZOS_MAX_UNKNOWNS = 20_000
 
 #: the dense path materialises the activations: refuse beyond this many entries (n * p)
 DENSE_MAX_ENTRIES = 50_000_000
+
+#: the solver snaps an inexact step of integer pairs to an exact one (rational elimination) only up to this
+#: size (:func:`featlib.certificates.snap_work`): the 2-sparse steps at p = 10 measure at most 63,180
+#: (milliseconds); a Gaussian step at p = 20 with 195 pairs measures 897,000 and took 3.7 s and 44 s for its
+#: two snapping attempts, where the float refinement decides it in a second
+SOLVER_SNAP_MAX_WORK = 300_000
 
 #: the auxiliary facial-reduction SDP (a q x q PSD variable) runs up to this face dimension
 COMBINATION_MAX_DIM = 40
@@ -309,7 +315,61 @@ class _Contradiction(Exception):
         self.after = after  # the face just after the first inexact step (a second candidate answer lives there)
 
 
+def _integer_pairs(feedback) -> bool:
+    """Integer pairs (up to powers of two) at the sizes verify checks in rational arithmetic."""
+    return svec_dim(feedback.p) <= EXACT_MAX_UNKNOWNS_INTEGER and (feedback.has_integer_entries()
+                                                                  or feedback.has_integer_pairs_up_to_scale())
+
+
 def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
+    """:func:`_reduce_dense`, and for integer pairs that it leaves undecided a proved "not identified"
+    from a face spanned by short integer vectors (:func:`_rational_face_not_identified`)."""
+    sol = _reduce_dense(feedback, rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, hints=hints,
+                        combinations=combinations)
+    if not sol.decided and combinations and reduce.have_sdp() and _integer_pairs(feedback):
+        found = _rational_face_not_identified(feedback, sol, rtol)
+        if found is not None:
+            return found
+    return sol
+
+
+def _rational_face_not_identified(feedback, sol, rtol):
+    """An undecided solve of integer pairs, decided "not identified" when the smallest face of the
+    solutions is spanned by short integer vectors: the SDP's solution of largest rank (its smallest
+    eigenvalue then about 0), its range at the ranks its eigenvalue gaps suggest rounded to integer
+    vectors by LLL (:func:`~featlib.solvers.decide.rational_face_witnesses`), and two positive definite
+    solutions on that face, proved by :func:`featlib.verify` in rational arithmetic (no facial-reduction
+    steps are needed: two independent PSD solutions are the whole claim).  Measured on the 9 exact
+    2-sparse solves at p = 10 that snapping left undecided (rank 1 to 4, 9 to 43 pairs; their SDP faces
+    graded down to 1e-7): all 9 are "not identified", on integer faces of dimension 3 to 5.  None when
+    no such face is found or verify does not prove it."""
+    Y, Z = feedback.dense_y(), feedback.dense_z()
+    p = feedback.p
+    scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
+    L, _, _ = _face_null_space(Y, Z, scale, 1e-12, rtol)
+    if L.shape[1] < 2 or p > COMBINATION_MAX_DIM:
+        return None
+    X, _ = decide.pd_point_sdp(L, p)
+    if X is None:
+        return None
+    got = decide.rational_face_witnesses(Y, Z, X, _gap_ranks(np.linalg.eigvalsh(X)))
+    if got is None:
+        return None
+    B, W1, W2, m = got
+    k = B.shape[1]
+    cert = Certificate(verdict="not identified", steps=(), face_dim=k, reduced_rank=svec_dim(k) - m,
+                       unknowns=svec_dim(k), face=B, witnesses=(W1, W2), method="rational face")
+    if not verify(feedback, cert, exact=True).valid:
+        return None
+    info = {key: v for key, v in sol.info.items() if key not in ("undecided_reason", "contradiction")}
+    info.update(not_identified_by="rational face", undecided_before=(sol.info.get("undecided_reason")
+                                                                     or sol.info.get("contradiction") or "undecided"))
+    phi = normalise(B @ W1 @ B.T)
+    return Solution(phi=phi, identified=False, version_space_dim=m, residual=max_relative_residual(feedback, phi),
+                    method="exact", seconds=0.0, decided=True, info=info, certificate=cert)
+
+
+def _reduce_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
     """Facial reduction, then the null space on the face.  A contradiction (no non-zero PSD matrix
     seems to satisfy the pairs) is reported as :class:`InconsistentFeedbackError` only with a
     certificate that :func:`featlib.verify` accepts (a facial-reduction sequence whose last
@@ -334,7 +394,10 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
             steps.append(FaceStep(indices=idx, values=val, rank=step.rank, kind="hint"))
             faces.append(F)
             F = F @ K
-    opts = dict(rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, combinations=combinations)
+    # integer pairs at verify's exact sizes: an inexact combination step is snapped to the exact face it
+    # points at (rational arithmetic, as verify does), so that the reduction goes on from an exact face
+    snap = _integer_pairs(feedback)
+    opts = dict(rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, combinations=combinations, snap=snap)
     try:
         sol = _facial_loop(feedback, Y, Z, scale, steps, faces, F, hint_tol, info, first_inexact=first_hint, **opts)
         state = info.pop("_state")
@@ -625,7 +688,7 @@ def _face_null_space(Yr, Zr, scale, drop_rtol, rtol):
 
 
 def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol, psd_rtol, zero_rtol, combinations,
-                 first_inexact=None):
+                 first_inexact=None, snap=False):
     p = feedback.p
     steps, faces = list(steps), list(faces)
     if first_inexact is None and face_tol > 1e-12:
@@ -711,6 +774,8 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
         live = np.flatnonzero(np.einsum("ij,ij->i", Yr, Yr) + np.einsum("ij,ij->i", Zr, Zr)
                               > max(zero_rtol, 1e-13) * scale)
         out = None
+        # the face so far is exact (integer pairs, every step exact): an SDP step can be snapped
+        exact_face_now = snap and first_inexact is None and face_tol <= 1e-12
         # the search for a positive definite solution at its first floor, then a PSD combination of the pairs
         # from a boundary point of the solutions (alternating projections, no SDP), and only then the
         # search's second floor: where a combination vanishes on that point's range, no solution is
@@ -737,7 +802,7 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                     X, lam = X2, lam2
         if out is not None or (not (X is not None and lam > PD_CERTIFICATE_MIN) and combinations):
             # no positive definite solution found: else a PSD combination from the auxiliary SDP
-            sdp_pd = None
+            sdp_pd, raw = None, None
             if out is None and reduce.have_sdp() and q <= COMBINATION_MAX_DIM:
                 # a clearly positive definite solution first (the SDP's smallest eigenvalue far above its
                 # accuracy): then no PSD combination exists (theorem of the alternative), and the combination
@@ -745,9 +810,23 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                 # solve at p = 20, measured)
                 sdp_pd = decide.pd_point_sdp(L, q)
                 if not (sdp_pd[0] is not None and sdp_pd[1] > CLEAR_PD_MIN):
-                    out = _on_rows(reduce.combination_step(Yr[live], Zr[live], L), live)
+                    raw = {} if exact_face_now else None
+                    out = _on_rows(reduce.combination_step(Yr[live], Zr[live], L, raw=raw), live)
                     if out is not None and not _material(Yr, Zr, out[0], scale, p):
                         out = None
+            if exact_face_now and (out[2] > 1e-12 if out is not None else bool(raw)):
+                # integer pairs: the step made exact, or the SDP's own combination (which the float polish
+                # could not make PSD to rounding) snapped at the ranks its eigenvalues suggest
+                cands = [] if out is None else [(out[0].indices, out[0].values, out[0].rank)]
+                if raw:
+                    cands += [(live, raw["alpha"], k) for k in _gap_ranks(raw["eigenvalues"])]
+                exact = _snapped_step(Y, Z, steps, cands, p)
+                if exact is not None:
+                    steps.append(exact[0])
+                    faces.append(F)
+                    F = exact[1]
+                    info["snapped_steps"] = info.get("snapped_steps", 0) + 1
+                    continue
             if out is not None:
                 steps.append(out[0])
                 faces.append(F)
@@ -797,6 +876,61 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
         phi = _polish_identified(Y, Z, phi, info)
     return Solution(phi=phi, identified=identified, version_space_dim=m, residual=max_relative_residual(feedback, phi),
                     method="exact", seconds=0.0, decided=decided, info=info, certificate=cert)
+
+
+def _gap_ranks(w, *, most=3, min_ratio=10.0):
+    """Ranks suggested by the largest gaps of an interior-point combination's eigenvalues ``w``
+    (ascending): each gap between consecutive eigenvalues at least ``min_ratio`` wide, above 1e-10 of the
+    top, biggest first, at most ``most`` of them."""
+    w = np.asarray(w, dtype=float)
+    q = w.size
+    top = float(w[-1]) if q else 0.0
+    if not top > 0:
+        return []
+    lo = np.maximum(np.abs(w[:-1]), 1e-16 * top)
+    ratio = w[1:] / lo
+    ok = np.flatnonzero((ratio >= min_ratio) & (w[1:] > 1e-10 * top))
+    order = ok[np.argsort(-ratio[ok], kind="stable")][:most]
+    return [int(q - 1 - i) for i in order]
+
+
+def _snapped_step(Y, Z, steps, candidates, p):
+    """An exact combination step for integer pairs, after the exact ``steps``: the first of
+    ``candidates`` (``(indices, multipliers, rank)``, from the SDP, whose face is known only to about
+    the square root of its accuracy) whose multipliers snap (:func:`featlib.certificates.exact_face`,
+    verify's rational snapping) to ones whose combination is, in rational arithmetic, PSD of that rank
+    on the exact face.  Returns ``(step, F)`` with the exact multipliers (rounded to floats) and an
+    orthonormal basis of the exact face after it (accurate to rounding), or None.  Sound without
+    further checks: every PSD solution of the pairs lies on that exact face.  A step that would
+    leave no direction is not taken here (the inexact path and its contradiction handling decide)."""
+    prev = exact_face(Y, Z, steps, snap_limit=SOLVER_SNAP_MAX_WORK)
+    if prev is None:
+        return None
+    G0 = prev[0]
+    f0 = G0.shape[1]
+    tried = set()
+    for idx, vals, rank in candidates:
+        idx = np.asarray(idx, dtype=np.int64)
+        vals = np.asarray(vals, dtype=float)
+        if not (0 < rank < f0) or (rank, idx.tobytes(), vals.tobytes()) in tried:
+            continue
+        tried.add((rank, idx.tobytes(), vals.tobytes()))
+        keep = np.flatnonzero(vals)
+        if keep.size == 0:
+            continue
+        step = FaceStep(indices=idx[keep], values=vals[keep], rank=int(rank), kind="combination")
+        got = exact_face(Y, Z, [step], start=G0, snap_limit=SOLVER_SNAP_MAX_WORK)
+        if got is None:
+            continue
+        G, alphas = got
+        alpha = np.array(alphas[0], dtype=float)
+        Gf = np.array(G, dtype=float)
+        if Gf.shape[1] == 0 or not np.any(alpha):
+            continue
+        F, _ = np.linalg.qr(Gf)
+        return FaceStep(indices=step.indices, values=alpha / np.max(np.abs(alpha)), rank=step.rank,
+                        kind="combination"), F
+    return None
 
 
 def _polish_identified(Y, Z, phi, info, iters=20, rank=None):

@@ -434,7 +434,7 @@ def vanishing_on(Yr, Zr, alpha, K, *, rcond):
     return essential_multipliers(Yr, Zr, out)
 
 
-def combination_step(Yr, Zr, L):
+def combination_step(Yr, Zr, L, raw=None):
     """A PSD combination of the pair matrices on the current face, by an SDP (cvxpy).
 
     ``L``: orthonormal svec basis of the solutions of the (reduced) pair equalities; a matrix S in
@@ -451,6 +451,10 @@ def combination_step(Yr, Zr, L):
     is PSD to rounding but the pairs themselves are rounded, so a solution sits about
     ``sqrt(rounding / gap)`` off the kernel, which is what is returned), or None when no combination
     exists (the SDP is infeasible), cvxpy is missing, or the numerical rank is unclear.
+
+    ``raw``: a dict that, when given, receives the SDP's own multipliers (``"alpha"``, over the rows of
+    ``Yr``) and the eigenvalues of its combination (``"eigenvalues"``, ascending), also when no step
+    is returned: the exact solver snaps those to an exact step for integer pairs.
     """
     if not have_sdp():
         return None
@@ -474,11 +478,15 @@ def combination_step(Yr, Zr, L):
     Sv = (S.value + S.value.T) / 2
     w, V = np.linalg.eigh(Sv)
     rank = interior_point_rank(w)
-    if rank is None or rank == q:
-        return None  # no reduction, or no clear rank
     A = svec_outer_difference(Yr, Zr)  # n x q(q+1)/2, one row per pair
     alpha = np.linalg.lstsq(A.T, svec(Sv), rcond=None)[0]
+    if not np.any(alpha):
+        return None
     alpha = alpha / np.max(np.abs(alpha))
+    if raw is not None:
+        raw.update(alpha=alpha, eigenvalues=w)
+    if rank is None or rank == q:
+        return None  # no reduction, or no clear rank
     # interior-point solutions are PSD only to about 1e-8, and the kernel of such a matrix can be off
     # by the square root of that (1e-4): a second-order effect of the coupling between kernel and
     # range.  Structured feedback has simple rational multipliers: round them (as rational
