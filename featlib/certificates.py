@@ -1096,12 +1096,15 @@ def _exact_witnesses(M, f, Ws):
     return exact_W, None
 
 
-def _exact_step(Yq, Zq, G, step, t, snap_limit):
+def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False):
     """One facial-reduction step in rational arithmetic on the exact face ``G`` (columns): the
     multipliers made exact (as stored, else snapped onto the kernel the numbers point at: its RREF
     rationalised, or short integer vectors found by LLL) so that their combination is PSD of the
-    step's rank.  Returns ``(alpha, K, None)`` with K an exact basis of the combination's kernel (in
-    G's coordinates), or ``(None, "fail" or "unsure", reason)``."""
+    step's rank.  ``rough``: also look for short integer vectors only roughly near the kernel (LLL
+    accepting vectors within 3e-2 ... 3e-7 of it, :data:`ROUGH_WEIGHTS`), for an interior-point step
+    whose kernel is known only to about 1e-3; what is found is checked exactly all the same.  Returns
+    ``(alpha, K, None)`` with K an exact basis of the combination's kernel (in G's coordinates), or
+    ``(None, "fail" or "unsure", reason)``."""
     Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
     if not np.any(step.values):
         return None, "fail", f"step {t + 1}: every multiplier is zero"
@@ -1110,7 +1113,8 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit):
     ok, rk = _psd_rank(S)
     if not (ok and rk == step.rank):
         reason = None
-        for how in ("rref", "lattice"):
+        hows = ["rref", "lattice"] + ([("lattice", w) for w in ROUGH_WEIGHTS] if rough else [])
+        for how in hows:
             C = _numeric_kernel(Yg, Zg, np.asarray(step.values, dtype=float), step.rank, how=how)
             if C is None:
                 reason = reason or f"step {t + 1}: no exact PSD combination of rank {step.rank}"
@@ -1131,21 +1135,27 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit):
     return alpha, _null_space(S), None
 
 
-def exact_face(Y, Z, steps, *, start=None, snap_limit=None):
+#: LLL weights for a rough kernel (:func:`_exact_step` with ``rough=True``): vectors within 30 / weight
+ROUGH_WEIGHTS = (1e3, 1e4, 1e5, 1e6, 1e8)
+
+
+def exact_face(Y, Z, steps, *, start=None, snap_limit=None, rough=False):
     """The face that facial-reduction ``steps`` leave, in rational arithmetic, for pairs stored as
     floats ``Y``, ``Z`` (every float is a rational; this is for integer pairs, where the elimination
     stays cheap): each step's multipliers made exact as :func:`verify` makes them (snapped onto the
     kernel their float combination points at), so that its exact combination is PSD of the step's
     rank.  Returns ``(G, alphas)``: an exact basis of the face (a (p, f) object array of rationals) and
     each step's exact multipliers; or None when some step cannot be made exact.  ``start``: an exact
-    face basis (as returned) to begin from instead of the whole space.  Used by the exact solver to replace an interior-point step, whose face is known only to about the square root of
+    face basis (as returned) to begin from instead of the whole space; ``rough``: also snap onto short
+    integer vectors only roughly near a step's kernel (see :func:`_exact_step`).  Used by the exact
+    solver to replace an interior-point step, whose face is known only to about the square root of
     the SDP's accuracy, by the exact face it points at."""
     Yq, Zq = _q(np.asarray(Y, dtype=float)), _q(np.asarray(Z, dtype=float))
     G = _identity(Yq.shape[1]) if start is None else start
     alphas = []
     limit = SNAP_MAX_WORK_INTEGER if snap_limit is None else snap_limit
     for t, step in enumerate(steps):
-        alpha, K, _ = _exact_step(Yq, Zq, G, step, t, limit)
+        alpha, K, _ = _exact_step(Yq, Zq, G, step, t, limit, rough=rough)
         if alpha is None:
             return None
         alphas.append(alpha)
@@ -1181,7 +1191,8 @@ def _numeric_kernel(Yg, Zg, alpha, rank, how="rref"):
     row echelon form rationalised (denominators up to 1e6); ``how="lattice"``, short integer vectors
     found by LLL (:func:`featlib._exact.integer_vectors_near`), which recovers kernels whose RREF has
     larger denominators (the range of an integer target at p = 20, rank 15: denominators 8.7e6) as long
-    as they are spanned by short integer vectors.  None when no basis is found."""
+    as they are spanned by short integer vectors; ``how=("lattice", weight)``, the same accepting vectors
+    within ``30 / weight`` of the kernel (a rough kernel).  None when no basis is found."""
     Yf, Zf = np.array(Yg, dtype=float), np.array(Zg, dtype=float)
     S = (Yf * alpha[:, None]).T @ Yf - (Zf * alpha[:, None]).T @ Zf
     S = (S + S.T) / 2
@@ -1192,6 +1203,8 @@ def _numeric_kernel(Yg, Zg, alpha, rank, how="rref"):
         return np.empty((f, 0), dtype=object)
     if how == "lattice":
         return _X.integer_vectors_near(K)
+    if isinstance(how, tuple):
+        return _X.integer_vectors_near(K, weight=how[1], tol=30.0 / how[1])
     # reduced row echelon form of K^T: pivot columns by QR with pivoting
     _, _, piv = sla.qr(K.T, pivoting=True)
     piv = np.sort(piv[: K.shape[1]])

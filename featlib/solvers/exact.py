@@ -919,7 +919,7 @@ def _snapped_step(Y, Z, steps, candidates, p):
         if keep.size == 0:
             continue
         step = FaceStep(indices=idx[keep], values=vals[keep], rank=int(rank), kind="combination")
-        got = exact_face(Y, Z, [step], start=G0, snap_limit=SOLVER_SNAP_MAX_WORK)
+        got = exact_face(Y, Z, [step], start=G0, snap_limit=SOLVER_SNAP_MAX_WORK, rough=True)
         if got is None:
             continue
         G, alphas = got
