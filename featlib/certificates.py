@@ -369,7 +369,12 @@ def verify(feedback, certificate, *, exact: bool | None = None, tol: float = 1e-
     For "not identified" it proves that two linearly independent PSD matrices satisfy every pair
     exactly (a proof of the exact statement, so it is tried first, before the slower rational check): the witnesses are corrected onto the exact solution space (certified full row rank of
     the pairs on the face) and stay positive definite; when the pairs on the face are linearly
-    dependent this cannot be shown in floating point and the answer is *inconclusive*.
+    dependent this cannot be shown in floating point and the answer is *inconclusive*.  The exact
+    check of "not identified" first uses the face the steps leave; failing that, it takes the
+    certificate's own face B as given (exactly, when its entries are short rationals:
+    :data:`GIVEN_FACE_MAX_BITS`), since two linearly independent positive definite W with
+    ``B W B^T`` satisfying every pair exactly are two PSD solutions whatever the steps say (the
+    exact solver's faces spanned by short integer vectors are checked this way).
 
     Parameters
     ----------
