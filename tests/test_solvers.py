@@ -690,8 +690,8 @@ def test_snapping_takes_only_a_combination_that_is_exactly_psd_of_its_rank():
     flipped = np.array(step.values, dtype=float)
     flipped[np.argmax(np.abs(flipped))] *= -1
     bad.append((step.indices, flipped, step.rank))
-    assert _snapped_step(Y, Z, [], bad, 10) is None
-    out = _snapped_step(Y, Z, [], bad + [(step.indices, step.values, step.rank)], 10)
+    assert _snapped_step(Y, Z, [], bad) is None
+    out = _snapped_step(Y, Z, [], bad + [(step.indices, step.values, step.rank)])
     assert out is not None and out[0].rank == step.rank and np.allclose(out[1] @ out[1].T, R @ R.T, atol=1e-12)
     assert _gap_ranks(np.array([-1e-10, 1e-14, 1e-7, 6e-5, 2e-2, 0.1, 0.5])) == [5, 4, 3]
     assert _gap_ranks(np.array([0.1, 0.2, 0.7])) == [] and _gap_ranks(np.array([-1.0, 0.0])) == []
@@ -742,3 +742,19 @@ def test_a_rough_interior_point_kernel_is_snapped_onto_short_integer_vectors():
         assert v.valid and v.exact
         if identified:
             assert fl.relative_error(sol.phi, target) < 1e-10
+
+
+@needs_cvxpy
+def test_a_solve_left_undecided_by_the_snapping_limit_is_retried_with_a_larger_one():
+    # exact 2-sparse pairs at p = 20, rank 7, the first 184 of 209 pairs: snapping the SDP's step needs an
+    # elimination of size 489,440, above the first pass's SOLVER_SNAP_MAX_WORK, and the solve was undecided
+    from featlib.solvers import exact
+
+    target = fl.experiments._phase_target(20, 7, 1, True)
+    fb = fl.teach(target, "sparse-sampled", n=209, seed=1, exact=True, s=2, sampler="exact")[:184]
+    assert exact.SOLVER_SNAP_MAX_WORK < 489_440 <= exact.SOLVER_SNAP_RETRY_MAX_WORK
+    sol = fl.solve(fb, "exact", warn=False)
+    assert sol.decided and sol.identified and sol.info.get("snap_retry") is True
+    assert fl.relative_error(sol.phi, target) < 1e-10
+    v = fl.verify(fb, sol, exact=True)
+    assert v.valid and v.exact

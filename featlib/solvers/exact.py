@@ -88,6 +88,10 @@ DENSE_MAX_ENTRIES = 50_000_000
 #: (milliseconds); a Gaussian step at p = 20 with 195 pairs measures 897,000 and took 3.7 s and 44 s for its
 #: two snapping attempts, where the float refinement decides it in a second
 SOLVER_SNAP_MAX_WORK = 300_000
+#: ... and, for a solve that the first pass leaves undecided, once more up to this size: 2-sparse steps at
+#: p = 20, rank 7, 157 to 184 pairs measure 430,000 to 960,000 (8 bisection probes of 30 undecided at the
+#: first limit); with this one two of them were identified in 6 and 9 s (with other jobs running)
+SOLVER_SNAP_RETRY_MAX_WORK = 2_000_000
 
 #: the auxiliary facial-reduction SDP (a q x q PSD variable) runs up to this face dimension
 COMBINATION_MAX_DIM = 40
@@ -334,11 +338,22 @@ def _integer_pairs(feedback) -> bool:
 
 
 def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
-    """:func:`_reduce_dense`, and for integer pairs that it leaves undecided a proved "not identified"
-    from a face spanned by short integer vectors (:func:`_rational_face_not_identified`)."""
+    """:func:`_reduce_dense`, and for integer pairs that it leaves undecided: once more with larger
+    snapping eliminations allowed (:data:`SOLVER_SNAP_RETRY_MAX_WORK`) where a snap failed, then a
+    proved "not identified" from a face spanned by short integer vectors
+    (:func:`_rational_face_not_identified`)."""
     sol = _reduce_dense(feedback, rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, hints=hints,
                         combinations=combinations)
     if not sol.decided and combinations and reduce.have_sdp() and _integer_pairs(feedback):
+        # once more with snapping allowed the larger eliminations (seconds each) that the first pass skips,
+        # where it tried to snap a step and could not
+        again = None
+        if sol.info.get("snap_failed"):
+            again = _reduce_dense(feedback, rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, hints=hints,
+                                  combinations=combinations, snap_limit=SOLVER_SNAP_RETRY_MAX_WORK)
+        if again is not None and again.decided:
+            again.info["snap_retry"] = True
+            return again
         found = _rational_face_not_identified(feedback, sol, rtol)
         if found is not None:
             return found
@@ -352,9 +367,11 @@ def _rational_face_not_identified(feedback, sol, rtol):
     vectors by LLL (:func:`~featlib.solvers.decide.rational_face_witnesses`), and two positive definite
     solutions on that face, proved by :func:`featlib.verify` in rational arithmetic (no facial-reduction
     steps are needed: two independent PSD solutions are the whole claim).  Measured on the 9 exact
-    2-sparse solves at p = 10 that snapping left undecided (rank 1 to 4, 9 to 43 pairs; their SDP faces
-    graded down to 1e-7): all 9 are "not identified", on integer faces of dimension 3 to 5.  None when
-    no such face is found or verify does not prove it."""
+    2-sparse solves at p = 10 that snapping with verify's own tolerances left undecided (rank 1 to 4, 9 to
+    43 pairs; their SDP faces graded down to 1e-7): all 9 are "not identified", on integer faces of
+    dimension 3 to 5.  Snapping onto rough kernels (added after) decides those 9 first, also "not
+    identified"; how often this fallback still decides a solve is not measured.  None when no such face
+    is found or verify does not prove it."""
     Y, Z = feedback.dense_y(), feedback.dense_z()
     p = feedback.p
     scale = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
@@ -381,7 +398,7 @@ def _rational_face_not_identified(feedback, sol, rtol):
                     method="exact", seconds=0.0, decided=True, info=info, certificate=cert)
 
 
-def _reduce_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
+def _reduce_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations, snap_limit=None):
     """Facial reduction, then the null space on the face.  A contradiction (no non-zero PSD matrix
     seems to satisfy the pairs) is reported as :class:`InconsistentFeedbackError` only with a
     certificate that :func:`featlib.verify` accepts (a facial-reduction sequence whose last
@@ -408,7 +425,7 @@ def _reduce_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
             F = F @ K
     # integer pairs at verify's exact sizes: an inexact combination step is snapped to the exact face it
     # points at (rational arithmetic, as verify does), so that the reduction goes on from an exact face
-    snap = _integer_pairs(feedback)
+    snap = (SOLVER_SNAP_MAX_WORK if snap_limit is None else snap_limit) if _integer_pairs(feedback) else 0
     opts = dict(rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, combinations=combinations, snap=snap)
     try:
         sol = _facial_loop(feedback, Y, Z, scale, steps, faces, F, hint_tol, info, first_inexact=first_hint, **opts)
@@ -700,7 +717,7 @@ def _face_null_space(Yr, Zr, scale, drop_rtol, rtol):
 
 
 def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol, psd_rtol, zero_rtol, combinations,
-                 first_inexact=None, snap=False):
+                 first_inexact=None, snap=0):
     p = feedback.p
     steps, faces = list(steps), list(faces)
     if first_inexact is None and face_tol > 1e-12:
@@ -787,7 +804,7 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                               > max(zero_rtol, 1e-13) * scale)
         out = None
         # the face so far is exact (integer pairs, every step exact): an SDP step can be snapped
-        exact_face_now = snap and first_inexact is None and face_tol <= 1e-12
+        exact_face_now = snap > 0 and first_inexact is None and face_tol <= 1e-12
         # the search for a positive definite solution at its first floor, then a PSD combination of the pairs
         # from a boundary point of the solutions (alternating projections, no SDP), and only then the
         # search's second floor: where a combination vanishes on that point's range, no solution is
@@ -832,7 +849,9 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                 cands = [] if out is None else [(out[0].indices, out[0].values, out[0].rank)]
                 if raw:
                     cands += [(live, raw["alpha"], k) for k in _gap_ranks(raw["eigenvalues"])]
-                exact = _snapped_step(Y, Z, steps, cands, p)
+                exact = _snapped_step(Y, Z, steps, cands, snap)
+                if exact is None:
+                    info["snap_failed"] = True
                 if exact is not None:
                     steps.append(exact[0])
                     faces.append(F)
@@ -906,7 +925,7 @@ def _gap_ranks(w, *, most=3, min_ratio=10.0):
     return [int(q - 1 - i) for i in order]
 
 
-def _snapped_step(Y, Z, steps, candidates, p):
+def _snapped_step(Y, Z, steps, candidates, limit=None):
     """An exact combination step for integer pairs, after the exact ``steps``: the first of
     ``candidates`` (``(indices, multipliers, rank)``, from the SDP, whose face is known only to about
     the square root of its accuracy) whose multipliers snap (:func:`featlib.certificates.exact_face`,
@@ -914,8 +933,11 @@ def _snapped_step(Y, Z, steps, candidates, p):
     on the exact face.  Returns ``(step, F)`` with the exact multipliers (rounded to floats) and an
     orthonormal basis of the exact face after it (accurate to rounding), or None.  Sound without
     further checks: every PSD solution of the pairs lies on that exact face.  A step that would
-    leave no direction is not taken here (the inexact path and its contradiction handling decide)."""
-    prev = exact_face(Y, Z, steps, snap_limit=SOLVER_SNAP_MAX_WORK)
+    leave no direction is not taken here (the inexact path and its contradiction handling decide).
+    ``limit``: the largest elimination tried (:func:`featlib.certificates.snap_work`; default
+    :data:`SOLVER_SNAP_MAX_WORK`)."""
+    limit = SOLVER_SNAP_MAX_WORK if limit is None else limit
+    prev = exact_face(Y, Z, steps, snap_limit=limit)
     if prev is None:
         return None
     G0 = prev[0]
@@ -931,7 +953,7 @@ def _snapped_step(Y, Z, steps, candidates, p):
         if keep.size == 0:
             continue
         step = FaceStep(indices=idx[keep], values=vals[keep], rank=int(rank), kind="combination")
-        got = exact_face(Y, Z, [step], start=G0, snap_limit=SOLVER_SNAP_MAX_WORK, rough=True)
+        got = exact_face(Y, Z, [step], start=G0, snap_limit=limit, rough=True)
         if got is None:
             continue
         G, alphas = got
