@@ -1058,7 +1058,8 @@ def _verify_exact(Y, Z, cert, snap_limit=None):
     # rounding (short integer vectors, featlib.solvers.decide.rational_face_witnesses) are cheap to use
     B = _q(Fc)
     k = B.shape[1]
-    if _X.height_bits(B) > GIVEN_FACE_MAX_BITS or (k, k) != np.shape(cert.witnesses[0]) or _rank(B) != k:
+    if (k >= p or _X.height_bits(B) > GIVEN_FACE_MAX_BITS or (k, k) != np.shape(cert.witnesses[0])
+            or _rank(B) != k):
         return _unsure(cert.verdict, True, checks, reason)
     found, reason2 = _exact_witnesses(_svec_rows_exact(_mm(Yq, B), _mm(Zq, B)), k,
                                       [np.asarray(Wc, dtype=float) for Wc in cert.witnesses])
@@ -1071,10 +1072,12 @@ def _verify_exact(Y, Z, cert, snap_limit=None):
     return _result("valid", cert.verdict, True, checks)
 
 
-#: verify takes a "not identified" certificate's face as given (exactly) only when its entries are short
-#: rationals (bit height of numerators and denominators): integer faces found by rounding; a float
-#: orthonormal basis would make the rational elimination slow
-GIVEN_FACE_MAX_BITS = 64
+#: verify takes a "not identified" certificate's face as given (exactly) only when it is smaller than the
+#: whole space and its entries are short rationals (bit height of numerators and denominators): the
+#: solver's integer faces found by LLL have entries below 2**10; a float orthonormal basis would make the
+#: rational elimination slow.  Measured at p = 20 with 150 exact Gaussian pairs, a forged face of 20
+#: random integer columns: 12 s at 11 bits, 21 s at 32 bits, 34 s at 64 bits for the whole verify
+GIVEN_FACE_MAX_BITS = 32
 
 
 def _exact_witnesses(M, f, Ws):
