@@ -999,7 +999,9 @@ def _verify_exact(Y, Z, cert, snap_limit=None):
     Yq, Zq = _q(Y), _q(Z)
     G = _identity(p)  # exact basis of the current face (columns)
     for t, step in enumerate(cert.steps):
-        alpha, K, reason = _exact_step(Yq, Zq, G, step, t, snap_limit)
+        # rough kernels too, bounded (the exact solver's snapped steps, whose multipliers are stored rounded
+        # to floats, can have kernels that only the rough LLL finds again: 2-sparse pairs, p = 20, rank 5)
+        alpha, K, reason = _exact_step(Yq, Zq, G, step, t, snap_limit, rough=True, rough_limit=ROUGH_VERIFY_MAX_WORK)
         if alpha is None:
             if K == "fail":
                 return _fail(cert.verdict, True, checks, reason)
@@ -1104,13 +1106,14 @@ def _exact_witnesses(M, f, Ws):
     return exact_W, None
 
 
-def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False):
+def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False, rough_limit=None):
     """One facial-reduction step in rational arithmetic on the exact face ``G`` (columns): the
     multipliers made exact (as stored, else snapped onto the kernel the numbers point at: its RREF
     rationalised, or short integer vectors found by LLL) so that their combination is PSD of the
     step's rank.  ``rough``: also look for short integer vectors only roughly near the kernel (LLL
     accepting vectors within 3e-2 ... 3e-7 of it, :data:`ROUGH_WEIGHTS`), for an interior-point step
-    whose kernel is known only to about 1e-3; what is found is checked exactly all the same.  Returns
+    whose kernel is known only to about 1e-3; what is found is checked exactly all the same (those
+    eliminations bounded by ``rough_limit`` when given).  Returns
     ``(alpha, K, None)`` with K an exact basis of the combination's kernel (in G's coordinates), or
     ``(None, "fail" or "unsure", reason)``."""
     Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
@@ -1127,7 +1130,10 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False):
             if C is None:
                 reason = reason or f"step {t + 1}: no exact PSD combination of rank {step.rank}"
                 continue
-            snapped = _snap(Yg, Zg, alpha, C, SNAP_MAX_WORK if snap_limit is None else snap_limit)
+            limit = SNAP_MAX_WORK if snap_limit is None else snap_limit
+            if isinstance(how, tuple) and rough_limit is not None:
+                limit = min(limit, rough_limit)
+            snapped = _snap(Yg, Zg, alpha, C, limit)
             if snapped is None:
                 reason = f"step {t + 1}: the multipliers cannot be made exact"
                 continue
@@ -1145,6 +1151,9 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False):
 
 #: LLL weights for a rough kernel (:func:`_exact_step` with ``rough=True``): vectors within 30 / weight
 ROUGH_WEIGHTS = (1e3, 1e4, 1e5, 1e6, 1e8)
+#: verify's own rough snapping runs only eliminations up to this size (:func:`snap_work`), so that a
+#: certificate cannot buy five more of the largest eliminations
+ROUGH_VERIFY_MAX_WORK = 300_000
 
 
 def exact_face(Y, Z, steps, *, start=None, snap_limit=None, rough=False):

@@ -758,3 +758,25 @@ def test_a_solve_left_undecided_by_the_snapping_limit_is_retried_with_a_larger_o
     assert fl.relative_error(sol.phi, target) < 1e-10
     v = fl.verify(fb, sol, exact=True)
     assert v.valid and v.exact
+
+
+@needs_cvxpy
+def test_identified_on_an_unrefined_inexact_face_needs_a_small_residual_and_a_proof(monkeypatch):
+    # exact 2-sparse pairs at p = 20, rank 6, the first 136 of 209 pairs: an SDP step accurate to 1.7e-2,
+    # then two single-pair steps on its face left one ray, and solve() said "identified" with an answer that
+    # violated the pairs by 1.6e-2 (relative error 0.96 from the target).  With snapping switched off (as
+    # for float pairs) and no rational-face fallback that is now undecided; with snapping, the retry snaps the
+    # step and proves "not identified".
+    from featlib.solvers import exact
+
+    target = fl.experiments._phase_target(20, 6, 2, True)
+    fb = fl.teach(target, "sparse-sampled", n=209, seed=2, exact=True, s=2, sampler="exact")[:136]
+    sol = fl.solve(fb, "exact", warn=False)
+    assert sol.decided and not sol.identified and fl.verify(fb, sol, exact=True).valid
+    monkeypatch.setattr(exact, "_snapped_step", lambda *a, **k: None)
+    sol = fl.solve(fb, "exact", warn=False)  # (the rational-face fallback proves "not identified" too)
+    assert sol.decided and not sol.identified and sol.info["not_identified_by"] == "rational face"
+    monkeypatch.setattr(exact, "_rational_face_not_identified", lambda *a, **k: None)
+    sol = fl.solve(fb, "exact", warn=False)
+    assert not sol.decided and not sol.identified and sol.certificate is None
+    assert "could not be refined" in sol.info["undecided_reason"]
