@@ -22,6 +22,7 @@ import importlib.util
 import numpy as np
 
 from .. import _exact
+from ..certificates import ROUGH_WEIGHTS
 from ..linalg import smat, svec, svec_outer_difference
 from .nullspace import _alternating_projections, dense_null_space
 from .reduce import solve_in_span
@@ -149,7 +150,7 @@ def witnesses(X, L, q):
     return X, X + eps * Y
 
 
-def rational_face_witnesses(Y, Z, X, ranks, *, weights=(1e3, 1e4, 1e5, 1e6, 1e8)):
+def rational_face_witnesses(Y, Z, X, ranks, *, weights=ROUGH_WEIGHTS):
     """Candidate "not identified" witnesses on a face spanned by short integer vectors.
 
     ``X``: a PSD solution of the pairs of largest rank (an interior-point SDP's), in the full space, and
@@ -159,10 +160,10 @@ def rational_face_witnesses(Y, Z, X, ranks, *, weights=(1e3, 1e4, 1e5, 1e6, 1e8)
     X's top eigenvectors (:func:`featlib._exact.integer_vectors_near`, accepted within ``30 / weight``),
     even where X is accurate only to 1e-3, and on the exact face B two positive definite W with
     ``B W B^T`` solving the pairs prove the pairs do not identify (:func:`featlib.verify` checks that
-    exactly: it takes the face as given).  Returns ``(B, W1, W2)`` (floats; B's entries are integers) for
-    the first rank and weight whose face holds two independent positive definite solutions in floating
-    point, with the dimension of the solutions on it, ``(B, W1, W2, m)``, or None.  Nothing here is
-    trusted: the caller verifies."""
+    exactly: it takes the face as given).  Returns ``(B, W1, W2, m)`` for the first rank and weight whose
+    face holds two independent positive definite solutions in floating point: floats (B's entries are
+    integers) and m the dimension of the solutions on that face; or None.  Nothing here is trusted: the
+    caller verifies."""
     X = (X + X.T) / 2
     w, V = np.linalg.eigh(X)
     for k in ranks:
