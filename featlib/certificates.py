@@ -1160,8 +1160,8 @@ def exact_face(Y, Z, steps, *, start=None, snap_limit=None, rough=False):
     """The face that facial-reduction ``steps`` leave, in rational arithmetic, for pairs stored as
     floats ``Y``, ``Z`` (every float is a rational; this is for integer pairs, where the elimination
     stays cheap): each step's multipliers made exact as :func:`verify` makes them (snapped onto the
-    kernel their float combination points at), so that its exact combination is PSD of the step's
-    rank.  Returns ``(G, alphas)``: an exact basis of the face (a (p, f) object array of rationals) and
+    kernel their float combination points at; verify also tries rough kernels, here only with
+    ``rough=True``), so that its exact combination is PSD of the step's rank.  Returns ``(G, alphas)``: an exact basis of the face (a (p, f) object array of rationals) and
     each step's exact multipliers; or None when some step cannot be made exact.  ``start``: an exact
     face basis (as returned) to begin from instead of the whole space; ``rough``: also snap onto short
     integer vectors only roughly near a step's kernel (see :func:`_exact_step`).  Used by the exact
