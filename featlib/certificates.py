@@ -1133,12 +1133,18 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False, rough_limit=None):
             limit = SNAP_MAX_WORK if snap_limit is None else snap_limit
             if isinstance(how, tuple) and rough_limit is not None:
                 limit = min(limit, rough_limit)
-            snapped = _snap(Yg, Zg, alpha, C, limit)
-            if snapped is None:
+            N = _multiplier_space(Yg, Zg, C) if snap_work(Yg, Zg, C) <= limit else None
+            if N is None or N.shape[1] == 0:
+                # (an elimination too large is not run: rational elimination on a system this size and
+                # height can run for minutes; the floating-point check decides)
                 reason = f"step {t + 1}: the multipliers cannot be made exact"
                 continue
-            S2 = _comb(Yg, Zg, snapped)
-            ok, rk = _psd_rank(S2)
+            for cand in _snap_starts(alpha, step.values):
+                snapped = _project_exact(cand, N)
+                S2 = _comb(Yg, Zg, snapped)
+                ok, rk = _psd_rank(S2)
+                if ok and rk == step.rank:
+                    break
             if ok and rk == step.rank:
                 alpha, S = snapped, S2
                 break
@@ -1147,6 +1153,16 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False, rough_limit=None):
         else:
             return None, "unsure", reason
     return alpha, _null_space(S), None
+
+
+def _snap_starts(alpha, values):
+    """The multipliers a snap projects onto the exact space, in order: the rationalised ones (simple
+    rationals: structured feedback), then the stored floats themselves (each an exact rational).  The
+    second keeps an interior-point combination whose smallest non-zero eigenvalue is below the
+    rationalisation's error (denominators up to 1e6) but far above rounding: 2-sparse integer pairs,
+    p = 20, rank 5, 114 pairs, eigenvalues 1.3e-5 ... 0.38 of the SDP's combination above its kernel;
+    the first start's projection was not PSD and the solve was undecided."""
+    return alpha, _q(np.asarray(values, dtype=float))
 
 
 #: LLL weights for a rough kernel (:func:`_exact_step` with ``rough=True``): vectors within 30 / weight
@@ -1250,17 +1266,50 @@ def snap_work(Yg, Zg, C) -> int:
     return entries * height
 
 
+def _multiplier_space(Yg, Zg, C):
+    """An exact basis (columns) of the multipliers whose combination of the pairs ``Yg``, ``Zg`` vanishes
+    on range(C)."""
+    n = Yg.shape[0]
+    # the linear map alpha -> vec(S(alpha) C), column by column (one column per pair)
+    YC, ZC = _mm(Yg, C), _mm(Zg, C)
+    A = (Yg[:, :, None] * YC[:, None, :] - Zg[:, :, None] * ZC[:, None, :]).reshape(n, -1).T
+    return _null_space(A, ncols=n)
+
+
 def _snap(Yg, Zg, alpha, C, limit):
     """The multipliers nearest to alpha whose exact combination vanishes on range(C), or None."""
-    n = len(alpha)
     if snap_work(Yg, Zg, C) > limit:
         # rational elimination on a system this size and height can run for minutes: the numbers are
         # not made exact, and the floating-point check decides
         return None
-    # the linear map alpha -> vec(S(alpha) C), column by column (one column per pair)
-    YC, ZC = _mm(Yg, C), _mm(Zg, C)
-    A = (Yg[:, :, None] * YC[:, None, :] - Zg[:, :, None] * ZC[:, None, :]).reshape(n, -1).T
-    N = _null_space(A, ncols=n)
+    N = _multiplier_space(Yg, Zg, C)
     if N.shape[1] == 0:
         return None
     return _project_exact(alpha, N)
+
+
+def snap_spaces(Y, Z, G, step, *, snap_limit, rough=False):
+    """The exact kernels a combination ``step`` points at on the exact face ``G`` (columns, as
+    :func:`exact_face` returns it), each with every multiplier vector whose exact combination vanishes
+    there: a list of ``(Yg, Zg, C, N)`` (the step's pairs on the face, exact; a basis of the kernel; a
+    basis of those multipliers, columns), one per kernel found (the ways :func:`_exact_step` tries,
+    eliminations bounded by ``snap_limit``).  For the exact solver, when the multipliers nearest to the
+    step's are not PSD (:func:`_snap` projects an interior-point combination whose smallest non-zero
+    eigenvalue is below its distance from that space): it then looks in the space itself for a
+    combination PSD of the step's rank.  Proves nothing by itself."""
+    Yq, Zq = _q(np.asarray(Y, dtype=float)), _q(np.asarray(Z, dtype=float))
+    Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
+    values = np.asarray(step.values, dtype=float)
+    out, seen = [], []
+    hows = ["rref", "lattice"] + ([("lattice", w) for w in ROUGH_WEIGHTS] if rough else [])
+    for how in hows:
+        C = _numeric_kernel(Yg, Zg, values, step.rank, how=how)
+        if C is None or C.shape[1] == 0 or snap_work(Yg, Zg, C) > snap_limit:
+            continue
+        if any(K.shape == C.shape and _rank(np.hstack([K, C])) == C.shape[1] for K in seen):
+            continue  # the same kernel as one found already
+        seen.append(C)
+        N = _multiplier_space(Yg, Zg, C)
+        if N.shape[1]:
+            out.append((Yg, Zg, C, N))
+    return out

@@ -691,8 +691,11 @@ def test_snapping_takes_only_a_combination_that_is_exactly_psd_of_its_rank():
     flipped[np.argmax(np.abs(flipped))] *= -1
     bad.append((step.indices, flipped, step.rank))
     assert _snapped_step(Y, Z, [], bad) is None
-    out = _snapped_step(Y, Z, [], bad + [(step.indices, step.values, step.rank)])
+    cache = {}
+    out = _snapped_step(Y, Z, [], bad + [(step.indices, step.values, step.rank)], cache=cache)
     assert out is not None and out[0].rank == step.rank and np.allclose(out[1] @ out[1].T, R @ R.T, atol=1e-12)
+    # the exact face after the snapped step is kept for the next snap of the same solve: the same face exactly
+    assert cache["k"] == 1 and (cache["G"] == G).all()
     assert _gap_ranks(np.array([-1e-10, 1e-14, 1e-7, 6e-5, 2e-2, 0.1, 0.5])) == [5, 4, 3]
     assert _gap_ranks(np.array([0.1, 0.2, 0.7])) == [] and _gap_ranks(np.array([-1.0, 0.0])) == []
 
@@ -780,3 +783,49 @@ def test_identified_on_an_unrefined_inexact_face_needs_a_small_residual_and_a_pr
     sol = fl.solve(fb, "exact", warn=False)
     assert not sol.decided and not sol.identified and sol.certificate is None
     assert "could not be refined" in sol.info["undecided_reason"]
+
+
+@needs_cvxpy
+def test_a_snap_whose_nearest_exact_multipliers_are_not_psd_is_decided_two_ways():
+    # exact 2-sparse pairs at p = 20, rank 5, the first 114 of 209 pairs (undecided at both snapping limits):
+    # the SDP's combination has eigenvalues 1.3e-5 ... 0.38 above a kernel of 5 that LLL finds exactly, but
+    # the point of the exact space nearest to the *rationalised* multipliers (denominators up to 1e6) is
+    # not PSD; the point nearest to the stored floats themselves is, and verify re-derives the step
+    from featlib import certificates
+
+    target = fl.experiments._phase_target(20, 5, 0, True)
+    fb = fl.teach(target, "sparse-sampled", n=209, seed=0, exact=True, s=2, sampler="exact")[:114]
+    sol = fl.solve(fb, "exact", warn=False)
+    assert sol.decided and sol.identified and sol.info.get("snapped_steps") == 1
+    assert fl.relative_error(sol.phi, target) < 1e-10
+    v = fl.verify(fb, sol, exact=True)
+    assert v.valid and v.exact
+    # from the rationalised multipliers only, the SDP's step is not snapped, and a step re-centred inside
+    # the exact space of multipliers (a second small SDP: the smallest eigenvalue against the weighted sum
+    # of |multipliers|) decides it instead; without both the solve is undecided (what this test guards)
+    from featlib.solvers import exact
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(certificates, "_snap_starts", lambda alpha, values: (alpha,))
+        sol = fl.solve(fb, "exact", warn=False)
+        assert sol.decided and sol.identified and sol.info.get("recentred_steps") == 1
+        assert fl.relative_error(sol.phi, target) < 1e-10
+        mp.setattr(exact, "_recentred_step", lambda *a, **k: None)
+        assert not fl.solve(fb, "exact", warn=False).decided
+
+
+@needs_cvxpy
+def test_psd_in_span_finds_a_positive_definite_combination_or_none():
+    from featlib.solvers.reduce import psd_in_span
+
+    M = np.array([np.diag([1.0, 0.0]), np.diag([0.0, 1.0]), -np.eye(2)])
+    c = psd_in_span(M)
+    S = np.einsum("j,jab->ab", c, M)
+    assert np.linalg.eigvalsh(S)[0] > 0.49 and abs(np.trace(S) - 1) < 1e-6
+    # against an l1 bound on B c instead of the trace
+    c = psd_in_span(M, np.eye(3))
+    S = np.einsum("j,jab->ab", c, M)
+    assert np.linalg.eigvalsh(S)[0] > 0.49 and np.abs(c).sum() < 1 + 1e-6
+    # no positive definite combination: diag(1, -1) and its negative only
+    assert psd_in_span(np.array([np.diag([1.0, -1.0])])) is None
+    assert psd_in_span(np.zeros((0, 2, 2))) is None

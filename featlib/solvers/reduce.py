@@ -434,6 +434,32 @@ def vanishing_on(Yr, Zr, alpha, K, *, rcond):
     return essential_multipliers(Yr, Zr, out)
 
 
+def psd_in_span(M, B=None):
+    """Coefficients ``c`` with ``sum_j c_j M[j]`` positive definite, its smallest eigenvalue as large as
+    possible at trace 1, or (``B`` given, an (n, d) matrix) at ``||B c||_1 <= 1`` (an SDP, cvxpy); None
+    when no positive definite combination is found, or cvxpy is missing.  ``M``: a (d, m, m) array of
+    symmetric matrices.  A candidate only: the exact solver re-checks what it builds from ``c`` in
+    rational arithmetic."""
+    if not have_sdp():
+        return None
+    import cvxpy as cp  # optional dependency, only reached when the SDP is used
+
+    M = np.asarray(M, dtype=float)
+    d, m = M.shape[0], M.shape[1]
+    if d == 0 or m == 0:
+        return None
+    c, t = cp.Variable(d), cp.Variable()
+    S = cp.reshape(M.reshape(d, m * m).T @ c, (m, m), order="F")
+    S = (S + S.T) / 2
+    norm = cp.trace(S) == 1 if B is None else cp.norm1(np.asarray(B, dtype=float) @ c) <= 1
+    prob = cp.Problem(cp.Maximize(t), [S - t * np.eye(m) >> 0, norm])
+    if not solve_with_fallback(cp, prob, ok=lambda _: c.value is not None and t.value is not None):
+        return None
+    if not float(t.value) > 0:
+        return None
+    return np.asarray(c.value, dtype=float)
+
+
 def combination_step(Yr, Zr, L, raw=None):
     """A PSD combination of the pair matrices on the current face, by an SDP (cvxpy).
 
