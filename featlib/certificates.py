@@ -1125,11 +1125,15 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False, rough_limit=None):
     if not (ok and rk == step.rank):
         reason = None
         hows = ["rref", "lattice"] + ([("lattice", w) for w in ROUGH_WEIGHTS] if rough else [])
+        seen = []
         for how in hows:
             C = _numeric_kernel(Yg, Zg, np.asarray(step.values, dtype=float), step.rank, how=how)
             if C is None:
                 reason = reason or f"step {t + 1}: no exact PSD combination of rank {step.rank}"
                 continue
+            if any(K.shape == C.shape and _rank(np.hstack([K, C])) == C.shape[1] for K in seen):
+                continue  # a kernel already tried (another way found the same)
+            seen.append(C)
             limit = SNAP_MAX_WORK if snap_limit is None else snap_limit
             if isinstance(how, tuple) and rough_limit is not None:
                 limit = min(limit, rough_limit)
@@ -1139,8 +1143,21 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False, rough_limit=None):
                 # height can run for minutes; the floating-point check decides)
                 reason = f"step {t + 1}: the multipliers cannot be made exact"
                 continue
-            for cand in _snap_starts(alpha, step.values):
-                snapped = _project_exact(cand, N)
+            ok = False
+            for cand, nearest in _snap_starts(alpha, step.values):
+                if nearest == "exact":
+                    # the exact projection costs seconds at p = 20 (its numbers grow to thousands of bits):
+                    # not run when a nearby exact point of the space is clearly not PSD (an eigenvalue
+                    # below -1e-6 of the scale, against a projection error of about 1e-16 times N's
+                    # condition; a skip could only leave the step unproved, never accept one)
+                    near = _near_point(_X.to_float(cand).reshape(-1), N)
+                    if near is not None and _clearly_not_psd(Yg, Zg, near):
+                        ok, rk = False, 0
+                        continue
+                snapped = _project_exact(cand, N) if nearest == "exact" else _near_point(cand, N)
+                if snapped is None or _clearly_not_psd(Yg, Zg, snapped):
+                    ok, rk = False, 0
+                    continue
                 S2 = _comb(Yg, Zg, snapped)
                 ok, rk = _psd_rank(S2)
                 if ok and rk == step.rank:
@@ -1156,13 +1173,54 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False, rough_limit=None):
 
 
 def _snap_starts(alpha, values):
-    """The multipliers a snap projects onto the exact space, in order: the rationalised ones (simple
-    rationals: structured feedback), then the stored floats themselves (each an exact rational).  The
+    """Where a snap starts, in order, each ``(multipliers, how)``: the rationalised multipliers (simple
+    rationals: structured feedback), projected onto the exact space exactly (``"exact"``, the nearest
+    point); then the stored floats themselves, mapped to a point of the space by floating-point least
+    squares on its exact basis (``"float"``: exact all the same, since the basis is exact and every float a
+    rational, and its numbers stay short where the exact projection's grow to thousands of bits).  The
     second keeps an interior-point combination whose smallest non-zero eigenvalue is below the
     rationalisation's error (denominators up to 1e6) but far above rounding: 2-sparse integer pairs,
     p = 20, rank 5, 114 pairs, eigenvalues 1.3e-5 ... 0.38 of the SDP's combination above its kernel;
     the first start's projection was not PSD and the solve was undecided."""
-    return alpha, _q(np.asarray(values, dtype=float))
+    return (alpha, "exact"), (np.asarray(values, dtype=float), "float")
+
+
+def _near_point(x, N):
+    """A point of span(N) (N exact, columns) near the float vector x: ``N c`` with ``c`` from float least
+    squares on N's columns scaled to unit norm, each float of c taken as the rational it is.  Exactly in
+    the span whatever the rounding; None when N does not fit in floats."""
+    try:
+        Nf = _X.to_float(N)
+    except (OverflowError, ValueError):
+        return None
+    norms = np.linalg.norm(Nf, axis=0)
+    if not (np.all(np.isfinite(Nf)) and np.all(norms > 0) and np.all(np.isfinite(norms))):
+        return None
+    c = np.linalg.lstsq(Nf / norms, np.asarray(x, dtype=float), rcond=None)[0] / norms
+    if not np.all(np.isfinite(c)):
+        return None
+    return _mm(N, _q(c).reshape(-1, 1)).reshape(-1)
+
+
+def _clearly_not_psd(Yg, Zg, alpha) -> bool:
+    """True when the combination of the exact pairs with the exact multipliers ``alpha`` has, computed in
+    floating point, an eigenvalue below -1e-6 of ``sum_i |alpha_i| (|y_i|^2 + |z_i|^2)``: then it is not
+    PSD (the rounding of the multipliers, the products and the eigenvalue solver move an eigenvalue by
+    well under 1e-12 of that sum at these sizes), and the exact check, seconds at p = 20, is skipped.
+    Only ever skips; what is accepted is checked exactly."""
+    try:
+        a, Yf, Zf = _X.to_float(alpha).reshape(-1), _X.to_float(Yg), _X.to_float(Zg)
+    except (OverflowError, ValueError):
+        return False
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(Yf)) and np.all(np.isfinite(Zf))):
+        return False
+    w = np.einsum("ij,ij->i", Yf, Yf) + np.einsum("ij,ij->i", Zf, Zf)
+    scale = float(np.abs(a) @ w)
+    if not (np.isfinite(scale) and scale > 0):
+        return False
+    S = (Yf * a[:, None]).T @ Yf - (Zf * a[:, None]).T @ Zf
+    lam = float(np.linalg.eigvalsh((S + S.T) / 2)[0])
+    return np.isfinite(lam) and lam < -1e-6 * scale
 
 
 #: LLL weights for a rough kernel (:func:`_exact_step` with ``rough=True``): vectors within 30 / weight

@@ -805,13 +805,41 @@ def test_a_snap_whose_nearest_exact_multipliers_are_not_psd_is_decided_two_ways(
     # of |multipliers|) decides it instead; without both the solve is undecided (what this test guards)
     from featlib.solvers import exact
 
+    # (the other ranks that the SDP's eigenvalues allow, _fallback_ranks, would decide it too: off here)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(certificates, "_snap_starts", lambda alpha, values: (alpha,))
+        mp.setattr(certificates, "_snap_starts", lambda alpha, values: ((alpha, "exact"),))
+        mp.setattr(exact, "_fallback_ranks", lambda *a, **k: [])
         sol = fl.solve(fb, "exact", warn=False)
         assert sol.decided and sol.identified and sol.info.get("recentred_steps") == 1
         assert fl.relative_error(sol.phi, target) < 1e-10
         mp.setattr(exact, "_recentred_step", lambda *a, **k: None)
         assert not fl.solve(fb, "exact", warn=False).decided
+
+
+@needs_cvxpy
+def test_a_snap_tries_the_other_ranks_the_eigenvalues_allow():
+    # exact mu-model pairs at p = 20, rank 2, seed 2, the first 58 of 209 pairs: the SDP's combination has
+    # eigenvalues graded from 1e-9 to 1.75e-4 of the top and then 6.8e-3, so its one clear gap says rank 8,
+    # which does not snap; ranks 9 to 12 and 15 do (each an exact PSD combination, so each a valid step)
+    from featlib.solvers import exact
+    from featlib.solvers.exact import _fallback_ranks
+
+    target = fl.experiments._phase_target(20, 2, 2, True)
+    fb = fl.teach(target, "sparse-sampled", n=209, seed=2, exact=True, s=None, mu=1 - 2 / 20,
+                  sampler="bernoulli")[:58]
+    sol = fl.solve(fb, "exact", warn=False)
+    assert sol.decided and not sol.identified and sol.info.get("fallback_rank_steps", 0) >= 1
+    v = fl.verify(fb, sol, exact=True)
+    assert v.valid and v.exact
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(exact, "_fallback_ranks", lambda *a, **k: [])
+        assert not fl.solve(fb, "exact", warn=False).decided
+    w = np.array([-1e-9, 2e-9, 2e-8, 2e-7, 1e-6, 1e-5, 2e-4, 7e-3, 0.1, 0.3])
+    # largest first; not the ranks tried already; the kept eigenvalues above 1e-10 and the dropped below 1e-2
+    # of the top; at most `most`
+    assert _fallback_ranks(w, {9}) == [8, 7, 6, 5, 4, 3]
+    assert _fallback_ranks(w, set(), most=2) == [9, 8]
+    assert _fallback_ranks(np.array([-1.0, 0.0]), set()) == []
 
 
 @needs_cvxpy

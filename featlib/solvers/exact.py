@@ -880,6 +880,14 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                 if raw:
                     cands += [(live, raw["alpha"], k) for k in _gap_ranks(raw["eigenvalues"])]
                 exact = _snapped_step(Y, Z, steps, cands, snap, cache=exact_cache)
+                if exact is None and raw:
+                    # eigenvalues graded with no clear gap: the other plausible ranks, largest first
+                    more = _fallback_ranks(raw["eigenvalues"], {c[2] for c in cands})
+                    if more:
+                        exact = _snapped_step(Y, Z, steps, [(live, raw["alpha"], k) for k in more], snap,
+                                              cache=exact_cache)
+                        if exact is not None:
+                            info["fallback_rank_steps"] = info.get("fallback_rank_steps", 0) + 1
                 if exact is None:
                     info["snap_failed"] = True
                 if exact is not None:
@@ -957,6 +965,23 @@ def _gap_ranks(w, *, most=3, min_ratio=10.0):
     return [int(q - 1 - i) for i in order]
 
 
+def _fallback_ranks(w, tried, *, most=8, low=1e-10, high=1e-2):
+    """Ranks to try when none of :func:`_gap_ranks` snaps: every rank whose smallest kept eigenvalue of
+    the interior-point combination ``w`` (ascending) is above ``low`` of the top and whose largest
+    dropped one is below ``high`` of it, largest first, not in ``tried``, at most ``most``.  Measured
+    case: exact μ-model pairs, p = 20, rank 2, seed 2, 58 pairs, eigenvalues graded from 1e-9 to 1.75e-4
+    and then 6.8e-3 (one gap of 39x, at rank 8, which does not snap): ranks 9 to 12 and 15 snap (each
+    an exact PSD combination, so each a valid step), and the solve was undecided."""
+    w = np.asarray(w, dtype=float)
+    q = w.size
+    top = float(w[-1]) if q else 0.0
+    if not top > 0:
+        return []
+    out = [k for k in range(q - 1, 0, -1)
+           if k not in tried and w[q - k] > low * top and w[q - k - 1] < high * top]
+    return out[:most]
+
+
 def _snapped_step(Y, Z, steps, candidates, limit=None, cache=None):
     """An exact combination step for integer pairs, after the exact ``steps``: the first of
     ``candidates`` (``(indices, multipliers, rank)``, from the SDP, whose face is known only to about
@@ -993,9 +1018,10 @@ def _snapped_step(Y, Z, steps, candidates, limit=None, cache=None):
             continue
         step = FaceStep(indices=idx[keep], values=vals[keep], rank=int(rank), kind="combination")
         got = exact_face(Y, Z, [step], start=G0, snap_limit=limit, rough=True)
-        if got is None:
+        if got is None and limit >= SOLVER_SNAP_RETRY_MAX_WORK:
             # the kernel the step points at may be right while the multipliers nearest to the SDP's are
-            # not PSD (its smallest non-zero eigenvalue below its error): look inside that space
+            # not PSD (its smallest non-zero eigenvalue below its error): look inside that space (only in
+            # the retry, the last resort: it repeats the snap's eliminations, seconds each at p = 20)
             got = _recentred_step(Y, Z, G0, step, limit)
             if got is not None:
                 cache["recentred"] = cache.get("recentred", 0) + 1
