@@ -339,10 +339,11 @@ def _integer_pairs(feedback) -> bool:
 
 
 def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
-    """:func:`_reduce_dense`, and for integer pairs that it leaves undecided: once more with larger
-    snapping eliminations allowed (:data:`SOLVER_SNAP_RETRY_MAX_WORK`) where a snap failed, then a
-    proved "not identified" from a face spanned by short integer vectors
-    (:func:`_rational_face_not_identified`)."""
+    """:func:`_reduce_dense`, and for integer pairs that it leaves undecided: once more where a snap
+    failed, with larger snapping eliminations allowed (:data:`SOLVER_SNAP_RETRY_MAX_WORK`), the other
+    ranks the SDP's eigenvalues allow (:func:`_fallback_ranks`) and re-centred steps
+    (:func:`_recentred_step`), then a proved "not identified" from a face spanned by short integer
+    vectors (:func:`_rational_face_not_identified`)."""
     sol = _reduce_dense(feedback, rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, hints=hints,
                         combinations=combinations)
     if not sol.decided and combinations and reduce.have_sdp() and _integer_pairs(feedback):
@@ -880,8 +881,11 @@ def _facial_loop(feedback, Y, Z, scale, steps, faces, F, face_tol, info, *, rtol
                 if raw:
                     cands += [(live, raw["alpha"], k) for k in _gap_ranks(raw["eigenvalues"])]
                 exact = _snapped_step(Y, Z, steps, cands, snap, cache=exact_cache)
-                if exact is None and raw:
-                    # eigenvalues graded with no clear gap: the other plausible ranks, largest first
+                if exact is None and raw and snap >= SOLVER_SNAP_RETRY_MAX_WORK:
+                    # eigenvalues graded with no clear gap: the other plausible ranks, largest first (only
+                    # in the retry of a solve left undecided: a rank that does not snap costs seconds at
+                    # p = 20, and where the float step goes on to a verdict they were spent for nothing,
+                    # 26 s of a 35 s solve, measured)
                     more = _fallback_ranks(raw["eigenvalues"], {c[2] for c in cands})
                     if more:
                         exact = _snapped_step(Y, Z, steps, [(live, raw["alpha"], k) for k in more], snap,
@@ -1054,8 +1058,13 @@ def _recentred_step(Y, Z, G0, step, limit):
         f0, k = C.shape
         if f0 - k != step.rank:
             continue
-        Yf, Zf, Nf = (np.array(A, dtype=float) for A in (Yg, Zg, N))
-        Q = np.linalg.qr(np.array(C, dtype=float), mode="complete")[0][:, k:]  # the kernel's complement
+        try:
+            Yf, Zf, Nf, Cf = (np.array(A, dtype=float) for A in (Yg, Zg, N, C))
+        except (OverflowError, ValueError):
+            continue  # an exact basis whose numbers do not fit in floats
+        if not all(np.all(np.isfinite(A)) for A in (Yf, Zf, Nf, Cf)):
+            continue
+        Q = np.linalg.qr(Cf, mode="complete")[0][:, k:]  # the kernel's complement
         # the rounding of stored multipliers moves the combination by up to about 1e-16 of
         # sum_i |alpha_i| (|y_i|^2 + |z_i|^2): the smallest eigenvalue is maximised against that sum, not
         # against the trace (measured on the case above: margin 1.9e-11 of the sum, against 2.2e-13)
