@@ -1150,7 +1150,10 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False, rough_limit=None):
                     # not run when a nearby exact point of the space is clearly not PSD (an eigenvalue
                     # below -1e-6 of the scale, against a projection error of about 1e-16 times N's
                     # condition; a skip could only leave the step unproved, never accept one)
-                    near = _near_point(_X.to_float(cand).reshape(-1), N)
+                    try:
+                        near = _near_point(_X.to_float(cand).reshape(-1), N)
+                    except (OverflowError, ValueError):
+                        near = None
                     if near is not None and _clearly_not_psd(Yg, Zg, near):
                         ok, rk = False, 0
                         continue
@@ -1334,27 +1337,15 @@ def _multiplier_space(Yg, Zg, C):
     return _null_space(A, ncols=n)
 
 
-def _snap(Yg, Zg, alpha, C, limit):
-    """The multipliers nearest to alpha whose exact combination vanishes on range(C), or None."""
-    if snap_work(Yg, Zg, C) > limit:
-        # rational elimination on a system this size and height can run for minutes: the numbers are
-        # not made exact, and the floating-point check decides
-        return None
-    N = _multiplier_space(Yg, Zg, C)
-    if N.shape[1] == 0:
-        return None
-    return _project_exact(alpha, N)
-
-
 def snap_spaces(Y, Z, G, step, *, snap_limit, rough=False):
     """The exact kernels a combination ``step`` points at on the exact face ``G`` (columns, as
     :func:`exact_face` returns it), each with every multiplier vector whose exact combination vanishes
     there: a list of ``(Yg, Zg, C, N)`` (the step's pairs on the face, exact; a basis of the kernel; a
     basis of those multipliers, columns), one per kernel found (the ways :func:`_exact_step` tries,
-    eliminations bounded by ``snap_limit``).  For the exact solver, when the multipliers nearest to the
-    step's are not PSD (:func:`_snap` projects an interior-point combination whose smallest non-zero
-    eigenvalue is below its distance from that space): it then looks in the space itself for a
-    combination PSD of the step's rank.  Proves nothing by itself."""
+    eliminations bounded by ``snap_limit``).  For the exact solver, when no start of :func:`_snap_starts`
+    gives a PSD point (an interior-point combination whose smallest non-zero eigenvalue is below its
+    distance from that space): it then looks in the space itself for a combination PSD of the step's
+    rank.  Proves nothing by itself."""
     Yq, Zq = _q(np.asarray(Y, dtype=float)), _q(np.asarray(Z, dtype=float))
     Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
     values = np.asarray(step.values, dtype=float)
