@@ -1119,19 +1119,19 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False, rough_limit=None):
     Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
     if not np.any(step.values):
         return None, "fail", f"step {t + 1}: every multiplier is zero"
-    alpha = _rational_multipliers(_X.to_float(Yg), _X.to_float(Zg), step.values)
+    Yf, Zf = _X.to_float(Yg), _X.to_float(Zg)
+    alpha = _rational_multipliers(Yf, Zf, step.values)
     S = _comb(Yg, Zg, alpha)
     ok, rk = _psd_rank(S)
     if not (ok and rk == step.rank):
         reason = None
-        hows = ["rref", "lattice"] + ([("lattice", w) for w in ROUGH_WEIGHTS] if rough else [])
         seen = []
-        for how in hows:
+        for how in _snap_hows(rough):
             C = _numeric_kernel(Yg, Zg, np.asarray(step.values, dtype=float), step.rank, how=how)
             if C is None:
                 reason = reason or f"step {t + 1}: no exact PSD combination of rank {step.rank}"
                 continue
-            if any(K.shape == C.shape and _rank(np.hstack([K, C])) == C.shape[1] for K in seen):
+            if _known_kernel(C, seen):
                 continue  # a kernel already tried (another way found the same)
             seen.append(C)
             limit = SNAP_MAX_WORK if snap_limit is None else snap_limit
@@ -1154,11 +1154,11 @@ def _exact_step(Yq, Zq, G, step, t, snap_limit, rough=False, rough_limit=None):
                         near = _near_point(_X.to_float(cand).reshape(-1), N)
                     except (OverflowError, ValueError):
                         near = None
-                    if near is not None and _clearly_not_psd(Yg, Zg, near):
+                    if near is not None and _clearly_not_psd(Yf, Zf, near):
                         ok, rk = False, 0
                         continue
                 snapped = _project_exact(cand, N) if nearest == "exact" else _near_point(cand, N)
-                if snapped is None or _clearly_not_psd(Yg, Zg, snapped):
+                if snapped is None or _clearly_not_psd(Yf, Zf, snapped):
                     ok, rk = False, 0
                     continue
                 S2 = _comb(Yg, Zg, snapped)
@@ -1205,14 +1205,15 @@ def _near_point(x, N):
     return _mm(N, _q(c).reshape(-1, 1)).reshape(-1)
 
 
-def _clearly_not_psd(Yg, Zg, alpha) -> bool:
-    """True when the combination of the exact pairs with the exact multipliers ``alpha`` has, computed in
-    floating point, an eigenvalue below -1e-6 of ``sum_i |alpha_i| (|y_i|^2 + |z_i|^2)``: then it is not
-    PSD (the rounding of the multipliers, the products and the eigenvalue solver move an eigenvalue by
-    well under 1e-12 of that sum at these sizes), and the exact check, seconds at p = 20, is skipped.
-    Only ever skips; what is accepted is checked exactly."""
+def _clearly_not_psd(Yf, Zf, alpha) -> bool:
+    """True when the combination of the exact pairs (``Yf``, ``Zf``: their float values) with the exact
+    multipliers ``alpha`` has, computed in floating point, an eigenvalue below -1e-6 of
+    ``sum_i |alpha_i| (|y_i|^2 + |z_i|^2)``: then it is not PSD (the rounding of the pairs, the
+    multipliers, the products and the eigenvalue solver move an eigenvalue by well under 1e-12 of that
+    sum at these sizes), and the exact check, seconds at p = 20, is skipped.  Only ever skips; what is
+    accepted is checked exactly."""
     try:
-        a, Yf, Zf = _X.to_float(alpha).reshape(-1), _X.to_float(Yg), _X.to_float(Zg)
+        a = _X.to_float(alpha).reshape(-1)
     except (OverflowError, ValueError):
         return False
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(Yf)) and np.all(np.isfinite(Zf))):
@@ -1224,6 +1225,18 @@ def _clearly_not_psd(Yg, Zg, alpha) -> bool:
     S = (Yf * a[:, None]).T @ Yf - (Zf * a[:, None]).T @ Zf
     lam = float(np.linalg.eigvalsh((S + S.T) / 2)[0])
     return np.isfinite(lam) and lam < -1e-6 * scale
+
+
+def _snap_hows(rough):
+    """The ways a step's float kernel is made exact, in order (:func:`_numeric_kernel`'s ``how``): its
+    RREF rationalised, short integer vectors by LLL, and with ``rough`` LLL accepting vectors only
+    roughly near it (:data:`ROUGH_WEIGHTS`)."""
+    return ["rref", "lattice"] + ([("lattice", w) for w in ROUGH_WEIGHTS] if rough else [])
+
+
+def _known_kernel(C, seen) -> bool:
+    """Whether the exact basis ``C`` spans the same space as one in ``seen``."""
+    return any(K.shape == C.shape and _rank(np.hstack([K, C])) == C.shape[1] for K in seen)
 
 
 #: LLL weights for a rough kernel (:func:`_exact_step` with ``rough=True``): vectors within 30 / weight
@@ -1350,12 +1363,11 @@ def snap_spaces(Y, Z, G, step, *, snap_limit, rough=False):
     Yg, Zg = _mm(Yq[step.indices], G), _mm(Zq[step.indices], G)
     values = np.asarray(step.values, dtype=float)
     out, seen = [], []
-    hows = ["rref", "lattice"] + ([("lattice", w) for w in ROUGH_WEIGHTS] if rough else [])
-    for how in hows:
+    for how in _snap_hows(rough):
         C = _numeric_kernel(Yg, Zg, values, step.rank, how=how)
         if C is None or C.shape[1] == 0 or snap_work(Yg, Zg, C) > snap_limit:
             continue
-        if any(K.shape == C.shape and _rank(np.hstack([K, C])) == C.shape[1] for K in seen):
+        if _known_kernel(C, seen):
             continue  # the same kernel as one found already
         seen.append(C)
         N = _multiplier_space(Yg, Zg, C)
