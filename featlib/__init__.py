@@ -41,8 +41,8 @@ Each answer of the agent becomes an equality pair (Lemma 2):
 True
 """
 
-from . import (active, bounds, certificates, constructions, datasets, experiments, factored, factors, linalg, noise,
-               oracle, streams, triplets)
+from . import (active, bounds, certificates, constructions, datasets, experiments, factored, factors, linalg, near,
+               noise, oracle, streams, triplets)
 from ._checks import (
     ArgumentError,
     ArgumentTypeError,
@@ -61,6 +61,7 @@ from ._checks import (
     UnknownMethodError,
 )
 from .certificates import Certificate, CertificateError, Verification, verify
+from .near import NearSolutions, verify_near_solutions
 from .feedback import Agent, PairFeedback
 from .spanfeedback import FrameFeedback, SpanFeedback
 from .metrics import equivalent, pcc, relative_error
@@ -116,6 +117,9 @@ __all__ = [
     "Certificate",
     "Verification",
     "certificates",
+    "NearSolutions",
+    "verify_near_solutions",
+    "near",
     "constructions",
     "FeatlibError",
     "ArgumentError",

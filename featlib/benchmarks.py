@@ -680,8 +680,10 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
     One line per p, ensemble and rank r (``ranks``: default 1..p), with ``seeds`` targets and pair
     draws: the counting bound (dof: fewer pairs never identify), the prediction of
     :func:`featlib.bounds.convex_phase_transition`, the measured n50 (certified "identified" only), its
-    deviation from the prediction, how many runs (grid) or probes (bisection) were undecided or
-    identified without a certificate, and how many there were.  Rows are measurements at the given
+    deviation from the prediction, how many runs (grid) or probes (bisection) were undecided,
+    identified without a certificate, or decided "not identified (near solutions)" ("near": the solver
+    undecided, two solutions to precision 1e-12 proved far apart, :mod:`featlib.near`; floating-point
+    pairs only), and how many there were.  Rows are measurements at the given
     number of seeds (n50's resolution is one pair and its sampling error about 1 / sqrt(seeds) of the
     transition's width).  ``exact=True``: integer targets and the teachers' exact output, every success
     proved by verify in rational arithmetic (p <= 20; the pair ensembles only)."""
@@ -692,7 +694,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
     if exact:
         ensembles = tuple(e for e in ensembles if e not in ("isotropic", "rank-aware"))
     out(f"{'p':>4} {'ensemble':<15} {'r':>3} {'dof':>6} {'predicted':>9} {'n50':>7} {'n50-pred':>8} "
-        f"{'undecided':>9} {'uncertified':>11} {'runs':>6} {'seconds':>8}")
+        f"{'undecided':>9} {'uncertified':>11} {'near':>5} {'runs':>6} {'seconds':>8}")
     for p in ps:
         how = search or ("grid" if p <= 10 else "bisect")
         for ensemble in ensembles:
@@ -707,6 +709,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
                 if how == "bisect":
                     res = phase_thresholds(p, r, range(seeds), ensemble=teacher, exact=exact, **opts)
                     und, unc, runs = res["undecided"], res["uncertified"], res["probes"]
+                    near = res.get("near", 0)
                 else:
                     top = min(pred["full_rank"], int(np.ceil(pred["n_star"] + 3 * np.sqrt(p))))  # past the window
                     ns = np.arange(max(1, pred["dof"] - (3 if ensemble.startswith("rank-aware") else 0)), top + 1)
@@ -719,14 +722,17 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
                     f = res["fraction"]
                     und = int(round(float(f.get("undecided", np.zeros(1)).sum()) * seeds))
                     unc = int(round(float(f.get("identified, not certified", np.zeros(1)).sum()) * seeds))
+                    near = int(round(float(f.get("not identified (near solutions)", np.zeros(1)).sum()) * seeds))
                     runs = ns.size * seeds
                 sec = time.perf_counter() - t
                 n50 = res["n50"]
                 rows.append(dict(p=p, ensemble=ensemble, r=r, dof=pred["dof"], predicted=pred["n_star"], n50=n50,
-                                 undecided=und, uncertified=unc, runs=runs, seconds=sec, search=how, exact=exact))
+                                 undecided=und, uncertified=unc, near=near, runs=runs, seconds=sec, search=how,
+                                 exact=exact))
                 dev = "-" if n50 is None else f"{n50 - pred['n_star']:+.1f}"
                 out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof']:>6} {pred['n_star']:>9.1f} "
-                    f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {und:>9} {unc:>11} {runs:>6} {sec:>8.1f}")
+                    f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {und:>9} {unc:>11} {near:>5} {runs:>6} "
+                    f"{sec:>8.1f}")
     return rows
 
 

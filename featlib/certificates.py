@@ -155,6 +155,9 @@ class Verification:
     #: floating-point "identified": a proved bound on the generator's largest residual
     #: ``|<y y^T - z z^T, G>| / ((||y||^2 + ||z||^2) ||G||_*)``
     residual: float | None = None
+    #: near solutions (:func:`featlib.verify_near_solutions`): a proved lower bound on the relative
+    #: trace-norm distance between the two matrices
+    distance: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.status, str) or self.status not in ("valid", "invalid", "inconclusive"):

@@ -17,6 +17,7 @@ from .feedback import PairFeedback, padded_rows
 from .linalg import svec_dim
 from .metrics import pcc, relative_error
 from .solvers import solve
+from .solvers.near import NEAR_MAX_P, near_solutions
 from .solvers.reduce import quiet_solve
 from .teachers import teach
 from . import bounds
@@ -511,7 +512,8 @@ def below_dof_curve(phi_star, ratios, *, rank: int | None = None, methods=("iden
 
 
 #: the outcomes :func:`phase_transition` counts, each run exactly one of them
-PHASE_OUTCOMES = ("identified", "identified, not certified", "not identified", "undecided")
+PHASE_OUTCOMES = ("identified", "identified, not certified", "not identified", "not identified (near solutions)",
+                  "undecided")
 
 
 def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", margin: float = 1e-2,
@@ -534,7 +536,12 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
       re-checked by verify only with ``verify_all=True`` (its status in ``verified``, else "-"): a
       "not identified" on an irrational face is often inconclusive in floating point, and its exact
       re-check takes seconds to minutes at p = 10;
-    * "undecided": the solver could not decide (never counted as a success).
+    * "not identified (near solutions)" (floating-point pairs only): the solver could not decide, but
+      :func:`featlib.solvers.near_solutions` found two PSD matrices at relative trace-norm distance at
+      least ``2 * margin`` (each at trace 1) that both satisfy every pair to relative residual 1e-12,
+      proved by :func:`featlib.verify_near_solutions`: the pairs do not pin Phi* down at that precision
+      (a statement about solutions to precision 1e-12, not about exact ones; see :mod:`featlib.near`);
+    * "undecided": neither (never counted as a success).
 
     ``exact=True``: the target is ``D^T D`` for an integer ``D = datasets.integer_factor(p, r,
     seed=seed)`` and the pairs are the teacher's exact output (``teach(..., exact=True)``: integer
@@ -601,11 +608,21 @@ def _phase_target(p, r, seed, exact):
     return (D.T @ D).astype(np.float64)
 
 
+#: near solutions (:func:`_pair_outcome`) must satisfy every pair to this relative residual
+NEAR_TOL = 1e-12
+
+
 def _pair_outcome(fb, target, margin, verify_all=False, exact=False):
     """One exact solve of ``fb``: ``(label, verify status)`` as :func:`phase_transition` counts them.
-    ``exact``: integer pairs, certified only by verify's exact (rational) proof."""
+    ``exact``: integer pairs, certified only by verify's exact (rational) proof.  Floating-point pairs
+    that the solver leaves undecided get a search for near solutions at distance ``2 * margin`` (so that
+    they cannot also be certified "identified" at ``margin`` by exact solutions)."""
     sol = _solve_quiet(fb)
     if not sol.decided or sol.certificate is None:
+        if not exact and fb.p <= NEAR_MAX_P:
+            near = near_solutions(fb, distance=2 * margin, tol=NEAR_TOL)
+            if near is not None:
+                return "not identified (near solutions)", "valid"
         return "undecided", "-"
     status = "-"
     if sol.identified or verify_all:
@@ -775,7 +792,8 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
 
     Returns ``thresholds`` (one per seed; None when even ``hi`` does not give a certified
     identification), ``n50`` (their median, counting None as above ``hi``; None if half are),
-    ``probes`` (solves made), ``undecided`` and ``uncertified`` (probes of those kinds) and
+    ``probes`` (solves made), ``undecided``, ``uncertified`` and ``near`` (probes of those kinds; "near":
+    undecided by the solver, "not identified (near solutions)" as in :func:`phase_transition`) and
     ``prediction`` (:func:`featlib.bounds.convex_phase_transition`).
     """
     p = _checks.check_positive_int(p, "p")
@@ -796,7 +814,7 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
     if hi < lo:
         raise _checks.ArgumentError(f"hi = {hi} must be at least lo = {lo}.")
     seeds = _seed_list(seeds)
-    thresholds, probes, undecided, uncertified = [], 0, 0, 0
+    thresholds, probes, undecided, uncertified, near = [], 0, 0, 0, 0
     for seed in seeds:
         if ensemble == "isotropic":
             A, U, Up = _isotropic_problem(p, r, seed, hi)
@@ -809,10 +827,11 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
             full = teach(target, ensemble, n=hi, seed=seed, exact=exact, **opts)
 
             def identified(n):
-                nonlocal undecided, uncertified
+                nonlocal undecided, uncertified, near
                 label = _pair_outcome(full[:n], target, margin, exact=exact)[0]
                 undecided += label == "undecided"
                 uncertified += label == "identified, not certified"
+                near += label == "not identified (near solutions)"
                 return label == "identified" or (not certified and label == "identified, not certified")
         a, b = lo - 1, hi  # invariant: not identified at a (or a < lo), threshold in (a, b] if identified at b
         probes += 1
@@ -830,7 +849,7 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
     vals = np.array([np.inf if t is None else t for t in thresholds], dtype=float)
     med = float(np.median(vals))
     return {"thresholds": thresholds, "n50": med if np.isfinite(med) else None, "probes": probes,
-            "undecided": undecided, "uncertified": uncertified, "prediction": pred}
+            "undecided": undecided, "uncertified": uncertified, "near": near, "prediction": pred}
 
 
 def _crossing(ns, frac, level):

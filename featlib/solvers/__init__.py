@@ -30,6 +30,7 @@ from ..feedback import PairFeedback
 from ..spanfeedback import EXPAND_MAX_BYTES, FrameFeedback, SpanFeedback
 from ._result import Solution
 from .exact import solve_exact
+from .near import near_solutions
 from .sdp import solve_sdp
 from ..streams import PairStream
 from ..triplets import TripletFeedback
@@ -38,7 +39,7 @@ from .gd import solve_gd
 from .svp import solve_svp
 from .triplet import solve_triplets
 
-__all__ = ["solve", "Solution", "METHODS", "solve_exact", "solve_sdp"]
+__all__ = ["solve", "Solution", "METHODS", "solve_exact", "solve_sdp", "near_solutions"]
 
 METHODS = ("auto", "exact", "sdp", "gd", "svp")
 

@@ -28,7 +28,10 @@ roughly near the float kernel), and a solve still undecided is tried as "not ide
 spanned by short integer vectors (:func:`_rational_face_not_identified`).  Measured on exact 2-sparse
 and μ-model pairs at p = 10 (ranks 1 to 4, 576 solves each): 31 and 14 undecided before, 0 and 0 after
 (see the Benchmarks page).  Float pairs are not snapped: their exact solution set is not the one a user
-asks about (see :func:`featlib.verify`).
+asks about (see :func:`featlib.verify`).  A float solve still undecided gets one more chance: a
+certificate built around a polished solution of the pairs (:func:`featlib.solvers.near.identified_around`:
+one combination step vanishing on that solution's range, re-centred by an SDP), kept only when verify
+proves it in floating point at margin 1e-2.
 
 Large structured feedback does not go through the dense linear system:
 
@@ -63,7 +66,7 @@ from ..certificates import Certificate, FaceStep
 from ..feedback import PairFeedback, row_sq_norms
 from .._blas import numpy_blas_single_thread
 from ..linalg import right_singular, smat, svec, svec_dim, svec_outer_difference_sparse
-from . import _lsq, decide, reduce
+from . import _lsq, decide, near, reduce
 from ._result import (CHOLESKY_CERTIFICATE_MIN, Solution, max_relative_residual, normalise, psd_certificate,
                       psd_generator)
 from .nullspace import constraint_rows, dense_null_space, gram_null_space, peel
@@ -343,7 +346,9 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
     failed, with larger snapping eliminations allowed (:data:`SOLVER_SNAP_RETRY_MAX_WORK`), the other
     ranks the SDP's eigenvalues allow (:func:`_fallback_ranks`) and re-centred steps
     (:func:`_recentred_step`), then a proved "not identified" from a face spanned by short integer
-    vectors (:func:`_rational_face_not_identified`)."""
+    vectors (:func:`_rational_face_not_identified`).  For other (floating-point) pairs left undecided,
+    "identified" with a certificate built around a polished solution when verify proves it
+    (:func:`featlib.solvers.near.identified_around`)."""
     sol = _reduce_dense(feedback, rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, hints=hints,
                         combinations=combinations)
     if not sol.decided and combinations and reduce.have_sdp() and _integer_pairs(feedback):
@@ -359,6 +364,14 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
         found = _rational_face_not_identified(feedback, sol, rtol)
         if found is not None:
             return found
+    elif not sol.decided and combinations and reduce.have_sdp() and feedback.p <= near.NEAR_MAX_P:
+        # floating-point pairs: a certificate built around a polished solution, proved by verify
+        # (near.identified_around); measured on 2-sparse and mu-model pairs at p = 10 near their thresholds
+        around = near.identified_around(feedback)
+        if around is not None:
+            around.info["undecided_before"] = (sol.info.get("undecided_reason") or sol.info.get("contradiction")
+                                               or "undecided")
+            return around
     return sol
 
 
