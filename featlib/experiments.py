@@ -17,7 +17,7 @@ from .feedback import PairFeedback, padded_rows
 from .linalg import svec_dim
 from .metrics import pcc, relative_error
 from .solvers import solve
-from .solvers.near import NEAR_MAX_P, near_solutions
+from .solvers.near import NEAR_AUTO_MAX_P, near_solutions
 from .solvers.reduce import quiet_solve
 from .teachers import teach
 from . import bounds
@@ -536,7 +536,7 @@ def phase_transition(p: int, r: int, ns, seeds, *, ensemble: str = "gaussian", m
       re-checked by verify only with ``verify_all=True`` (its status in ``verified``, else "-"): a
       "not identified" on an irrational face is often inconclusive in floating point, and its exact
       re-check takes seconds to minutes at p = 10;
-    * "not identified (near solutions)" (floating-point pairs only): the solver could not decide, but
+    * "not identified (near solutions)" (floating-point pairs, p <= 20 only): the solver could not decide, but
       :func:`featlib.solvers.near_solutions` found two PSD matrices at relative trace-norm distance at
       least ``2 * margin`` (each at trace 1) that both satisfy every pair to relative residual 1e-12,
       proved by :func:`featlib.verify_near_solutions`: the pairs do not pin Phi* down at that precision
@@ -619,7 +619,7 @@ def _pair_outcome(fb, target, margin, verify_all=False, exact=False):
     they cannot also be certified "identified" at ``margin`` by exact solutions)."""
     sol = _solve_quiet(fb)
     if not sol.decided or sol.certificate is None:
-        if not exact and fb.p <= NEAR_MAX_P:
+        if not exact and fb.p <= NEAR_AUTO_MAX_P:
             near = near_solutions(fb, distance=2 * margin, tol=NEAR_TOL)
             if near is not None:
                 return "not identified (near solutions)", "valid"

@@ -28,7 +28,7 @@ roughly near the float kernel), and a solve still undecided is tried as "not ide
 spanned by short integer vectors (:func:`_rational_face_not_identified`).  Measured on exact 2-sparse
 and μ-model pairs at p = 10 (ranks 1 to 4, 576 solves each): 31 and 14 undecided before, 0 and 0 after
 (see the Benchmarks page).  Float pairs are not snapped: their exact solution set is not the one a user
-asks about (see :func:`featlib.verify`).  A float solve still undecided gets one more chance: a
+asks about (see :func:`featlib.verify`).  A float solve still undecided (p <= 20) gets one more chance: a
 certificate built around a polished solution of the pairs (:func:`featlib.solvers.near.identified_around`:
 one combination step vanishing on that solution's range, re-centred by an SDP), kept only when verify
 proves it in floating point at margin 1e-2.
@@ -346,7 +346,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
     failed, with larger snapping eliminations allowed (:data:`SOLVER_SNAP_RETRY_MAX_WORK`), the other
     ranks the SDP's eigenvalues allow (:func:`_fallback_ranks`) and re-centred steps
     (:func:`_recentred_step`), then a proved "not identified" from a face spanned by short integer
-    vectors (:func:`_rational_face_not_identified`).  For other (floating-point) pairs left undecided,
+    vectors (:func:`_rational_face_not_identified`).  For other (floating-point) pairs left undecided (p <= 20),
     "identified" with a certificate built around a polished solution when verify proves it
     (:func:`featlib.solvers.near.identified_around`)."""
     sol = _reduce_dense(feedback, rtol=rtol, psd_rtol=psd_rtol, zero_rtol=zero_rtol, hints=hints,
@@ -364,7 +364,7 @@ def _solve_dense(feedback, *, rtol, psd_rtol, zero_rtol, hints, combinations):
         found = _rational_face_not_identified(feedback, sol, rtol)
         if found is not None:
             return found
-    elif not sol.decided and combinations and reduce.have_sdp() and feedback.p <= near.NEAR_MAX_P:
+    elif not sol.decided and combinations and reduce.have_sdp() and feedback.p <= near.NEAR_AUTO_MAX_P:
         # floating-point pairs: a certificate built around a polished solution, proved by verify
         # (near.identified_around); measured on 2-sparse and mu-model pairs at p = 10 near their thresholds
         around = near.identified_around(feedback)

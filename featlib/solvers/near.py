@@ -43,10 +43,14 @@ from ._result import Solution, max_relative_residual, normalise
 from .nullspace import constraint_rows, dense_null_space
 from .reduce import have_sdp, psd_in_span, solve_in_span
 
-__all__ = ["near_solutions", "identified_around", "NEAR_MAX_P"]
+__all__ = ["near_solutions", "identified_around", "NEAR_MAX_P", "NEAR_AUTO_MAX_P"]
 
 #: the search is dense (a null space over p(p+1)/2 unknowns, SDPs of size p): up to this p
 NEAR_MAX_P = 40
+#: the exact solver (:func:`identified_around`) and the phase experiments (:func:`near_solutions`) try
+#: these last resorts by themselves only up to this p, where they were measured (p = 10 and 20: seconds
+#: to tens of seconds a probe at p = 20, on undecided probes only)
+NEAR_AUTO_MAX_P = 20
 #: Gauss-Newton stops after this many steps without halving its best residual
 STALL_STEPS = 30
 #: null-space threshold (relative singular value) for the solutions of the pair equalities: only a
@@ -226,8 +230,9 @@ def identified_around(feedback, *, margin: float = AROUND_MARGIN, seed=0):
     p - k, and the face V) is checked by :func:`featlib.verify` in floating point at ``margin``; the
     solution is returned only when verify proves it (``info["identified_by"] = "polished solution"``).
     Measured cases: 2-sparse and μ-model float pairs at p = 10 (rank 4, 43 pairs; rank 3, 44 pairs)
-    that the exact solver left undecided, proved at distances 1.8e-3 and 4.4e-6.  Needs cvxpy and
-    dense pairs with ``p <= NEAR_MAX_P``; None otherwise."""
+    that the exact solver left undecided, proved at distances 2.0e-3 and 4.5e-6.  Needs cvxpy and
+    dense pairs with ``p <= NEAR_MAX_P`` (the exact solver calls it by itself up to ``NEAR_AUTO_MAX_P``); None
+    otherwise."""
     if not isinstance(feedback, PairFeedback):
         raise _checks.ArgumentTypeError(f"identified_around expects a PairFeedback; got {type(feedback).__name__}.")
     margin = _checks.check_rtol(margin, "margin")
@@ -259,6 +264,31 @@ def identified_around(feedback, *, margin: float = AROUND_MARGIN, seed=0):
     if not 0 < k < p:
         return None
     V = U[:, :k]
+    step = _step_around(Y, Z, nu, live, V)
+    if step is None:
+        return None
+    steps = [step]
+    U2 = k * (k + 1) // 2
+    cert = Certificate(verdict="identified", steps=tuple(steps), face_dim=k, reduced_rank=U2 - 1, unknowns=U2,
+                       face=V, witnesses=None, method="svd")
+    check = verify(feedback, cert, margin=margin, exact=False)
+    if not check.valid:
+        return None
+    phi = normalise(F @ F.T)
+    info = {"path": "dense", "identified_by": "polished solution", "verify_margin": check.margin,
+            "polished_residual": float(best[1]), "facial_steps": len(steps)}
+    return Solution(phi=phi, identified=True, version_space_dim=1, residual=max_relative_residual(feedback, phi),
+                    method="exact", seconds=0.0, decided=True, info=info, certificate=cert)
+
+
+def _step_around(Y, Z, nu, live, V):
+    """One facial-reduction step onto the range of V (orthonormal, p x k), or None: among the
+    multipliers (over the rows ``live`` of the original pairs) whose combination vanishes on V (a linear
+    space), the one whose combination is most positive on V's complement (an SDP), if positive there.
+    Where no combination is (measured: 2-sparse and mu-model pairs at p = 20, optimum -2e-9 to -9e-11,
+    and one at 2.6e-11 that verify could not prove PSD above rounding), a chain of steps would be needed
+    and would be as thin: none is built."""
+    p, k = V.shape
     Q = np.linalg.qr(V, mode="complete")[0][:, k:]
     # alpha -> S(alpha) V, pairs scaled to unit size (column i: (y_i y_i^T - z_i z_i^T) V / nu_i)
     G = (Y[:, :, None] * (Y @ V)[:, None, :] - Z[:, :, None] * (Z @ V)[:, None, :]) / nu[:, None, None]
@@ -282,15 +312,4 @@ def identified_around(feedback, *, margin: float = AROUND_MARGIN, seed=0):
         return None
     alpha = alpha / np.max(np.abs(alpha))
     keep = np.flatnonzero(alpha)
-    step = FaceStep(indices=live[keep], values=alpha[keep], rank=p - k, kind="combination")
-    U2 = k * (k + 1) // 2
-    cert = Certificate(verdict="identified", steps=(step,), face_dim=k, reduced_rank=U2 - 1, unknowns=U2, face=V,
-                       witnesses=None, method="svd")
-    check = verify(feedback, cert, margin=margin, exact=False)
-    if not check.valid:
-        return None
-    phi = normalise(F @ F.T)
-    info = {"path": "dense", "identified_by": "polished solution", "verify_margin": check.margin,
-            "polished_residual": float(best[1]), "facial_steps": 1, "face_tol": float(check.margin)}
-    return Solution(phi=phi, identified=True, version_space_dim=1, residual=max_relative_residual(feedback, phi),
-                    method="exact", seconds=0.0, decided=True, info=info, certificate=cert)
+    return FaceStep(indices=live[keep], values=alpha[keep], rank=p - k, kind="combination")
