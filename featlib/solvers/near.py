@@ -151,14 +151,21 @@ def _candidate_ranks(w, most=4):
     return list(dict.fromkeys(ranks + [full]))
 
 
-def _polished_factor(Y, Z, nu, W, iters=100):
-    """(L, largest relative residual) with L L^T near W satisfying the pairs best, over the ranks of
-    :func:`_candidate_ranks` (Gauss-Newton on L with ||L||_F = 1), or None."""
+def _polished_factor(Y, Z, nu, W, iters=100, good=1e-12):
+    """(L, largest relative residual) with L L^T near W satisfying the pairs best (Gauss-Newton on L with
+    ||L||_F = 1), or None: at the ranks of :func:`_candidate_ranks`, then, if none reaches ``good``, at
+    every other rank up to W's numerical rank, smallest first, until one does (mu-model pairs, p = 20,
+    rank 2, 72 pairs: an SDP point with eigenvalues 1, 0.81, 0.19, 3.1e-2, 1.1e-2, then 1.9e-5 and
+    below polished to 1.8e-6 at the gap ranks 5 and 14, to 6e-16 at rank 3)."""
     w, V = np.linalg.eigh(W)
     best = None
-    for k in _candidate_ranks(w):
+    first = _candidate_ranks(w)
+    full = max(first, default=0)
+    for k in first + [k for k in range(1, full + 1) if k not in first]:
         if k < 1:
             continue
+        if k not in first and best is not None and best[1] <= good:
+            break
         F = V[:, -k:] * np.sqrt(np.maximum(w[-k:], 0.0))
         F = _gauss_newton(Y, Z, nu, F, iters)
         if F is None:
