@@ -10,16 +10,15 @@ statement a user with such data needs:
     ``distance`` *(each scaled to trace 1), both satisfy every pair to relative residual at most*
     ``tol``: ``|y^T W y - z^T W z| <= tol (||y||^2 + ||z||^2) tr W``.
 
-So no learner can tell W1 from W2 with these pairs at that precision.  The target itself satisfies
-float pairs only to about 1e-16, so at ``tol`` far below any answer's accuracy the pairs do not
-identify Phi* *to within* ``distance / 2``: if every PSD solution to precision ``tol`` lay within
-``distance / 2`` of one matrix, these two could not.  It is a statement of a different kind from an
-exact "not identified" (two exact solutions) and is reported as such
-(:data:`featlib.experiments.PHASE_OUTCOMES`: "not identified (near solutions)").  It does not
-contradict a floating-point "identified" certificate at margin m only when ``distance > 2 m`` (the
-phase experiments ask for that); for exact solutions the two statements exclude each other, for
-solutions to precision ``tol`` both can hold only on a problem that is ill-conditioned at that
-precision.
+So the pairs, read to precision ``tol``, do not tell W1 from W2: no matrix lies within ``distance / 2``
+of every PSD matrix that fits the pairs to ``tol`` (both of these do).  The target itself fits
+floating-point pairs only to about 1e-16, the rounding of the pairs, so ``tol`` = 1e-12 asks for no
+more than the data hold.  It is a statement of a different kind from an exact "not identified" (two
+exact solutions) and is reported as such (:data:`featlib.experiments.PHASE_OUTCOMES`: "not identified
+(near solutions)").  The phase experiments ask for ``distance = 2 m``, m their certificate margin: an
+"identified" certificate at margin m puts every *exact* solution within m of its generator, so two
+exact solutions 2 m apart would both have to sit at exactly m, on opposite sides.  For solutions to
+precision ``tol`` both statements can hold, since "identified" bounds exact solutions only.
 
 :func:`verify_near_solutions` checks such a claim from the pairs and the two factors alone, with
 proved rounding-error bounds (:mod:`featlib._rigorous`): PSD-ness holds by construction (a Gram

@@ -155,7 +155,7 @@ def test_a_valid_claim_is_true(seed, p, n, delta, edge, dedge, expo):
 
 def test_near_solutions_arguments():
     fb = fl.teach(fl.datasets.random_feature_matrix(4, 1, seed=0), "gaussian", n=3, seed=0)
-    for kw in ({"distance": 0.0}, {"distance": -1.0}, {"tol": 0.0}, {"tol": 2.0}):
+    for kw in ({"distance": 0.0}, {"distance": -1.0}, {"distance": 2.5}, {"tol": 0.0}, {"tol": 2.0}):
         with pytest.raises(fl.FeatlibError):
             fl.solvers.near_solutions(fb, **kw)
     with pytest.raises(fl.FeatlibError):

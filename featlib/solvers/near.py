@@ -70,6 +70,9 @@ def near_solutions(feedback, *, distance: float = 2e-2, tol: float = 1e-12, seed
     if not isinstance(feedback, PairFeedback):
         raise _checks.ArgumentTypeError(f"near_solutions expects a PairFeedback; got {type(feedback).__name__}.")
     distance = _checks.check_real(distance, "distance", low=0.0, low_open=True)
+    if distance > 2:
+        raise _checks.ArgumentError(f"distance must be at most 2 (two trace-1 PSD matrices are at most 2 apart in "
+                                    f"trace norm); got {distance}.")
     tol = _checks.check_rtol(tol, "tol")
     p = feedback.p
     if p > NEAR_MAX_P:
@@ -103,7 +106,7 @@ def near_solutions(feedback, *, distance: float = 2e-2, tol: float = 1e-12, seed
     # far from the others may polish badly: mu-model pairs, p = 20, rank 1, 40 pairs, measured)
     good = []
     for W in points:
-        best = _polished_factor(Y, Z, nu, W)
+        best = _polished_factor(Y, Z, nu, W, good=tol)
         if best is not None and best[1] <= tol:
             F = best[0]
             good.append((F, best[1], F @ F.T / np.einsum("ij,ij->", F, F)))
