@@ -24,9 +24,9 @@ Both are candidate generators: only the proof (:func:`featlib.verify_near_soluti
    are kept.
 
 Why the exact solver needs them: near the identification threshold the combination step's kernel is
-known only to about sqrt(rounding / gap), with gaps down to 1e-6 of the top, and on float pairs no
-snapping to an exact face applies.  Starting from a solution polished to 1e-17 instead, the kernel is
-known to rounding.  Measured on the floating-point 2-sparse and μ-model pairs at p = 10 (see the
+known only to about sqrt(rounding / gap) (faces accurate to 1.3e-2 ... 1 on the undecided p = 10 probes
+looked at), and on float pairs no snapping to an exact face applies.  Starting instead from a solution
+polished to a residual of 1e-17, the face to aim at is its range.  Measured on the floating-point 2-sparse and μ-model pairs at p = 10 and 20 (see the
 Benchmarks page).
 """
 
