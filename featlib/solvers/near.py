@@ -133,7 +133,7 @@ def _extreme_point(L, p, C):
     if c is None or not np.all(np.isfinite(c)):
         return None
     W = smat(L @ c, p)
-    # kept even when the SDP ended well short of PSD (-8.5e-3 of the trace at p = 20, 2-sparse pairs): its
+    # kept even when the SDP ended well short of PSD (-8.5e-3 of the trace at p = 20, mu-model pairs): its
     # clipped factor can still polish to a solution (it did there, to the target)
     return (W + W.T) / 2
 
