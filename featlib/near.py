@@ -89,13 +89,10 @@ def _factor(L, p, i):
     return arr
 
 
-def _pow2_scale(A, axis=None):
-    """``A`` divided by a power of two (exactly) so that its largest |entry| (per row with ``axis=1``)
-    lies in [0.5, 1); zero rows stay zero."""
-    m = np.max(np.abs(A), axis=axis, keepdims=axis is not None)
-    _, e = np.frexp(m)
-    e = np.where(m > 0, e, 0)
-    return np.ldexp(A, -e)
+def _pow2_scale(A):
+    """``A`` divided by a power of two (exactly) so that its largest |entry| lies in [0.5, 1)."""
+    m = float(np.max(np.abs(A)))
+    return np.ldexp(A, -int(np.frexp(m)[1])) if m > 0 else A
 
 
 def _residual_bounds(Y, Z, L):
@@ -200,16 +197,13 @@ def verify_near_solutions(feedback, near) -> Verification:
         raise CertificateError(f"NearSolutions.distance must be a number in (0, 2]; got {dist!r}.")
     tol, dist = float(tol), float(dist)
     Ls = [_factor(L, p, i + 1) for i, L in enumerate(near.factors)]
-    Y = np.asarray(feedback.dense_y(), dtype=float)
-    Z = np.asarray(feedback.dense_z(), dtype=float)
-    if not (np.all(np.isfinite(Y)) and np.all(np.isfinite(Z))):
+    # each pair (y and z by the same power of two, as verify does: PairFeedback._normalized) and each
+    # factor scaled exactly: the statement is invariant, and no product overflows or underflows far
+    scaled = feedback._normalized()[0]
+    Ys = np.asarray(scaled.dense_y(), dtype=float)
+    Zs = np.asarray(scaled.dense_z(), dtype=float)
+    if not (np.all(np.isfinite(Ys)) and np.all(np.isfinite(Zs))):
         raise CertificateError("the pairs hold NaN or infinite values.")
-    # each pair (y and z by the same power of two) and each factor scaled exactly: the statement is
-    # invariant, and no product overflows or underflows far
-    s = np.maximum(np.max(np.abs(Y), axis=1), np.max(np.abs(Z), axis=1)) if len(Y) else np.zeros(0)
-    _, e = np.frexp(s)
-    e = np.where(s > 0, e, 0)
-    Ys, Zs = np.ldexp(Y, -e[:, None]), np.ldexp(Z, -e[:, None])
     Ls = [_pow2_scale(L) for L in Ls]
     checks, worst = [], 0.0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):

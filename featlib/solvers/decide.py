@@ -27,7 +27,7 @@ from ..linalg import smat, svec, svec_outer_difference
 from .nullspace import _alternating_projections, dense_null_space
 from .reduce import solve_in_span
 
-__all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "gap_rank", "polish_boundary", "witnesses",
+__all__ = ["find_pd_point", "pd_point_sdp", "psd_point", "gap_rank", "gap_ratios", "polish_boundary", "witnesses",
            "rational_face_witnesses", "PD_CERTIFICATE_MIN"]
 
 #: a trace-1 member of the solution space whose smallest eigenvalue exceeds this (far above
@@ -98,6 +98,18 @@ def psd_point(B, q, iters=2000, chunk=150):
     return X
 
 
+def gap_ratios(w):
+    """For ascending eigenvalues ``w`` with a positive top: entry i is ``w[i + 1]`` over the largest
+    magnitude below it (at least 1e-16 of the top), 0 where ``w[i + 1] <= 0``; a large entry is a gap
+    with rank ``len(w) - 1 - i`` above it."""
+    w = np.asarray(w, dtype=float)
+    top = float(w[-1])
+    below = np.maximum.accumulate(np.abs(w[:-1]))
+    ratios = w[1:] / np.maximum(below, 1e-16 * top)
+    ratios[w[1:] <= 0] = 0.0
+    return ratios
+
+
 def gap_rank(w, *, min_gap=10.0):
     """The rank shown by ascending eigenvalues ``w`` of a nearly PSD matrix: the count above its largest
     gap, an eigenvalue at least ``min_gap`` times every magnitude below it (not just its neighbour:
@@ -107,9 +119,7 @@ def gap_rank(w, *, min_gap=10.0):
     top = float(w[-1]) if w.size else 0.0
     if not top > 0 or w.size < 2:
         return None
-    below = np.maximum.accumulate(np.abs(w[:-1]))
-    ratios = w[1:] / np.maximum(below, 1e-16 * top)
-    ratios[w[1:] <= 0] = 0.0
+    ratios = gap_ratios(w)
     i = int(np.argmax(ratios))
     if not ratios[i] >= min_gap:
         return None

@@ -37,9 +37,10 @@ import numpy as np
 from .. import _checks
 from ..certificates import Certificate, FaceStep, verify
 from ..feedback import PairFeedback
-from ..linalg import smat
+from ..linalg import right_singular, smat
 from ..near import NearSolutions, verify_near_solutions
 from ._result import Solution, max_relative_residual, normalise
+from .decide import gap_ratios
 from .nullspace import constraint_rows, dense_null_space
 from .reduce import have_sdp, psd_in_span, solve_in_span
 
@@ -79,11 +80,7 @@ def near_solutions(feedback, *, distance: float = 2e-2, tol: float = 1e-12, seed
         raise _checks.ArgumentError(f"near_solutions searches densely up to p = {NEAR_MAX_P}; got p = {p}.")
     if not have_sdp() or len(feedback) == 0:
         return None
-    Y = np.asarray(feedback.dense_y(), dtype=float)
-    Z = np.asarray(feedback.dense_z(), dtype=float)
-    nu = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
-    Y, Z, nu = Y[nu > 0], Z[nu > 0], nu[nu > 0]
-    L = dense_null_space(constraint_rows(Y, Z), NULL_RTOL)[0]
+    Y, Z, nu, _, L = _solution_space(feedback)
     if L.shape[1] < 2:
         return None  # one direction or none: no two independent solutions to find
     rng = np.random.default_rng([int(seed), 104729])
@@ -124,6 +121,17 @@ def near_solutions(feedback, *, distance: float = 2e-2, tol: float = 1e-12, seed
     return near if verify_near_solutions(feedback, near).valid else None
 
 
+def _solution_space(feedback):
+    """``(Y, Z, nu, live, L)``: the dense pairs without trivial ones (``live``: their indices, ``nu``:
+    ``|y|^2 + |z|^2``) and an orthonormal svec basis L of the solutions of their equalities."""
+    Y = np.asarray(feedback.dense_y(), dtype=float)
+    Z = np.asarray(feedback.dense_z(), dtype=float)
+    nu = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
+    live = np.flatnonzero(nu > 0)
+    Y, Z, nu = Y[live], Z[live], nu[live]
+    return Y, Z, nu, live, dense_null_space(constraint_rows(Y, Z), NULL_RTOL)[0]
+
+
 def _extreme_point(L, p, C):
     """The trace-1 PSD member W of span(smat(L)) minimising ``<C, W>`` (an SDP), or None."""
     import cvxpy as cp  # optional dependency (the exact solver's SDPs), only reached when it is installed
@@ -145,9 +153,7 @@ def _candidate_ranks(w, most=4):
     top = float(w[-1])
     if not top > 0:
         return []
-    below = np.maximum.accumulate(np.abs(w[:-1]))
-    ratios = w[1:] / np.maximum(below, 1e-16 * top)
-    ratios[w[1:] <= 0] = 0.0
+    ratios = gap_ratios(w)
     order = [int(i) for i in np.argsort(-ratios, kind="stable") if ratios[i] >= 10][:most]
     ranks = [w.size - 1 - i for i in order]
     full = int(np.count_nonzero(w > 1e-9 * top))
@@ -249,12 +255,7 @@ def identified_around(feedback, *, margin: float = AROUND_MARGIN, seed=0):
     p = feedback.p
     if p > NEAR_MAX_P or not have_sdp() or len(feedback) == 0:
         return None
-    Y = np.asarray(feedback.dense_y(), dtype=float)
-    Z = np.asarray(feedback.dense_z(), dtype=float)
-    nu = np.einsum("ij,ij->i", Y, Y) + np.einsum("ij,ij->i", Z, Z)
-    live = np.flatnonzero(nu > 0)
-    Y, Z, nu = Y[live], Z[live], nu[live]
-    L = dense_null_space(constraint_rows(Y, Z), NULL_RTOL)[0]
+    Y, Z, nu, live, L = _solution_space(feedback)
     if L.shape[1] == 0:
         return None
     C = np.random.default_rng([int(seed), 104729]).standard_normal((p, p))
@@ -303,7 +304,7 @@ def _step_around(Y, Z, nu, live, V):
     # alpha -> S(alpha) V, pairs scaled to unit size (column i: (y_i y_i^T - z_i z_i^T) V / nu_i)
     G = (Y[:, :, None] * (Y @ V)[:, None, :] - Z[:, :, None] * (Z @ V)[:, None, :]) / nu[:, None, None]
     G = G.transpose(2, 1, 0).reshape(p * k, -1)
-    _, s, Vt = np.linalg.svd(G, full_matrices=True)
+    s, Vt = right_singular(G)  # every right singular vector, without the p k x p k left factor
     rank = int(np.count_nonzero(s > AROUND_RTOL * s[0])) if s.size else 0
     N = Vt[rank:].T / nu[:, None]  # multipliers alpha (unscaled) whose combination vanishes on V
     if N.shape[1] == 0:
