@@ -9,7 +9,7 @@ re-checks (exactly in rational arithmetic, or with proved floating-point error b
 counts and the exact feedback complexity proved here; :func:`pcc`, :func:`relative_error` and :func:`equivalent` compare matrices up to scale.
 
 The modules form layers, bottom to top: ``_checks``, ``_io``, ``_rigorous``, ``_exact``; ``factors``,
-``linalg``, ``noise``, ``bounds``, ``datasets``, ``constructions``; ``feedback``; ``certificates``,
+``linalg``, ``noise``, ``bounds``, ``surrogate``, ``datasets``, ``constructions``; ``feedback``; ``certificates``,
 ``triplets``, ``metrics``; ``teachers``, ``plotting``; ``streams``; ``solvers``; ``experiments``,
 ``rfm``, ``sae``, ``factored``; ``benchmarks``, ``exercises``, ``grading``; ``cli``.  A module
 imports only from layers below it (an import-linter contract in ``pyproject.toml``).
@@ -42,10 +42,11 @@ True
 """
 
 from . import (active, bounds, certificates, constructions, datasets, experiments, factored, factors, linalg, near,
-               noise, oracle, streams, triplets)
+               noise, oracle, streams, surrogate, triplets)
 from ._checks import (
     ArgumentError,
     ArgumentTypeError,
+    ConvergenceError,
     FeatlibError,
     FeedbackError,
     IdentifiabilityWarning,
@@ -107,6 +108,7 @@ __all__ = [
     "Solution",
     "METHODS",
     "bounds",
+    "surrogate",
     "datasets",
     "linalg",
     "experiments",
@@ -136,5 +138,6 @@ __all__ = [
     "MissingDependencyError",
     "MissingFileError",
     "ResourceError",
+    "ConvergenceError",
     "IdentifiabilityWarning",
 ]

@@ -90,6 +90,10 @@ class MissingDependencyError(FeatlibError, ImportError):
     """An optional dependency (cvxpy, torch, ...) is not installed."""
 
 
+class ConvergenceError(FeatlibError, RuntimeError):
+    """An iterative estimate did not reach its stated tolerance (raised rather than returned inexact)."""
+
+
 class IdentifiabilityWarning(UserWarning):
     """A solver could not decide whether the feedback identifies the feature matrix."""
 

@@ -30,7 +30,7 @@ from .solvers import solve
 from .teachers import teach
 from . import sae
 from ._io import cache_key, read_json, save_npy_atomic, write_json_atomic
-from .experiments import below_dof_curve, isotropic_control, phase_thresholds, phase_transition
+from .experiments import below_dof_curve, isotropic_control, phase_thresholds, phase_transition, surrogate_prediction
 from .active import learn as active_learn
 from .oracle import ComparisonOracle
 from .factored import Factored
@@ -663,7 +663,7 @@ def _phase_sparse_options(ensemble, p):
 
 
 def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "isotropic", "rank-aware"), seeds=10,
-                      ranks=None, search=None, exact=False, out=print, progress=False):
+                      ranks=None, search=None, exact=False, surrogate=0, out=print, progress=False):
     """The measured 50 % point of certified identification against the conic prediction, for every rank.
 
     Ensembles: "gaussian" and "sparse-sampled" pairs (exact solver, certified successes; the sparse ones
@@ -686,15 +686,20 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
     pairs only), and how many there were.  Rows are measurements at the given
     number of seeds (n50's resolution is one pair and its sampling error about 1 / sqrt(seeds) of the
     transition's width).  ``exact=True``: integer targets and the teachers' exact output, every success
-    proved by verify in rational arithmetic (p <= 20; the pair ensembles only)."""
+    proved by verify in rational arithmetic (p <= 20; the pair ensembles only).  ``surrogate``: Monte
+    Carlo draws per target of the corrected prediction for pair ensembles
+    (:func:`featlib.experiments.surrogate_prediction`, the same targets; 0, the default, skips it):
+    two more columns, the prediction and n50 minus it ("-" for the control and the rank-aware rows,
+    whose prediction is the closed form)."""
     rows = []
     known = ("gaussian", "isotropic", "rank-aware", "rank-aware-gd") + tuple(PHASE_SPARSE_ENSEMBLES)
     for e in ensembles:
         _checks.check_method(e, known, "ensemble")
     if exact:
         ensembles = tuple(e for e in ensembles if e not in ("isotropic", "rank-aware"))
+    extra = f" {'surrogate':>9} {'n50-sur':>7}" if surrogate else ""
     out(f"{'p':>4} {'ensemble':<15} {'r':>3} {'dof':>6} {'predicted':>9} {'n50':>7} {'n50-pred':>8} "
-        f"{'undecided':>9} {'uncertified':>11} {'near':>5} {'runs':>6} {'seconds':>8}")
+        f"{'undecided':>9} {'uncertified':>11} {'near':>5} {'runs':>6} {'seconds':>8}{extra}")
     for p in ps:
         how = search or ("grid" if p <= 10 else "bisect")
         for ensemble in ensembles:
@@ -726,13 +731,21 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
                     runs = ns.size * seeds
                 sec = time.perf_counter() - t
                 n50 = res["n50"]
+                sur = None
+                if surrogate and ensemble in ("gaussian",) + tuple(PHASE_SPARSE_ENSEMBLES):
+                    sur = surrogate_prediction(p, r, range(seeds), ensemble=teacher, exact=exact,
+                                               samples=surrogate, **opts)["n_star"]
                 rows.append(dict(p=p, ensemble=ensemble, r=r, dof=pred["dof"], predicted=pred["n_star"], n50=n50,
                                  undecided=und, uncertified=unc, near=near, runs=runs, seconds=sec, search=how,
-                                 exact=exact))
+                                 exact=exact, surrogate=sur))
                 dev = "-" if n50 is None else f"{n50 - pred['n_star']:+.1f}"
+                extra = ""
+                if surrogate:
+                    sdev = "-" if n50 is None or sur is None else f"{n50 - sur:+.1f}"
+                    extra = f" {'-' if sur is None else format(sur, '.1f'):>9} {sdev:>7}"
                 out(f"{p:>4} {ensemble:<15} {r:>3} {pred['dof']:>6} {pred['n_star']:>9.1f} "
                     f"{'-' if n50 is None else format(n50, '.1f'):>7} {dev:>8} {und:>9} {unc:>11} {near:>5} {runs:>6} "
-                    f"{sec:>8.1f}")
+                    f"{sec:>8.1f}{extra}")
     return rows
 
 

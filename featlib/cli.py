@@ -4,7 +4,7 @@
     featlib recover --p 256 --d 32 --teacher sparse [--dictionary SAE_FOLDER|ae.pt|D.npy] [--method exact]
     featlib benchmark exact-vs-sdp [--p 10 20 30]
     featlib benchmark solvers [--p 10 20 40 80] [--skip-gd] [--profile]
-    featlib benchmark phase [--p 10 20] [--repeat SEEDS]
+    featlib benchmark phase [--p 10 20] [--repeat SEEDS] [--surrogate SAMPLES]
     featlib benchmark comparisons [--p 10 20] [--eps 0 0.05]
     featlib benchmark scale [--p 4096 --d 512 --teacher sparse|eigen|compact] [--dictionary SAE]
     featlib benchmark sampling [--p 4096 --d 512 --pairs 1e6 2e6 4e6 1e7 --epochs 30] [--dictionary SAE]
@@ -191,7 +191,7 @@ def _benchmark(args) -> int:
                                 progress=args.progress)
     elif args.which == "phase":
         benchmarks.phase_transitions(args.p or (10,), seeds=args.repeat or 10, progress=args.progress,
-                                     exact=args.exact, ranks=args.ranks, search=args.search,
+                                     exact=args.exact, ranks=args.ranks, search=args.search, surrogate=args.surrogate,
                                      **({"ensembles": tuple(args.ensembles)} if args.ensembles else {}))
     elif args.which == "below-dof":
         D = _load_dictionary(args.dictionary, args.latents, args.normalize_atoms) if args.dictionary else None
@@ -302,6 +302,9 @@ def main(argv=None) -> int:
     bench.add_argument("--search", choices=["grid", "bisect"], default=None,
                        help="'phase': every n (grid; the default up to p = 10) or each seed's threshold by "
                             "bisection (the default above)")
+    bench.add_argument("--surrogate", type=int, default=0, metavar="SAMPLES",
+                       help="'phase': also print the corrected prediction for pair ensembles (featlib.surrogate), "
+                            "with SAMPLES Monte Carlo draws per target (default 0: skip)")
     bench.add_argument("--ensembles", nargs="+", default=None,
                        choices=["gaussian", "sparse-sampled", "sparse-s2", "sparse-mu", "isotropic", "rank-aware",
                                 "rank-aware-gd"],

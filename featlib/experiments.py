@@ -20,7 +20,7 @@ from .solvers import solve
 from .solvers.near import NEAR_AUTO_MAX_P, near_solutions
 from .solvers.reduce import quiet_solve
 from .teachers import teach
-from . import bounds
+from . import bounds, surrogate
 from ._checks import psd_matrix
 from .bounds import low_rank_dof, sparse_sampled_log_ps
 from .certificates import EXACT_MAX_UNKNOWNS_INTEGER, verify
@@ -850,6 +850,51 @@ def phase_thresholds(p: int, r: int, seeds, *, ensemble: str = "gaussian", lo: i
     med = float(np.median(vals))
     return {"thresholds": thresholds, "n50": med if np.isfinite(med) else None, "probes": probes,
             "undecided": undecided, "uncertified": uncertified, "near": near, "prediction": pred}
+
+
+def surrogate_prediction(p: int, r: int, seeds, *, ensemble: str = "gaussian", s: int | None = 3, mu=None,
+                         sampler: str = "exact", exact: bool = False, samples: int = 40, seed=0) -> dict:
+    """The corrected prediction of :mod:`featlib.surrogate` for the phase experiments' own targets.
+
+    For each seed, the target of :func:`phase_transition` (``random_feature_matrix(p, r, seed)``, or
+    the integer target with ``exact=True``) and the ensemble's reference (a fresh Gaussian vector per
+    sample for "gaussian", the teacher's default e_k, k the largest diagonal entry, for
+    "sparse-sampled"; any hyperplane for "isotropic"); ``samples`` Monte Carlo draws each of
+    delta(S^(1/2) K) (:func:`featlib.surrogate.statistical_dimension`), S the ensemble's second moment
+    (:func:`featlib.surrogate.second_moment`, with ``s``, ``mu`` and ``sampler`` as in
+    :func:`phase_transition`).
+
+    Returns ``n_star`` (the mean over every draw: the predicted 50 % point), ``stderr`` (its Monte
+    Carlo standard error), ``bracket`` (bounds on that mean from the projections' certified brackets,
+    :func:`featlib.surrogate.statistical_dimension`), ``per_seed`` (each target's mean), ``samples`` (draws in all) and
+    ``prediction`` (:func:`featlib.bounds.convex_phase_transition`, the isotropic one, for
+    comparison).  A *prediction* resting on one unproved step (the module docstring says which); how
+    far it is from the measured thresholds is measured in the chapter.
+    """
+    p = _checks.check_positive_int(p, "p")
+    r = _checks.check_positive_int(r, "r")
+    if r > p:
+        raise _checks.ArgumentError(f"the rank r = {r} cannot exceed p = {p}.")
+    seeds = _seed_list(seeds)
+    ensemble = _checks.check_method(ensemble, surrogate.SURROGATE_ENSEMBLES, "ensemble")
+    if ensemble == "sparse-sampled":
+        S = surrogate.second_moment(p, ensemble, s=s, mu=mu, sampler=sampler)
+    else:
+        S = surrogate.second_moment(p, ensemble)
+    rng = _checks.as_generator(seed)
+    values, per_seed, lo, hi = [], [], [], []
+    for sd in seeds:
+        target = _phase_target(p, r, sd, exact)
+        ref = int(np.argmax(np.diag(target))) if ensemble == "sparse-sampled" else "gaussian"
+        res = surrogate.statistical_dimension(target, S, reference=ref, samples=samples, seed=rng)
+        values.append(res["values"])
+        per_seed.append(res["delta"])
+        lo.append(res["bracket"][0])
+        hi.append(res["bracket"][1])
+    v = np.concatenate(values)
+    return {"n_star": float(v.mean()), "stderr": float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan"),
+            "bracket": (float(np.mean(lo)), float(np.mean(hi))), "per_seed": per_seed, "samples": int(v.size),
+            "prediction": bounds.convex_phase_transition(p, r)}
 
 
 def _crossing(ns, frac, level):

@@ -76,8 +76,10 @@ def test_benchmarks_print_tables(capsys):
     assert out.count("sdp-raw") == 3 and "cvxpy" in out and "basis (peeled)" in out
     assert main(["benchmark", "verify", "--p", "4", "--repeat", "1"]) == 0
     assert main(["benchmark", "phase", "--p", "3", "--repeat", "2", "--exact", "--ranks", "1"]) == 0
+    assert main(["benchmark", "phase", "--p", "3", "--repeat", "2", "--ranks", "2", "--ensembles", "gaussian",
+                 "--surrogate", "4"]) == 0
     out = capsys.readouterr().out
-    assert "gaussian (float)" in out and out.count("gaussian ") >= 2
+    assert "gaussian (float)" in out and out.count("gaussian ") >= 2 and "n50-sur" in out
     assert main(["benchmark", "phase", "--p", "4", "--repeat", "2", "--ranks", "1", "--search", "bisect",
                  "--ensembles", "sparse-s2", "sparse-mu"]) == 0
     out = capsys.readouterr().out
