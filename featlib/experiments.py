@@ -859,13 +859,13 @@ def surrogate_prediction(p: int, r: int, seeds, *, ensemble: str = "gaussian", s
     For each seed, the target of :func:`phase_transition` (``random_feature_matrix(p, r, seed)``, or
     the integer target with ``exact=True``) and the ensemble's reference (a fresh Gaussian vector per
     sample for "gaussian", the teacher's default e_k, k the largest diagonal entry, for
-    "sparse-sampled"; any hyperplane for "isotropic"); ``samples`` Monte Carlo draws each of
+    "sparse-sampled"); ``samples`` Monte Carlo draws each of
     delta(S^(1/2) K) (:func:`featlib.surrogate.statistical_dimension`), S the ensemble's second moment
     (:func:`featlib.surrogate.second_moment`, with ``s``, ``mu`` and ``sampler`` as in
     :func:`phase_transition`).
 
     Returns ``n_star`` (the mean over every draw: the predicted 50 % point), ``stderr`` (its Monte
-    Carlo standard error), ``bracket`` (bounds on that mean from the projections' certified brackets,
+    Carlo standard error), ``bracket`` (bounds on that mean from the projections' primal-dual brackets,
     :func:`featlib.surrogate.statistical_dimension`), ``per_seed`` (each target's mean), ``samples`` (draws in all) and
     ``prediction`` (:func:`featlib.bounds.convex_phase_transition`, the isotropic one, for
     comparison).  A *prediction* resting on one unproved step (the module docstring says which); how
