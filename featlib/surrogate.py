@@ -209,7 +209,12 @@ def statistical_dimension(phi_star, second_moment, *, reference="gaussian", samp
             f"a reference lies in the kernel of phi_star (b^T Phi* b / (|Phi*| |b|^2) = {float(quad.min()):.2g}), "
             "so no pair can be normalised against it: choose another (an index with a positive diagonal entry).")
     L_dir /= np.linalg.norm(L_dir, axis=0)
-    w, V = np.linalg.eigh((S + S.T) / 2)
+    # delta(S^(1/2) K) does not change when S is scaled (the cone is): work with S / max|S|, so that
+    # a second moment at 1e+-150 neither overflows nor underflows
+    big = float(np.max(np.abs(S)))
+    if big == 0:
+        raise _checks.ArgumentError("second_moment is zero.")
+    w, V = np.linalg.eigh((S / big + (S / big).T) / 2)
     if w[0] <= 1e-12 * max(w[-1], 1e-300):
         raise _checks.ArgumentError(
             "second_moment must be positive definite: a singular one means the ensemble never measures some "
@@ -299,6 +304,8 @@ def statistical_dimension(phi_star, second_moment, *, reference="gaussian", samp
             keep = ~done
             cols, x, z, u, rho = cols[keep], x[:, keep], z[:, keep], u[:, keep], rho[keep]
     values = (lower + upper) / 2
+    if not np.all(np.isfinite(lower)):  # pragma: no cover - not reached with S scaled and g Gaussian
+        raise _checks.ConvergenceError(f"a projection onto the surrogate cone overflowed (p = {p}, rank {p - m}).")
     lo_mean, hi_mean = float(lower.mean()), float(upper.mean())
     if not np.isfinite(hi_mean) or hi_mean - lo_mean > mean_tol * max(hi_mean, 1.0):
         raise _checks.ConvergenceError(

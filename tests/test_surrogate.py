@@ -197,3 +197,14 @@ def test_phase_benchmark_prints_the_surrogate_column():
     assert all(0 < r["surrogate"] <= 6 for r in gauss)  # a mean of squared projections of g in R^6
     assert all(r["surrogate"] is None for r in rows if r["ensemble"] == "isotropic")
     assert lines[-1].split()[-2:] == ["-", "-"]
+
+
+@pytest.mark.parametrize("phi_scale, s_scale", [(1e-160, 1.0), (1e150, 1e150), (1.0, 1e-150), (1e-100, 1e160)])
+def test_surrogate_is_scale_free(phi_scale, s_scale):
+    """delta(S^(1/2) K) depends on neither the target's scale nor the second moment's: the same draws
+    give the same value at 1e+-150 (it was NaN at S x 1e150 before S was normalised)."""
+    phi = fl.datasets.random_feature_matrix(5, 2, seed=0)
+    S = surrogate.second_moment(5, "gaussian")
+    base = surrogate.statistical_dimension(phi, S, samples=10, seed=1)["values"]
+    scaled = surrogate.statistical_dimension(phi * phi_scale, S * s_scale, samples=10, seed=1)["values"]
+    np.testing.assert_allclose(scaled, base, rtol=1e-9)
