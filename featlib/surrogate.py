@@ -147,14 +147,25 @@ def statistical_dimension(phi_star, second_moment, *, reference="gaussian", samp
     ``phi_star`` (eigenvalues at most 1e-10 of the largest count as zero; the target's rank is what
     is left) and b the reference: ``"gaussian"`` draws a fresh N(0, I) vector for every sample (the
     Gaussian teacher's reference, whose law is what matters), an int k means e_k, a vector means
-    itself.  Each sample draws g ~ N(0, I_D), solves ``min_{Delta in K} ||g - S^(1/2) svec(Delta)||^2``
-    by ADMM (splitting the PSD block from the quadratic; the penalty balanced on the residuals; the
-    x-step solved through S's eigendecomposition) until the primal and dual residuals fall below
-    ``tol`` (relative to sqrt(D) and the iterates), and records ||S^(1/2) svec(Delta*)||^2.
+    itself.  Each sample draws g ~ N(0, I_D) and solves ``min_{Delta in K} ||g - S^(1/2) svec(Delta)||^2``
+    by ADMM (the PSD block split from the quadratic, over-relaxed, each sample's penalty balanced on its
+    residuals, the x-step solved through S's eigendecomposition; S is first divided by its largest
+    entry, which changes no cone).  Every 10 iterations it *brackets* ||Pi_C(g)||^2 =
+    ||g||^2 - dist(g, C)^2 = dist(g, C^o)^2 (Moreau) between two values: a point of K (the z-iterate,
+    whose block was projected, moved along K's lineality onto the reference's hyperplane) gives the
+    lower bound <g, S^(1/2) x>^2 / ||S^(1/2) x||^2, and a point of the polar cone C^o,
+    S^(-1/2)(tau u + nu a) with u the part the z-step removed (built from the negative eigenvalues
+    themselves, so it lies in K's polar) and a = svec(b b^T), gives the upper bound
+    ||g - S^(-1/2)(tau u + nu a)||^2 at the best tau >= 0 and nu.  A sample stops when its bracket is
+    within ``tol`` (relative), or after ``max_iter`` iterations (rare: a reference nearly in the
+    kernel of Phi* makes the cut nearly degenerate and ADMM slow); its value is the bracket's
+    midpoint.  (The bounds hold in exact arithmetic; they are computed in floating point.)
 
-    Returns ``delta`` (the mean), ``stderr`` (its standard error), ``values`` (per sample),
-    ``rank`` and ``iterations``.  A sample that does not converge in ``max_iter`` iterations is an
-    error (:class:`featlib.ConvergenceError`), not a silent estimate.
+    Returns ``delta`` (the mean), ``stderr`` (its Monte Carlo standard error), ``bracket`` (the means
+    of the lower and upper bounds: the sample mean lies in it), ``values`` (per sample),
+    ``unconverged`` (samples stopped by ``max_iter``), ``rank`` and ``iterations``.  If the bracket of
+    the mean is wider than ``mean_tol`` (relative) the estimate is refused with
+    :class:`featlib.ConvergenceError`, never returned inexact.
     """
     phi = _checks.finite_array(phi_star, "phi_star")
     if phi.ndim != 2 or phi.shape[0] != phi.shape[1]:
@@ -166,8 +177,8 @@ def statistical_dimension(phi_star, second_moment, *, reference="gaussian", samp
         raise _checks.ShapeError(f"second_moment must be {D} x {D} for p = {p} (see second_moment()); got {S.shape}.")
     samples = _checks.check_positive_int(samples, "samples")
     max_iter = _checks.check_positive_int(max_iter, "max_iter")
-    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
-        raise _checks.ArgumentError(f"tol must be in (0, 1); got {tol!r}.")
+    tol = _checks.check_rtol(tol, "tol")
+    mean_tol = _checks.check_rtol(mean_tol, "mean_tol")
     _checks.check_allocation(8 * (4 * D * samples + 3 * D * D), f"{samples} samples at p = {p}")
     sym = (phi + phi.T) / 2
     if np.max(np.abs(sym - phi)) > 1e-12 * max(1.0, np.max(np.abs(phi))):
