@@ -68,7 +68,8 @@ SURROGATE_ENSEMBLES = ("gaussian", "sparse-sampled")
 
 def svec_indices(p: int):
     """Row and column indices ``(i, j)``, i <= j, of the svec coordinates, row by row, and each
-    coordinate's factor (1 on the diagonal, sqrt(2) off it), so that svec is an isometry."""
+    coordinate's factor (1 on the diagonal, sqrt(2) off it), so that svec is an isometry: the order and
+    weights of :func:`featlib.linalg.svec` (a module of the same layer, which this one may not import)."""
     p = _checks.check_positive_int(p, "p")
     i, j = np.triu_indices(p)
     return i, j, np.where(i == j, 1.0, math.sqrt(2.0))

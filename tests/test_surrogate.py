@@ -208,3 +208,9 @@ def test_surrogate_is_scale_free(phi_scale, s_scale):
     base = surrogate.statistical_dimension(phi, S, samples=10, seed=1)["values"]
     scaled = surrogate.statistical_dimension(phi * phi_scale, S * s_scale, samples=10, seed=1)["values"]
     np.testing.assert_allclose(scaled, base, rtol=1e-9)
+
+
+def test_svec_order_is_linalgs():
+    M = fl.datasets.random_feature_matrix(6, 6, seed=3)
+    i, j, f = surrogate.svec_indices(6)
+    np.testing.assert_array_equal(M[i, j] * f, fl.linalg.svec(M))
