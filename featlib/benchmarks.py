@@ -697,6 +697,7 @@ def phase_transitions(ps=(10,), *, ensembles=("gaussian", "sparse-sampled", "iso
         _checks.check_method(e, known, "ensemble")
     if exact:
         ensembles = tuple(e for e in ensembles if e not in ("isotropic", "rank-aware"))
+    surrogate = _checks.check_positive_int(surrogate, "surrogate", minimum=0)
     extra = f" {'surrogate':>9} {'n50-sur':>7}" if surrogate else ""
     out(f"{'p':>4} {'ensemble':<15} {'r':>3} {'dof':>6} {'predicted':>9} {'n50':>7} {'n50-pred':>8} "
         f"{'undecided':>9} {'uncertified':>11} {'near':>5} {'runs':>6} {'seconds':>8}{extra}")

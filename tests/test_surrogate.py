@@ -197,6 +197,8 @@ def test_phase_benchmark_prints_the_surrogate_column():
     assert all(0 < r["surrogate"] <= 6 for r in gauss)  # a mean of squared projections of g in R^6
     assert all(r["surrogate"] is None for r in rows if r["ensemble"] == "isotropic")
     assert lines[-1].split()[-2:] == ["-", "-"]
+    with pytest.raises(fl.ArgumentError):
+        fl.benchmarks.phase_transitions((3,), ensembles=("gaussian",), seeds=2, surrogate=-1, out=lines.append)
 
 
 @pytest.mark.parametrize("phi_scale, s_scale", [(1e-160, 1.0), (1e150, 1e150), (1.0, 1e-150), (1e-100, 1e160)])
