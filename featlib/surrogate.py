@@ -238,11 +238,18 @@ def statistical_dimension(phi_star, second_moment, *, reference="gaussian", samp
     q = half(G)
     Ah = neg_half(A)
 
-    def x_step(z, u, rho, cols):
+    Vq, VA = V.T @ q, V.T @ A  # fixed for the whole run: only the penalties change
+
+    def hyperplane_solve(rho, cols):
+        """(S + rho)^(-1) a per sample and a^T of it: the x-step's correction onto b^T Delta b = 0,
+        recomputed only when a penalty changes or samples stop."""
+        c = V @ (VA[:, cols] / (w[:, None] + rho[None, :]))
+        return c, np.sum(A[:, cols] * c, axis=0)
+
+    def x_step(z, u, rho, cols, c, ac):
         inv = 1.0 / (w[:, None] + rho[None, :])  # each sample has its own penalty
-        y = V @ (inv * (V.T @ (q[:, cols] + rho * (z - u))))
-        c = V @ (inv * (V.T @ A[:, cols]))
-        nu = np.sum(A[:, cols] * y, axis=0) / np.sum(A[:, cols] * c, axis=0)
+        y = V @ (inv * (Vq[:, cols] + rho * (V.T @ (z - u))))
+        nu = np.sum(A[:, cols] * y, axis=0) / ac
         return y - nu * c
 
     def to_mat(x):
@@ -296,8 +303,9 @@ def statistical_dimension(phi_star, second_moment, *, reference="gaussian", samp
     rho = np.full(samples, float(np.mean(w)))
     scale = math.sqrt(D)
     it = 0
+    c, ac = hyperplane_solve(rho, cols)
     while cols.size and it < max_iter:
-        x = x_step(z, u, rho, cols)
+        x = x_step(z, u, rho, cols, c, ac)
         xr = 1.6 * x + (1 - 1.6) * z  # over-relaxation (Boyd et al. 3.4.3), alpha = 1.6
         z_old = z
         z, u = z_step(xr + u)  # the scaled dual: (xr + u) - z, exactly in K's polar
@@ -315,6 +323,10 @@ def statistical_dimension(phi_star, second_moment, *, reference="gaussian", samp
             u = u * np.where(up, 0.5, np.where(down, 2.0, 1.0))
             keep = ~done
             cols, x, z, u, rho = cols[keep], x[:, keep], z[:, keep], u[:, keep], rho[keep]
+            if cols.size and np.any((up | down)[keep]):
+                c, ac = hyperplane_solve(rho, cols)
+            else:
+                c, ac = c[:, keep], ac[keep]
     values = (lower + upper) / 2
     if not np.all(np.isfinite(lower)):  # pragma: no cover - not reached with S scaled and g Gaussian
         raise _checks.ConvergenceError(f"a projection onto the surrogate cone overflowed (p = {p}, rank {p - m}).")
