@@ -212,8 +212,7 @@ def statistical_dimension(phi_star, second_moment, *, reference="gaussian", samp
     # directions in K's lineality space (U_perp^T Delta U_perp = 0) that leave b^T Delta b = 0: the
     # projection of b b^T onto that space (b^T (.) b of it is |b|^4 - |U_perp^T b|^4 > 0 unless b is in the kernel)
     Bm = np.einsum("is,js->sij", B, B)
-    Bk = np.einsum("pa,spq,qb->sab", kernel, Bm, kernel)
-    lin = Bm - np.einsum("pa,sab,qb->spq", kernel, Bk, kernel)
+    lin = Bm - kernel @ (kernel.T @ Bm @ kernel) @ kernel.T
     L_dir = (lin[:, ii, jj] * f[None, :]).T  # (D, samples)
     quad = np.einsum("is,ij,js->s", B, sym, B) / (top * np.sum(B * B, axis=0))
     if np.any(quad <= 1e-12):
@@ -264,10 +263,10 @@ def statistical_dimension(phi_star, second_moment, *, reference="gaussian", samp
         upper bound would amplify)."""
         if m == 0:
             return v, np.zeros_like(v)
-        blk = np.einsum("pa,npq,qb->nab", kernel, to_mat(v), kernel)
+        blk = kernel.T @ to_mat(v) @ kernel  # batched matrix products (a three-operand einsum loops naively)
         bl, bv = np.linalg.eigh((blk + np.swapaxes(blk, 1, 2)) / 2)
-        neg = np.einsum("nab,nb,ncb->nac", bv, np.minimum(bl, 0.0), bv)
-        Nm = np.einsum("pa,nab,qb->npq", kernel, neg, kernel)
+        neg = (bv * np.minimum(bl, 0.0)[:, None, :]) @ np.swapaxes(bv, 1, 2)
+        Nm = kernel @ neg @ kernel.T
         removed = (Nm[:, ii, jj] * f[None, :]).T
         return v - removed, removed
 
